@@ -1,0 +1,66 @@
+"""Backbone families and how to load one for a task (``load_backbone``) or as shapes only (``meta_backbone``)."""
+
+from __future__ import annotations
+
+import torch
+
+from bench.backbones.base import Backbone, EncodedSplit
+from bench.backbones.encoder import EncoderBackbone
+from bench.backbones.seq2seq import Seq2SeqBackbone
+from bench.models import UnknownModelError, load_config, model_family, resolve_model
+
+__all__ = ["Backbone", "EncodedSplit", "EncoderBackbone", "Seq2SeqBackbone", "load_backbone", "meta_backbone"]
+
+
+def _build(model_name: str, config, label_strings: list[str] | None, max_length: int, weights: bool):
+    """Instantiate the family's model; ``weights=False`` builds from the config (on the meta device)."""
+    from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    family = model_family(config)
+    resolved = resolve_model(model_name) if weights else None
+    if family == "seq2seq":
+        if weights:
+            model = AutoModelForSeq2SeqLM.from_pretrained(resolved.source)
+        else:
+            model = AutoModelForSeq2SeqLM.from_config(config)
+        tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None
+        return Seq2SeqBackbone(model, tokenizer, model_name, max_length)
+    if family == "encoder":
+        num_labels = 1 if label_strings is None else len(label_strings)
+        problem = "regression" if label_strings is None else "single_label_classification"
+        if weights:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                resolved.source, num_labels=num_labels, problem_type=problem
+            )
+        else:
+            config.num_labels, config.problem_type = num_labels, problem
+            model = AutoModelForSequenceClassification.from_config(config)
+        tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None
+        return EncoderBackbone(model, tokenizer, model_name, max_length, label_strings)
+    raise UnknownModelError(
+        f"model {model_name!r} is a {config.model_type!r} decoder-only model; decoder backbones are not supported yet "
+        "(supported families: seq2seq such as T5, encoder such as BERT)"
+    )
+
+
+def load_backbone(model_name: str, label_strings: list[str] | None, max_length: int) -> Backbone:
+    """Load weights and tokenizer (local folder, packaged alias, or the Hub) for a task's label set."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # "newly initialized classifier" warnings are expected here
+    resolved = resolve_model(model_name)
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(resolved.source)
+    except OSError as exc:
+        raise UnknownModelError(f"cannot load model {model_name!r} from {resolved.source!r}: {exc}") from None
+    return _build(model_name, config, label_strings, max_length, weights=True)
+
+
+def meta_backbone(model_name: str, max_length: int, num_labels: int = 2) -> Backbone:
+    """The backbone built from its config on the meta device: exact shapes and counts, no weights."""
+    config = load_config(model_name)
+    labels = [str(i) for i in range(num_labels)]
+    with torch.device("meta"):
+        return _build(model_name, config, labels, max_length, weights=False)

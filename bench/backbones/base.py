@@ -1,0 +1,141 @@
+"""The backbone interface: one class per model family, the method attached through its hooks.
+
+A backbone owns the frozen HF model and its tokenizer, turns :class:`suites.Example` lists into tensors, and
+implements the family-specific parts of the forward pass: where a prompt is placed, how the loss is computed,
+how predictions become strings for the task's metric. It knows nothing about which method or task it runs;
+methods see it only through :class:`methods.BackboneDims` and the :class:`methods.EmbeddingSource` calls below.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from methods.base import BackboneDims, Method
+
+
+@dataclass
+class EncodedSplit:
+    """A task split as tensors: ``input_ids``/``attention_mask`` [N, s], ``labels`` ([N, T] or [N])."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    references: list[str]  # gold target strings, for the metric
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+    def batch(self, index: torch.Tensor | slice) -> dict[str, torch.Tensor]:
+        return {
+            "input_ids": self.input_ids[index],
+            "attention_mask": self.attention_mask[index],
+            "labels": self.labels[index],
+        }
+
+
+class Backbone(ABC):
+    """A frozen model of one family with a method attached."""
+
+    family: ClassVar[str]
+
+    def __init__(self, model: nn.Module, tokenizer, name: str, max_length: int) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.max_length = max_length
+        self.method: Method | None = None
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    # ---- what methods may know ------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def dims(self) -> BackboneDims: ...
+
+    def embed_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model.get_input_embeddings()(ids)
+
+    def embed_text(self, text: str, length: int) -> torch.Tensor:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ValueError(f"prompt init text {text!r} has no tokens")
+        ids = (ids * (length // len(ids) + 1))[:length]
+        return self.embed_ids(torch.tensor(ids)).detach().clone()
+
+    def embed_random_vocab(self, length: int, generator: torch.Generator) -> torch.Tensor:
+        vocab = self.model.get_input_embeddings().weight.shape[0]
+        ids = torch.randint(0, vocab, (length,), generator=generator)
+        return self.embed_ids(ids).detach().clone()
+
+    # ---- attaching a method ---------------------------------------------------------------------------
+    def attach(self, method: Method) -> None:
+        """Attach ``method``: wrap methods change the model; input/layer methods are called in forward."""
+        self.method = method
+        if method.attach == "wrap":
+            self.model = method.wrap(self.model)
+        elif method.attach == "layer":
+            self._check_layer_support()
+
+    def _check_layer_support(self) -> None:
+        raise ValueError(
+            f"backbone family {self.family!r} does not support methods that attach at a layer yet"
+        )
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Trainable task-head parameters (encoder classifiers); empty for text-to-text backbones."""
+        return []
+
+    def trainable_modules(self) -> list[nn.Module]:
+        return [m for m in (self.model, self.method) if m is not None]
+
+    def train(self, mode: bool = True) -> None:
+        for module in self.trainable_modules():
+            module.train(mode)
+
+    def to(self, device: torch.device) -> None:
+        for module in self.trainable_modules():
+            module.to(device)
+
+    # ---- data -----------------------------------------------------------------------------------------
+    @abstractmethod
+    def encode(self, examples: list, label_strings: list[str]) -> EncodedSplit:
+        """Tokenize a split: sources padded to exactly ``max_length`` (METHODS.md §2.1.3)."""
+
+    # ---- forward --------------------------------------------------------------------------------------
+    def prompted_inputs(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Token embeddings after the method's update, the prompt (``[B, n, d]`` or None), and the mask."""
+        embeds = self.embed_ids(input_ids)  # E(x): [B, s, d]
+        if self.method is None or self.method.attach != "input":
+            return embeds, None, attention_mask
+        prompt = self.method.prompt(embeds, attention_mask)  # [n, d] or [B, n, d]
+        embeds = self.method.update_embeds(embeds)
+        if prompt is not None:
+            prompt = prompt.to(embeds.dtype)
+            if prompt.dim() == 2:
+                prompt = prompt.unsqueeze(0).expand(embeds.shape[0], -1, -1)
+        return embeds, prompt, attention_mask
+
+    @abstractmethod
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor: ...
+
+    @abstractmethod
+    def predict(
+        self, batch: dict[str, torch.Tensor], mode: str = "generate", label_strings: list[str] | None = None
+    ) -> list[str]:
+        """Predicted target strings for a batch (for the task's metric); ``mode`` is generate or score."""
+
+    def total_params(self) -> int:
+        seen, total = set(), 0
+        for module in self.trainable_modules():
+            for p in module.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    total += p.numel()
+        return total

@@ -1,0 +1,96 @@
+"""Seq2seq backbones (T5 family): text-to-text with the lineage's source format and digit targets.
+
+The prompt lives only in the encoder (METHODS.md §2.1): ``X = [P ; E'(x)]``, mask ``[1_n ; M(x)]``; labels
+and decoder inputs are unchanged. Evaluation is greedy decoding with at most 20 new tokens (§5.6) or, as an
+option, scoring every label string and taking the most likely one.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers.modeling_outputs import BaseModelOutput
+
+from bench.backbones.base import Backbone, EncodedSplit
+from methods.base import BackboneDims
+
+MAX_NEW_TOKENS = 20
+
+
+class Seq2SeqBackbone(Backbone):
+    family = "seq2seq"
+    prompt_placement = "prepend_encoder"
+
+    @property
+    def dims(self) -> BackboneDims:
+        c = self.model.config
+        return BackboneDims("seq2seq", c.d_model, c.num_layers, self.max_length, c.vocab_size, None)
+
+    @property
+    def eos_id(self) -> int:
+        tok = self.tokenizer
+        return tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id
+
+    def _target_ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
+
+    def encode(self, examples: list, label_strings: list[str]) -> EncodedSplit:
+        src = self.tokenizer(
+            [e.source for e in examples],
+            max_length=self.max_length,
+            padding="max_length",
+            truncation=True,
+            return_tensors="pt",
+        )
+        # Targets padded to the longest tokenized label string of the task (METHODS.md §5.1); pads -> -100.
+        target_len = max(len(self._target_ids(t)) for t in list(label_strings) + [e.target for e in examples])
+        labels = torch.full((len(examples), target_len), -100, dtype=torch.long)
+        for i, e in enumerate(examples):
+            ids = self._target_ids(e.target)
+            labels[i, : len(ids)] = torch.tensor(ids)
+        return EncodedSplit(src["input_ids"], src["attention_mask"], labels, [e.target for e in examples])
+
+    def run_encoder(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[BaseModelOutput, torch.Tensor]:
+        """Encoder outputs and the (prompt-extended) mask that cross-attention must use."""
+        embeds, prompt, mask = self.prompted_inputs(input_ids, attention_mask)
+        if prompt is not None:
+            embeds = torch.cat([prompt, embeds], dim=1)  # [B, n+s, d]
+            mask = torch.cat([mask.new_ones(mask.shape[0], prompt.shape[1]), mask], dim=1)
+        encoder = self.model.get_encoder()
+        out = encoder(inputs_embeds=embeds, attention_mask=mask, return_dict=True)
+        return out, mask
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        enc, mask = self.run_encoder(batch["input_ids"], batch["attention_mask"])
+        return self.model(encoder_outputs=enc, attention_mask=mask, labels=batch["labels"]).loss
+
+    def predict(
+        self, batch: dict[str, torch.Tensor], mode: str = "generate", label_strings: list[str] | None = None
+    ) -> list[str]:
+        enc, mask = self.run_encoder(batch["input_ids"], batch["attention_mask"])
+        if mode == "score":
+            return self._score_labels(enc, mask, label_strings or [])
+        out = self.model.generate(
+            encoder_outputs=enc,
+            attention_mask=mask,
+            max_new_tokens=MAX_NEW_TOKENS,
+            num_beams=1,
+            do_sample=False,
+        )
+        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+    def _score_labels(self, enc: BaseModelOutput, mask: torch.Tensor, label_strings: list[str]) -> list[str]:
+        """Rank classification: the label string with the highest summed log-likelihood."""
+        if not label_strings:
+            raise ValueError("eval mode 'score' needs the task's label strings")
+        batch = mask.shape[0]
+        scores = []
+        for text in label_strings:
+            ids = torch.tensor(self._target_ids(text), device=mask.device)
+            labels = ids.unsqueeze(0).expand(batch, -1)
+            logits = self.model(encoder_outputs=enc, attention_mask=mask, labels=labels).logits  # [B, T, V]
+            logp = logits.log_softmax(-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1).sum(-1)  # [B]
+            scores.append(logp)
+        best = torch.stack(scores, dim=1).argmax(dim=1)
+        return [label_strings[i] for i in best.tolist()]

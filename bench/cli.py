@@ -1,0 +1,237 @@
+"""``bench``: run, list and count. Bad input is a one-line error with what is allowed, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from rich.console import Console
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class UsageError(ValueError):
+    """A bad command-line value."""
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise UsageError(f"{what} {text!r} must be comma-separated integers, e.g. 42,43,44") from None
+    if not values:
+        raise UsageError(f"{what} {text!r} is empty")
+    return values
+
+
+def _tasks(suite: str, text: str | None) -> list[str]:
+    from suites import get_task, suite_tasks
+
+    available = suite_tasks(suite)
+    if not text:
+        return available
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    for name in names:
+        get_task(name, suite)  # did-you-mean error for unknown names
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench", description="Benchmark prompt-tuning methods on GLUE/SuperGLUE."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train methods on a suite's tasks and write one record per run")
+    run.add_argument("--suite", default="glue", help="glue | superglue (default glue)")
+    run.add_argument("--tasks", help="comma-separated task names (default: all tasks of the suite)")
+    run.add_argument("--methods", required=True, help="comma-separated method names, or 'all'")
+    run.add_argument("--seeds", default="42,43,44", help="comma-separated seeds (default 42,43,44)")
+    run.add_argument(
+        "--model", help="alias (minilm, t5-base, ...), local folder or Hub id (default: the preset's)"
+    )
+    run.add_argument("--preset", default="paper", help="paper | quick (default paper)")
+    run.add_argument(
+        "--data-dir",
+        default=os.environ.get("BENCH_DATA_DIR"),
+        help="folder with glue/ and superglue/ in the original layout (default $BENCH_DATA_DIR, else the Hub)",
+    )
+    run.add_argument("--out", default="results", help="results folder (default results/)")
+    run.add_argument("--max-steps", type=int, help="override the preset's optimiser steps")
+    run.add_argument("--max-train-samples", type=int, help="cap on training examples (fixed random subset)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SCOPE.FIELD=VALUE",
+        help="override a method config field (ept.fusion.attn_dim=8) or a training setting (train.batch_size=8)",
+    )
+
+    lst = sub.add_parser("list", help="what exists: methods, suites, tasks, models, presets")
+    lst.add_argument("what", help="methods | suites | tasks | models | presets")
+
+    params = sub.add_parser("params", help="trainable/total parameters per method, from the config only")
+    params.add_argument("--model", default="t5-base")
+    params.add_argument("--methods", default="all")
+    params.add_argument("--max-length", type=int, default=256, help="padded source length s (default 256)")
+    params.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE")
+    return parser
+
+
+# ---- commands ------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.presets import get_preset
+    from bench.runner import RunRequest, parse_overrides, plan
+    from bench.ui import execute_plan
+    from methods.registry import parse_method_list
+    from suites import list_suites
+
+    if args.suite not in list_suites():
+        from methods.registry import did_you_mean
+
+        raise UsageError(
+            f"unknown suite {args.suite!r}{did_you_mean(args.suite, list_suites())}; allowed: {', '.join(list_suites())}"
+        )
+    get_preset(args.preset)
+    methods = parse_method_list(args.methods)
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UsageError(f"--max-steps {args.max_steps} must be >= 1")
+    if args.max_train_samples is not None and args.max_train_samples < 1:
+        raise UsageError(f"--max-train-samples {args.max_train_samples} must be >= 1")
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise UsageError(f"--data-dir {args.data_dir!r} is not a folder")
+    if args.model:
+        from bench.models import resolve_model
+
+        resolve_model(args.model)
+    request = RunRequest(
+        suite=args.suite,
+        tasks=_tasks(args.suite, args.tasks),
+        methods=methods,
+        seeds=_int_list(args.seeds, "--seeds"),
+        preset=args.preset,
+        model=args.model,
+        data_dir=args.data_dir,
+        max_steps=args.max_steps,
+        max_train_samples=args.max_train_samples,
+        overrides=parse_overrides(args.set, methods),
+    )
+    specs = plan(request)
+    return execute_plan(specs, Path(args.out), console)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from bench.models import ALIASES
+    from bench.presets import PRESETS
+    from methods.registry import did_you_mean, get_method_class, list_methods
+    from suites import all_tasks, list_suites, suite_tasks
+
+    kinds = ["methods", "suites", "tasks", "models", "presets"]
+    if args.what not in kinds:
+        raise UsageError(
+            f"cannot list {args.what!r}{did_you_mean(args.what, kinds)}; allowed: {', '.join(kinds)}"
+        )
+    table = Table(show_header=True, header_style="bold")
+    if args.what == "methods":
+        for col in ("method", "attaches", "trainable formula", "paper"):
+            table.add_column(col)
+        for name in list_methods():
+            cls = get_method_class(name)
+            table.add_row(name, cls.attach, cls.formula, cls.paper)
+    elif args.what == "suites":
+        table.add_column("suite")
+        table.add_column("tasks")
+        for suite in list_suites():
+            table.add_row(suite, ", ".join(suite_tasks(suite)))
+    elif args.what == "tasks":
+        for col in ("suite", "task", "reported metric", "split family", "description"):
+            table.add_column(col)
+        for task in all_tasks():
+            table.add_row(task.suite, task.name, task.headline_metric, task.split_family, task.description)
+    elif args.what == "models":
+        table.add_column("model")
+        table.add_column("weights")
+        table.add_column("description")
+        for alias in ALIASES.values():
+            table.add_row(alias.name, alias.local_dir or f"Hub: {alias.hub_id}", alias.description)
+    else:
+        table.add_column("preset")
+        table.add_column("model")
+        table.add_column("description")
+        for preset in PRESETS.values():
+            table.add_row(preset.name, preset.model, preset.description)
+    console.print(table)
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    import torch
+    from rich.table import Table
+
+    from bench.backbones import meta_backbone
+    from bench.runner import parse_overrides
+    from methods.registry import build_config, get_method_class, parse_method_list
+
+    methods = parse_method_list(args.methods)
+    overrides = parse_overrides(args.set, methods)
+    backbone = meta_backbone(args.model, args.max_length)
+    total_backbone = backbone.total_params()
+    head = sum(p.numel() for p in backbone.head_parameters())
+    table = Table(
+        title=f"{args.model} (s={args.max_length}, backbone {total_backbone:,} params)", header_style="bold"
+    )
+    for col in ("method", "trainable", "extra", "head", "total", "trainable %"):
+        table.add_column(col, justify="right" if col != "method" else "left")
+    for name in methods:
+        with torch.device("meta"):
+            method = get_method_class(name)(build_config(name, overrides.get(name)), backbone.dims)
+        counts = method.counts()
+        total = total_backbone + sum(p.numel() for p in method.parameters())
+        share = 100 * counts.trainable_params / total
+        table.add_row(
+            name,
+            f"{counts.trainable_params:,}",
+            f"{counts.extra_params:,}",
+            f"{head:,}",
+            f"{total:,}",
+            f"{share:.4f}",
+        )
+    console.print(table)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "params": cmd_params}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        err_console.print("bench: interrupted; finished runs are saved, re-run the same command to continue")
+        return 130
+    except Exception as exc:
+        from suites import TaskDataError
+
+        user_errors = (ValueError, TaskDataError, FileNotFoundError)
+        if args.debug or not isinstance(exc, user_errors):
+            traceback.print_exc()
+            if not isinstance(exc, user_errors):
+                return 1
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        err_console.print(f"bench: error: {message}", markup=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

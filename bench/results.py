@@ -1,0 +1,227 @@
+"""Run records: the one module that owns their schema, their files and their loading.
+
+One JSON file per run under the results folder, named ``<method>_<task>_seed<seed>_<run_id>.json`` where
+``run_id`` is the hash of the run's full spec (``bench.spec.RunSpec.run_id``). Files are written atomically
+(temporary file in the same folder, fsync, ``os.replace``), so a killed run never leaves half a file.
+
+Record schema (``schema_version`` 1); every key is always present, ``null`` where it does not apply:
+
+==================================  ========================================================================
+key                                 meaning
+==================================  ========================================================================
+schema_version                      1
+run_id                              16 hex chars: sha256 of the spec identity (``RunSpec.identity``)
+spec                                the full ``RunSpec`` (suite, task, method, method_config, model, preset,
+                                    seed, train, data, protocol)
+status                              ``ok`` | ``failed``
+error                               null, or the one-line error (``Type: message``); ``traceback`` has more
+traceback                           null, or the last lines of the traceback / the crashed worker's stderr
+started_at, finished_at             ISO-8601 UTC timestamps
+metrics                             ``{"dev": {...}, "test": {...}, "headline": {"name", "dev", "test"},
+                                    "selection_metric", "best_step", "dev_history": [{"step", "metrics",
+                                    "loss"}]}``; all metrics x100 (METHODS.md §5.3)
+trainable_params                    parameters the optimiser updates, without the task head
+head_params                         task-head parameters (encoder backbones), 0 for text-to-text
+extra_params                        EPT's modules beyond the DePT budget (0 for other methods)
+saved_params, transfer_params       METHODS.md §2.2
+total_params                        all parameters of backbone + method
+param_breakdown                     per-part counts of the method
+virtual_tokens                      tokens the method adds per example
+train_time_s                        wall time of the training loop, evaluation excluded
+step_time_ms_median, ..._p90        per optimiser step, after ``train.timing_warmup_steps`` warm-up steps
+steps                               optimiser steps done
+eval_time_s                         all evaluation (periodic dev + final dev/test)
+load_time_s                         data + model loading
+peak_gpu_mem_allocated_bytes        CUDA peaks (absolute, and ``..._over_baseline_bytes`` over the post-load
+peak_gpu_mem_reserved_bytes         baseline); null on CPU
+peak_rss_bytes                      lifetime peak RSS of the run's process
+peak_rss_train_bytes                peak RSS sampled during the training loop
+samples_per_s                       training examples per second of train time
+tokens_per_s                        real tokens (non-pad source + target) per second of train time
+effective_tokens_per_s              processed positions (padded) + virtual tokens, per second
+final_loss                          training loss at the last step
+method_record                       method-specific facts (e.g. ``ept_variant``, ``gate_weights_init``,
+                                    ``gate_weights_best``)
+data                                split sizes and provenance from the suite (files, hashes, protocol)
+env                                 software/hardware provenance (``bench.measure.environment``)
+==================================  ========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from bench.spec import RunSpec
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "failed")
+
+
+def record_path(out_dir: Path, spec: RunSpec) -> Path:
+    return Path(out_dir) / f"{spec.method}_{spec.task}_seed{spec.seed}_{spec.run_id}.json"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON so that readers see either the old file or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def empty_record(spec: RunSpec) -> dict[str, Any]:
+    """A record with every schema key present (null/empty) for ``spec``."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": spec.run_id,
+        "spec": spec.to_dict(),
+        "status": "failed",
+        "error": None,
+        "traceback": None,
+        "started_at": None,
+        "finished_at": None,
+        "metrics": {
+            "dev": {},
+            "test": {},
+            "headline": None,
+            "selection_metric": None,
+            "best_step": None,
+            "dev_history": [],
+        },
+        "trainable_params": None,
+        "head_params": None,
+        "extra_params": None,
+        "saved_params": None,
+        "transfer_params": None,
+        "total_params": None,
+        "param_breakdown": {},
+        "virtual_tokens": None,
+        "train_time_s": None,
+        "step_time_ms_median": None,
+        "step_time_ms_p90": None,
+        "steps": None,
+        "eval_time_s": None,
+        "load_time_s": None,
+        "peak_gpu_mem_allocated_bytes": None,
+        "peak_gpu_mem_reserved_bytes": None,
+        "peak_gpu_mem_allocated_over_baseline_bytes": None,
+        "peak_gpu_mem_reserved_over_baseline_bytes": None,
+        "peak_rss_bytes": None,
+        "peak_rss_train_bytes": None,
+        "samples_per_s": None,
+        "tokens_per_s": None,
+        "effective_tokens_per_s": None,
+        "final_loss": None,
+        "method_record": {},
+        "data": {},
+        "env": {},
+    }
+
+
+def failed_record(spec: RunSpec, error: str, trace: str | None) -> dict[str, Any]:
+    """A ``failed`` record: the one-line error and the traceback (or the crashed worker's stderr)."""
+    import datetime as dt
+
+    record = empty_record(spec)
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    record.update(status="failed", error=error, traceback=trace, finished_at=now)
+    return record
+
+
+def validate_record(record: Any) -> None:
+    """Raise ``ValueError`` if ``record`` is not a run record of this schema."""
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    if record.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"schema_version {record.get('schema_version')!r} is not {SCHEMA_VERSION}")
+    missing = sorted(set(empty_record_keys()) - set(record))
+    if missing:
+        raise ValueError(f"missing keys: {', '.join(missing)}")
+    if record["status"] not in STATUSES:
+        raise ValueError(f"status {record['status']!r} is not one of {STATUSES}")
+    RunSpec.from_dict(record["spec"])
+
+
+def empty_record_keys() -> list[str]:
+    spec = RunSpec("s", "t", "m", {}, "model", "p", 0, {})
+    return list(empty_record(spec))
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The record at ``path``, or None if it is missing, unreadable or not of this schema."""
+    try:
+        record = json.loads(Path(path).read_text())
+        validate_record(record)
+        return record
+    except (OSError, ValueError, TypeError) as exc:
+        if Path(path).exists():
+            warnings.warn(f"skipping {path}: {exc}", stacklevel=2)
+        return None
+
+
+def finished(out_dir: Path, spec: RunSpec) -> bool:
+    """True when ``spec`` already has an ``ok`` record (a re-run skips it)."""
+    record = read_record(record_path(out_dir, spec)) if record_path(out_dir, spec).exists() else None
+    return record is not None and record["status"] == "ok"
+
+
+def iter_records(out_dir: Path):
+    """Every valid record under ``out_dir``; corrupt or foreign JSON files are warned about and skipped."""
+    for path in sorted(Path(out_dir).glob("*.json")):
+        record = read_record(path)
+        if record is not None:
+            yield record
+
+
+def load_records(out_dir: Path | str = "results"):
+    """All records as one pandas DataFrame, one row per run, for reports and tuning.
+
+    Columns: run_id, status, error, suite, task, method, model, preset, seed, protocol, headline_metric,
+    headline_dev, headline_test, ``dev.<metric>``/``test.<metric>`` for every metric, the count, time,
+    memory and throughput fields of the schema, ``ept_variant`` (or null), and ``record`` (the full dict).
+    """
+    import pandas as pd
+
+    rows = []
+    for rec in iter_records(Path(out_dir)):
+        spec, metrics = rec["spec"], rec["metrics"]
+        headline = metrics.get("headline") or {}
+        row = {
+            "run_id": rec["run_id"],
+            "status": rec["status"],
+            "error": rec["error"],
+            "suite": spec["suite"],
+            "task": spec["task"],
+            "method": spec["method"],
+            "model": spec["model"],
+            "preset": spec["preset"],
+            "seed": spec["seed"],
+            "protocol": spec.get("protocol"),
+            "headline_metric": headline.get("name"),
+            "headline_dev": headline.get("dev"),
+            "headline_test": headline.get("test"),
+            "ept_variant": (rec.get("method_record") or {}).get("ept_variant"),
+        }
+        for split in ("dev", "test"):
+            for name, value in (metrics.get(split) or {}).items():
+                row[f"{split}.{name}"] = value
+        for key in empty_record_keys():
+            value = rec.get(key)
+            if key not in row and not isinstance(value, dict | list) and key not in ("traceback", "spec"):
+                row[key] = value
+        row["record"] = rec
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,101 @@
+"""A run's full specification and its identity.
+
+``RunSpec`` is everything that decides a run's outcome: suite, task, method and its full config, model,
+preset, seed, training settings and data settings. ``run_id`` is a hash of it, so a re-run of the same command
+finds the finished record and skips it, and runs with different settings never share a record.
+
+The data folder's *location* is not part of the hash (moving the data must not invalidate results); which
+source was used ("local" or "hub") is, and each record stores the folder and the hashes of the files read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from methods.registry import set_config_field
+
+SPEC_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """The training loop's settings; defaults are the lineage's common defaults (METHODS.md §2.1.6)."""
+
+    batch_size: int = 32
+    max_steps: int = 30_000
+    warmup_steps: int = 500
+    eval_every: int = 1_000
+    max_length: int = 256  # s: every source padded to exactly this length
+    eval_batch_size: int = 64
+    grad_clip: float = 1.0
+    head_lr: float = 1e-3  # task head of encoder backbones (its own parameter group)
+    max_train_samples: int | None = None  # a fixed random subset (seed 42), the same for every run seed
+    max_eval_samples: int | None = None  # cap on dev and test sizes (first rows of each split)
+    eval_mode: Literal["generate", "score"] = "generate"  # seq2seq: greedy decoding or label scoring
+    timing_warmup_steps: int = 10  # steps excluded from the median step time
+    split_seed: int = 42  # the protocol's validation/test carving seed (METHODS.md §5.2)
+
+    def validate(self) -> None:
+        checks = [
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("max_steps", self.max_steps >= 1, ">= 1"),
+            ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+            ("eval_every", self.eval_every >= 1, ">= 1"),
+            ("max_length", 8 <= self.max_length <= 8192, "between 8 and 8192"),
+            ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
+            ("grad_clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"),
+            ("head_lr", self.head_lr > 0, "> 0"),
+            ("max_train_samples", self.max_train_samples is None or self.max_train_samples >= 1, ">= 1"),
+            ("max_eval_samples", self.max_eval_samples is None or self.max_eval_samples >= 1, ">= 1"),
+            ("timing_warmup_steps", self.timing_warmup_steps >= 0, ">= 0"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"train.{name}={getattr(self, name)!r} must be {allowed}")
+
+    def set(self, dotted: str, value: Any) -> None:
+        set_config_field(self, dotted, value, where=f"train.{dotted}")
+
+
+@dataclass
+class RunSpec:
+    suite: str
+    task: str
+    method: str
+    method_config: dict[str, Any]
+    model: str
+    preset: str
+    seed: int
+    train: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)  # {"source": "local"|"hub", "dir": path (not hashed)}
+    protocol: str = "dept"
+
+    def identity(self) -> dict[str, Any]:
+        """What the hash covers: the spec without the data folder's location."""
+        ident = dataclasses.asdict(self)
+        ident["data"] = {k: v for k, v in self.data.items() if k != "dir"}
+        ident["spec_version"] = SPEC_VERSION
+        return ident
+
+    @property
+    def run_id(self) -> str:
+        text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} on {self.suite}/{self.task} seed {self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        return cls(**data)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(**self.train)

@@ -1,0 +1,163 @@
+"""The one interface every method implements.
+
+A method never knows which task, suite or storage it runs with (ARCHITECTURE.md). It sees a backbone only
+through :class:`BackboneDims` (shapes, known without weights, so parameter counts can be computed on the meta
+device) and, for data-dependent initialisation, through :class:`EmbeddingSource`.
+
+Where a method attaches (``attach``) decides which hooks the backbone calls:
+
+* ``"input"``: the prompt family (PT, DePT, EPT, DPT, Residual PT, SPoT, ATTEMPT, MPT, XPrompt).
+  The backbone embeds the padded input ``E(x) ∈ ℝ^{B×s×d}``, calls :meth:`Method.update_embeds` (DePT's
+  additive offset; identity for most) and :meth:`Method.prompt` (the ``n×d`` or ``B×n×d`` virtual tokens),
+  and places the prompt where its family wants it (T5: in front; BERT: after ``[CLS]``).
+* ``"layer"``: methods that insert at an intermediate layer (LPT). The backbone runs layers ``1..L_p``
+  without gradient, calls :meth:`Method.layer_prompt` on the hidden states and runs the rest on
+  ``[P(x) ; h]``.
+* ``"wrap"``: methods that change the backbone itself (LoRA through PEFT, full fine-tuning). The backbone
+  calls :meth:`Method.wrap` once on its model; the method's trainable parameters then live in the model.
+
+Every method also names its parameter groups with their own learning rates (DePT trains the prompt and the
+low-rank pair at different rates), so the trainer never special-cases a method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import ClassVar, Literal, Protocol
+
+import torch
+from torch import nn
+
+Attach = Literal["input", "layer", "wrap"]
+
+
+@dataclass
+class MethodConfig:
+    """Optimiser settings shared by every method; subclasses add the method's own fields.
+
+    Defaults are the paper's (METHODS.md); a preset or ``--set method.field=value`` overrides them.
+    """
+
+    lr: float = 0.3
+    weight_decay: float = 1e-5
+    optimizer: str = "adamw"  # "adamw" | "adafactor"
+    adam_eps: float = 1e-8
+
+    def validate(self, dims: BackboneDims) -> None:
+        """Raise ``ValueError`` (one line, naming the field, the value and what is allowed) on a bad value."""
+        if self.lr <= 0:
+            raise ValueError(f"lr={self.lr} must be > 0")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay={self.weight_decay} must be >= 0")
+        if self.optimizer not in ("adamw", "adafactor"):
+            raise ValueError(f"optimizer={self.optimizer!r} is not one of 'adamw', 'adafactor'")
+
+
+@dataclass(frozen=True)
+class BackboneDims:
+    """What a method may know of a backbone: shapes only, available without loading weights."""
+
+    family: str  # "seq2seq" | "encoder" | "decoder"
+    hidden_size: int  # d
+    num_layers: int  # layers of the stack the prompt enters (T5: encoder blocks)
+    max_length: int  # s: padded source length of the run
+    vocab_size: int
+    max_positions: int | None = None  # learned absolute positions (BERT: 512); None if relative (T5)
+
+
+class EmbeddingSource(Protocol):
+    """Access to the frozen word embeddings, for inits such as DePT's text init or vocabulary sampling."""
+
+    def embed_text(self, text: str, length: int) -> torch.Tensor:
+        """Embeddings ``[length, d]`` of the text's token ids, repeated or cut to ``length`` rows."""
+
+    def embed_random_vocab(self, length: int, generator: torch.Generator) -> torch.Tensor:
+        """Embeddings ``[length, d]`` of ``length`` token ids sampled from the vocabulary."""
+
+
+@dataclass
+class ParamGroup:
+    """One optimiser parameter group with its own learning rate."""
+
+    name: str
+    params: list[nn.Parameter]
+    lr: float
+    weight_decay: float = 0.0
+
+
+@dataclass
+class ParamCounts:
+    """The separate counting columns of METHODS.md §2.2."""
+
+    trainable_params: int
+    saved_params: int
+    extra_params: int = 0
+    transfer_params: int = 0
+    breakdown: dict[str, int] = field(default_factory=dict)
+
+
+class Method(nn.Module):
+    """Base class: a trainable module plus the hooks its ``attach`` kind needs."""
+
+    name: ClassVar[str]
+    paper: ClassVar[str]  # citation, one line
+    attach: ClassVar[Attach]
+    formula: ClassVar[str]  # trainable-parameter formula, one line, for `bench list methods`
+    config_class: ClassVar[type[MethodConfig]]
+    requires_fixed_length: ClassVar[bool] = False  # DePT/EPT: every input padded to exactly s
+
+    def __init__(self, config: MethodConfig, dims: BackboneDims) -> None:
+        super().__init__()
+        config.validate(dims)
+        self.config = config
+        self.dims = dims
+
+    # ---- initialisation -------------------------------------------------------------------------------
+    def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
+        """Data-dependent initialisation after the backbone is loaded (no-op by default)."""
+
+    # ---- "input" hooks ---------------------------------------------------------------------------------
+    @property
+    def num_virtual_tokens(self) -> int:
+        """Virtual tokens the method adds to the processed sequence (for throughput accounting)."""
+        return 0
+
+    def prompt(self, token_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor | None:
+        """Virtual tokens ``[n, d]`` (shared over the batch) or ``[B, n, d]`` (instance-dependent)."""
+        return None
+
+    def update_embeds(self, token_embeds: torch.Tensor) -> torch.Tensor:
+        """Change the frozen token embeddings ``[B, s, d]`` before the prompt is placed (DePT)."""
+        return token_embeds
+
+    # ---- "layer" hooks ---------------------------------------------------------------------------------
+    insert_layer: int | None = None
+
+    def layer_prompt(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Virtual tokens ``[B, n, d]`` built from the hidden states after layer ``insert_layer``."""
+        raise NotImplementedError(f"method {self.name!r} does not attach at a layer")
+
+    # ---- "wrap" hooks ----------------------------------------------------------------------------------
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """Return the backbone model changed by the method (called once, after freezing)."""
+        return model
+
+    # ---- training --------------------------------------------------------------------------------------
+    def param_groups(self) -> list[ParamGroup]:
+        """Parameter groups with their learning rates; default: all own parameters at ``config.lr``."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        return [ParamGroup("method", params, self.config.lr, self.config.weight_decay)]
+
+    def counts(self) -> ParamCounts:
+        """Parameter counts for the record; default: everything trainable is also saved."""
+        n = sum(p.numel() for g in self.param_groups() for p in g.params)
+        return ParamCounts(trainable_params=n, saved_params=n)
+
+    def record(self) -> dict:
+        """Extra method-specific facts for the run record (variant names, gate weights, ...)."""
+        return {}
+
+
+def config_fields(config_class: type[MethodConfig]) -> list[str]:
+    """Field names of a config dataclass, for error messages and `bench list`."""
+    return [f.name for f in fields(config_class)]

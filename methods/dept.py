@@ -1,0 +1,140 @@
+"""DePT: Decomposed Prompt Tuning.
+
+Paper: Shi & Lipani, "DePT: Decomposed Prompt Tuning for Parameter-Efficient Fine-tuning", ICLR 2024,
+arXiv 2309.05173. Official code: ZhengxiangShi/DePT (``peft/tuners/prompt_tuning_lora.py``, ``train.py``).
+METHODS.md §3.2.
+
+A PT budget of ``l`` tokens is split into a shorter prompt of ``m`` tokens and a low-rank pair whose product is
+an ``s×d`` additive offset to the frozen input embeddings, one row per input position:
+
+    P_s ∈ ℝ^{m×d},  A ∈ ℝ^{s×r},  B ∈ ℝ^{r×d}           (all trainable)
+    κ = α / √r        (α = lora_alpha = 8; the root of r is intentional)
+    E'(x) = E(x) + κ · (A B)                             broadcast over the batch, [B, s, d]
+    X_enc = [P_s ; E'(x)] ∈ ℝ^{B×(m+s)×d},  mask [1_m ; M(x)]
+
+Init: ``P_s`` from the embeddings of the text "Classify this text is postive or not:" (misspelling as in the
+released configs), repeated or cut to ``m`` rows; ``A`` Kaiming-uniform (a=√5); ``B`` zeros, so E' = E at step 0.
+
+Trainable: ``m·d + r·(s+d)``; T5-Base with m=60, r=30, s=256: 46,080 + 30,720 = 76,800 (budget-matched to
+PT with 100 tokens). The encoder processes ``m + s`` positions instead of ``l + s``: DePT's time saving.
+
+Optimiser (``train.py``): AdamW, eps 1e-6, two groups (``P_s`` at ``lr``; ``A, B`` at ``lr_lowrank``), no
+weight decay (the scripts pass 1e-5 but the optimiser is built without it), linear schedule, 500 warm-up steps.
+Every input must be padded to exactly ``s``: ``A`` has ``s`` rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, ParamCounts, ParamGroup
+from methods.prompt_init import PromptInit, init_prompt_
+from methods.registry import register_method
+
+DEPT_INIT_TEXT = "Classify this text is postive or not:"
+
+
+@dataclass
+class DePTConfig(MethodConfig):
+    num_tokens: int = 60  # m
+    rank: int = 30  # r
+    lora_alpha: float = 8.0  # α
+    lowrank_scaling: Literal["alpha/sqrt(r)", "alpha/r"] = "alpha/sqrt(r)"
+    init: PromptInit = "text"
+    init_text: str = DEPT_INIT_TEXT
+    lr: float = 0.3  # P_s
+    lr_lowrank: float = 1e-4  # A, B (per-task values in the paper preset)
+    weight_decay: float = 0.0
+    adam_eps: float = 1e-6
+
+    def validate(self, dims: BackboneDims) -> None:
+        super().validate(dims)
+        if self.num_tokens < 1:
+            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
+        if not 1 <= self.rank <= dims.hidden_size:
+            raise ValueError(f"rank={self.rank} must be between 1 and the hidden size {dims.hidden_size}")
+        if self.lr_lowrank <= 0:
+            raise ValueError(f"lr_lowrank={self.lr_lowrank} must be > 0")
+        if dims.max_positions is not None and self.num_tokens + dims.max_length > dims.max_positions:
+            raise ValueError(
+                f"num_tokens={self.num_tokens} + max_length={dims.max_length} exceeds the backbone's "
+                f"{dims.max_positions} positions"
+            )
+
+
+class DecomposedPrompt(nn.Module):
+    """The DePT decomposition ``(P_s, A, B)``; EPT reuses it unchanged."""
+
+    def __init__(self, config: DePTConfig, dims: BackboneDims) -> None:
+        super().__init__()
+        self.config = config
+        d, s = dims.hidden_size, dims.max_length
+        self.short_prompt = nn.Parameter(torch.zeros(config.num_tokens, d))  # P_s [m, d]
+        self.lora_a = nn.Parameter(torch.zeros(s, config.rank))  # A [s, r]
+        self.lora_b = nn.Parameter(torch.zeros(config.rank, d))  # B [r, d]
+        r = config.rank
+        self.scaling = config.lora_alpha / (math.sqrt(r) if config.lowrank_scaling == "alpha/sqrt(r)" else r)
+
+    def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
+        init_prompt_(self.short_prompt, self.config.init, embeddings, generator, self.config.init_text)
+        with torch.no_grad():
+            # Kaiming-uniform with a=√5 on A [s, r] (fan_in = r), as nn.Linear / PEFT LoRA do.
+            bound = math.sqrt(6 / ((1 + 5) * self.lora_a.shape[1]))
+            self.lora_a.copy_(torch.rand(self.lora_a.shape, generator=generator) * 2 * bound - bound)
+            self.lora_b.zero_()
+
+    def offset(self, length: int) -> torch.Tensor:
+        """``κ · A B`` for the first ``length`` positions: ``[length, d]``."""
+        if length > self.lora_a.shape[0]:
+            raise ValueError(f"input length {length} exceeds DePT's s={self.lora_a.shape[0]} rows")
+        return self.scaling * (self.lora_a[:length] @ self.lora_b)
+
+    def lowrank_params(self) -> list[nn.Parameter]:
+        return [self.lora_a, self.lora_b]
+
+
+@register_method
+class DePT(Method):
+    name = "dept"
+    paper = "Shi & Lipani, DePT: Decomposed Prompt Tuning for Parameter-Efficient Fine-tuning, ICLR 2024 (arXiv 2309.05173)"
+    attach = "input"
+    formula = "m·d + r·(s+d)"
+    config_class = DePTConfig
+    requires_fixed_length = True
+
+    def __init__(self, config: DePTConfig, dims: BackboneDims) -> None:
+        super().__init__(config, dims)
+        self.decomposition = DecomposedPrompt(config, dims)
+
+    def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
+        self.decomposition.initialize(embeddings, generator)
+
+    @property
+    def num_virtual_tokens(self) -> int:
+        return self.config.num_tokens
+
+    def prompt(self, token_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.decomposition.short_prompt  # [m, d]
+
+    def update_embeds(self, token_embeds: torch.Tensor) -> torch.Tensor:
+        return token_embeds + self.decomposition.offset(token_embeds.shape[1])
+
+    def param_groups(self) -> list[ParamGroup]:
+        c = self.config
+        return [
+            ParamGroup("prompt", [self.decomposition.short_prompt], c.lr, c.weight_decay),
+            ParamGroup("lowrank", self.decomposition.lowrank_params(), c.lr_lowrank, c.weight_decay),
+        ]
+
+    def counts(self) -> ParamCounts:
+        counts = super().counts()
+        counts.breakdown = {
+            "short_prompt": self.decomposition.short_prompt.numel(),
+            "lowrank": sum(p.numel() for p in self.decomposition.lowrank_params()),
+        }
+        return counts

@@ -1,0 +1,67 @@
+"""PT: Prompt Tuning.
+
+Paper: Lester, Al-Rfou, Constant, "The Power of Scale for Parameter-Efficient Prompt Tuning", EMNLP 2021,
+arXiv 2104.08691. Official code: google-research/prompt-tuning (JAX). METHODS.md §3.1.
+
+Equations (the backbone is frozen; only ``P`` trains):
+
+    P ∈ ℝ^{l×d}
+    X_enc = [P ; E(x)] ∈ ℝ^{B×(l+s)×d},   mask [1_{B×l} ; M(x)]
+
+Trainable: ``l·d`` (T5-Base, l=100: 76,800). The prompt is built once per step and broadcast over the batch.
+Defaults follow the DePT/ATTEMPT lineage on T5-Base: l=100, AdamW, lr 0.3, weight decay 1e-5, prompt
+initialised from sampled vocabulary rows (ATTEMPT's ``init_prefix_from_vocab``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig
+from methods.prompt_init import PromptInit, init_prompt_
+from methods.registry import register_method
+
+
+@dataclass
+class PTConfig(MethodConfig):
+    num_tokens: int = 100  # l
+    init: PromptInit = "vocab"
+    init_text: str = ""
+    lr: float = 0.3
+    weight_decay: float = 1e-5
+
+    def validate(self, dims: BackboneDims) -> None:
+        super().validate(dims)
+        if self.num_tokens < 1:
+            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
+        if dims.max_positions is not None and self.num_tokens + dims.max_length > dims.max_positions:
+            raise ValueError(
+                f"num_tokens={self.num_tokens} + max_length={dims.max_length} exceeds the backbone's "
+                f"{dims.max_positions} positions"
+            )
+
+
+@register_method
+class PromptTuning(Method):
+    name = "pt"
+    paper = "Lester et al., The Power of Scale for Parameter-Efficient Prompt Tuning, EMNLP 2021 (arXiv 2104.08691)"
+    attach = "input"
+    formula = "l·d"
+    config_class = PTConfig
+
+    def __init__(self, config: PTConfig, dims: BackboneDims) -> None:
+        super().__init__(config, dims)
+        self.soft_prompt = nn.Parameter(torch.zeros(config.num_tokens, dims.hidden_size))  # [l, d]
+
+    def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
+        init_prompt_(self.soft_prompt, self.config.init, embeddings, generator, self.config.init_text)
+
+    @property
+    def num_virtual_tokens(self) -> int:
+        return self.config.num_tokens
+
+    def prompt(self, token_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.soft_prompt  # [l, d]

@@ -1,0 +1,87 @@
+"""Shared fixtures: the real data folder and tiny random-init backbones saved as local model folders.
+
+No T5 weights can be had offline, so T5 paths are tested on a 2-layer T5 built from a config; the tokenizer
+of both tiny models is the packaged MiniLM's (vocab 30,522), so the same loading code as for real models runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get("BENCH_DATA_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = shared_data_dir()
+    if not (path / "glue").is_dir():
+        pytest.fail(f"real GLUE/SuperGLUE data not found at {path}; set BENCH_DATA_DIR")
+    return path
+
+
+def _minilm_dir() -> Path:
+    from bench.models import ALIASES
+
+    return Path(ALIASES["minilm"].local_dir)
+
+
+def _save_tiny(model, out: Path) -> Path:
+    from transformers import AutoTokenizer
+
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(_minilm_dir()).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_dir(tmp_path_factory) -> Path:
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=30522,
+        d_model=32,
+        d_ff=64,
+        d_kv=16,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        pad_token_id=0,
+        eos_token_id=102,  # the MiniLM tokenizer's [SEP] ends targets
+        decoder_start_token_id=0,
+        dropout_rate=0.0,
+    )
+    return _save_tiny(T5ForConditionalGeneration(config), tmp_path_factory.mktemp("tiny-t5"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        initializer_range=0.3,  # large enough that [CLS] depends on the input in a random model
+    )
+    return _save_tiny(BertForSequenceClassification(config), tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(params=["t5", "bert"])
+def tiny_model_dir(request, tiny_t5_dir, tiny_bert_dir) -> Path:
+    return tiny_t5_dir if request.param == "t5" else tiny_bert_dir

@@ -1,0 +1,93 @@
+"""Every method trains on tiny T5 and BERT backbones: the loss goes down, only the method's parameters (and
+the encoder's task head) change, and the frozen backbone stays bit-identical."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from bench.backbones import load_backbone
+from bench.spec import TrainConfig
+from bench.trainer import build_optimizer, trainable_parameters
+from methods.registry import build_config, get_method_class, list_methods
+
+MAX_LENGTH = 24
+LR_OVERRIDES = {"lr": "0.05", "lr_lowrank": "0.05", "lr_modules": "0.05"}
+
+
+@dataclass(frozen=True)
+class Ex:
+    source: str
+    target: str
+    label: int
+
+
+EXAMPLES = [
+    Ex("sentence: a wonderful , moving film", "1", 1),
+    Ex("sentence: dull and far too long", "0", 0),
+    Ex("sentence: the best thing this year", "1", 1),
+    Ex("sentence: an utter waste of time", "0", 0),
+] * 2
+
+
+def _build(model_dir, method_name: str, **overrides):
+    torch.manual_seed(0)
+    backbone = load_backbone(str(model_dir), ["0", "1"], MAX_LENGTH)
+    cls = get_method_class(method_name)
+    fields = {k: v for k, v in LR_OVERRIDES.items() if k in _fields(cls)}
+    config = build_config(method_name, {**fields, **overrides})
+    method = cls(config, backbone.dims)
+    method.initialize(backbone, torch.Generator().manual_seed(0))
+    backbone.attach(method)
+    return backbone, method
+
+
+def _fields(cls) -> set[str]:
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(cls.config_class)}
+
+
+def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("method_name", list_methods())
+def test_method_trains_and_leaves_backbone_untouched(tiny_model_dir, method_name):
+    backbone, method = _build(tiny_model_dir, method_name)
+    batch = backbone.encode(EXAMPLES, ["0", "1"]).batch(slice(None))
+    head_ids = {id(p) for p in backbone.head_parameters()}
+    head_names = {n for n, p in backbone.model.named_parameters() if id(p) in head_ids}
+    before_model = _snapshot(backbone.model)
+    before_method = _snapshot(method)
+
+    optimizer = build_optimizer(method, backbone, TrainConfig(head_lr=0.05))
+    params = trainable_parameters(backbone)
+    backbone.train(True)
+    losses = []
+    for _ in range(25):
+        loss = backbone.loss(batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+
+    assert losses[-1] < losses[0] * 0.9, f"loss did not go down: {losses[0]:.4f} -> {losses[-1]:.4f}"
+    after_model = backbone.model.state_dict()
+    for name, value in before_model.items():
+        if name in head_names:
+            continue
+        assert torch.equal(value, after_model[name]), f"frozen backbone tensor {name} changed"
+    if head_names:
+        assert any(not torch.equal(before_model[n], after_model[n]) for n in head_names), "head did not train"
+    changed = [n for n, v in method.state_dict().items() if not torch.equal(before_method[n], v)]
+    assert changed, "no method parameter changed"
+    # Only trainable tensors exist in the method, and each one learned something.
+    unchanged = sorted(set(before_method) - set(changed))
+    assert not unchanged, f"method tensors never updated: {unchanged}"
+    # Nothing outside the method and the head requires grad.
+    outside = [n for n, p in backbone.model.named_parameters() if p.requires_grad and id(p) not in head_ids]
+    assert not outside, f"backbone parameters left trainable: {outside[:3]}"
