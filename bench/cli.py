@@ -10,8 +10,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Not a terminal (CI logs, pipes): a wide fixed width so tables stay readable instead of wrapping at 80.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 class UsageError(ValueError):
@@ -218,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        err_console.print("bench: interrupted; finished runs are saved, re-run the same command to continue")
+        print(
+            "bench: interrupted; finished runs are saved, re-run the same command to continue",
+            file=sys.stderr,
+        )
         return 130
     except Exception as exc:
         from suites import TaskDataError
@@ -229,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(exc, user_errors):
                 return 1
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        err_console.print(f"bench: error: {message}", markup=False)
+        print(f"bench: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -53,6 +53,11 @@ def plan(request: RunRequest) -> list[RunSpec]:
         if request.data_dir
         else {"source": "hub"}
     )
+    if request.data_dir:
+        from suites import check_local_files, get_task
+
+        for task in request.tasks:
+            check_local_files(get_task(task, request.suite), request.data_dir)
     specs = []
     for task in request.tasks:
         train = TrainConfig()

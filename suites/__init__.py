@@ -7,7 +7,7 @@ how to add one. The facts followed are METHODS.md sections 5 (protocol) and 6 (d
 from suites import glue, superglue  # noqa: F401  (importing a suite module registers its tasks)
 from suites.errors import TaskDataError
 from suites.registry import UnknownNameError, all_tasks, get_task, list_suites, suite_tasks
-from suites.splits import load_splits
+from suites.splits import check_local_files, load_splits
 from suites.task import Example, Splits, Task
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "TaskDataError",
     "UnknownNameError",
     "all_tasks",
+    "check_local_files",
     "get_task",
     "list_suites",
     "load_splits",

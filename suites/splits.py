@@ -114,3 +114,13 @@ def _merge_notes(info: dict[str, Any], notes: dict[str, Any]) -> None:
             info[key] = info.get(key, 0) + value
         else:
             info[key] = value
+
+
+def check_local_files(task: Task, data_dir: Path | str) -> None:
+    """Raise ``TaskDataError`` (one line: the path searched and the file expected) if a split's file is missing.
+
+    The runner calls this before planning, so a missing file is one clear error instead of one failed run
+    per method and seed.
+    """
+    for split in task.split_names:
+        task._local_path(split, Path(data_dir).resolve())

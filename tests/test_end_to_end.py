@@ -19,9 +19,29 @@ def _records(out):
 
 def test_quick_preset_on_real_sst2_writes_records_and_skips_on_rerun(data_dir, tmp_path, capsys):
     """The real packaged MiniLM on real SST-2, shortened to 20 steps so it fits in CI."""
-    args = ["run", "--suite", "glue", "--tasks", "sst2", "--methods", "ept,dept,pt", "--preset", "quick",
-            "--seeds", "42", "--max-steps", "20", "--data-dir", str(data_dir), "--out", str(tmp_path),
-            "--set", "train.max_eval_samples=64", "--set", "train.eval_every=10"]
+    args = [
+        "run",
+        "--suite",
+        "glue",
+        "--tasks",
+        "sst2",
+        "--methods",
+        "ept,dept,pt",
+        "--preset",
+        "quick",
+        "--seeds",
+        "42",
+        "--max-steps",
+        "20",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(tmp_path),
+        "--set",
+        "train.max_eval_samples=64",
+        "--set",
+        "train.eval_every=10",
+    ]
     assert main(args) == 0
     first = capsys.readouterr().out
     assert "3 runs, 0 already done" in first
@@ -39,7 +59,9 @@ def test_quick_preset_on_real_sst2_writes_records_and_skips_on_rerun(data_dir, t
         assert rec["peak_rss_bytes"] > 0 and rec["peak_gpu_mem_allocated_bytes"] is None  # CPU
         assert rec["head_params"] == 384 * 2 + 2
     by_method = {r["spec"]["method"]: r for r in records}
-    assert by_method["pt"]["trainable_params"] == 100 * 384
+    # The quick preset's budgets are matched: PT l=20 and DePT m=12, r=6 both train 7,680 on MiniLM.
+    assert by_method["pt"]["trainable_params"] == by_method["dept"]["trainable_params"] == 7_680
+    assert by_method["ept"]["trainable_params"] == 7_680 + by_method["ept"]["extra_params"]
     assert by_method["ept"]["method_record"]["ept_variant"] == "placeholder-v0"
     assert len(by_method["ept"]["method_record"]["gate_weights_best"]) == 4
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.json")}
@@ -57,10 +79,19 @@ def test_quick_preset_on_real_sst2_writes_records_and_skips_on_rerun(data_dir, t
 @pytest.mark.parametrize("method", ["dept", "ept"])
 def test_same_spec_twice_gives_same_metrics(tiny_t5_dir, data_dir, method):
     request = RunRequest(
-        suite="glue", tasks=["rte"], methods=[method], seeds=[7], preset="quick", model=str(tiny_t5_dir),
-        data_dir=str(data_dir), max_steps=6, max_train_samples=32,
-        overrides={"train": {"max_length": "32", "max_eval_samples": "16", "eval_every": "3", "batch_size": "4"},
-                   method: {"num_tokens": "4", "rank": "2"}},
+        suite="glue",
+        tasks=["rte"],
+        methods=[method],
+        seeds=[7],
+        preset="quick",
+        model=str(tiny_t5_dir),
+        data_dir=str(data_dir),
+        max_steps=6,
+        max_train_samples=32,
+        overrides={
+            "train": {"max_length": "32", "max_eval_samples": "16", "eval_every": "3", "batch_size": "4"},
+            method: {"num_tokens": "4", "rank": "2"},
+        },
     )
     (spec,) = plan(request)
     first, second = execute(spec), execute(spec)
@@ -73,8 +104,16 @@ def test_crashing_worker_leaves_a_failed_record(tmp_path, data_dir, monkeypatch)
     """A run whose model cannot load fails alone, with the error in its record."""
     from bench.runner import run_one
 
-    request = RunRequest(suite="glue", tasks=["rte"], methods=["pt"], seeds=[1], preset="quick",
-                         model=str(tmp_path / "missing"), data_dir=str(data_dir), max_steps=2)
+    request = RunRequest(
+        suite="glue",
+        tasks=["rte"],
+        methods=["pt"],
+        seeds=[1],
+        preset="quick",
+        model=str(tmp_path / "missing"),
+        data_dir=str(data_dir),
+        max_steps=2,
+    )
     (spec,) = plan(request)
     record = run_one(spec, tmp_path / "out")
     assert record["status"] == "failed"

@@ -88,7 +88,7 @@ class Seq2SeqBackbone(Backbone):
         scores = []
         for text in label_strings:
             ids = torch.tensor(self._target_ids(text), device=mask.device)
-            labels = ids.unsqueeze(0).expand(batch, -1)
+            labels = ids.unsqueeze(0).expand(batch, -1).contiguous()
             logits = self.model(encoder_outputs=enc, attention_mask=mask, labels=labels).logits  # [B, T, V]
             logp = logits.log_softmax(-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1).sum(-1)  # [B]
             scores.append(logp)
