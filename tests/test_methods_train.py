@@ -91,3 +91,24 @@ def test_method_trains_and_leaves_backbone_untouched(tiny_model_dir, method_name
     # Nothing outside the method and the head requires grad.
     outside = [n for n, p in backbone.model.named_parameters() if p.requires_grad and id(p) not in head_ids]
     assert not outside, f"backbone parameters left trainable: {outside[:3]}"
+
+
+def test_parameter_groups_reach_the_optimizer_with_their_rates(tiny_t5_dir):
+    backbone, method = _build(tiny_t5_dir, "ept", lr="0.3", lr_lowrank="0.005", lr_modules="0.001")
+    optimizer = build_optimizer(method, backbone, TrainConfig())
+    rates = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert rates == {"prompt": 0.3, "lowrank": 0.005, "modules": 0.001}
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["eps"] == 1e-6  # DePT's eps
+
+
+def test_adafactor_option_trains(tiny_t5_dir):
+    from transformers.optimization import Adafactor
+
+    backbone, method = _build(tiny_t5_dir, "pt", optimizer="adafactor")
+    optimizer = build_optimizer(method, backbone, TrainConfig())
+    assert isinstance(optimizer, Adafactor)
+    batch = backbone.encode(EXAMPLES, ["0", "1"]).batch(slice(None))
+    before = method.soft_prompt.detach().clone()
+    backbone.loss(batch).backward()
+    optimizer.step()
+    assert not torch.equal(before, method.soft_prompt)
