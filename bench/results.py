@@ -172,12 +172,6 @@ def read_record(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def finished(out_dir: Path, spec: RunSpec) -> bool:
-    """True when ``spec`` already has an ``ok`` record (a re-run skips it)."""
-    record = read_record(record_path(out_dir, spec)) if record_path(out_dir, spec).exists() else None
-    return record is not None and record["status"] == "ok"
-
-
 def iter_records(out_dir: Path):
     """Every valid record under ``out_dir``; corrupt or foreign JSON files are warned about and skipped."""
     for path in sorted(Path(out_dir).glob("*.json")):

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,6 @@ def run_one(spec: RunSpec, out_dir: Path, on_progress=None) -> dict[str, Any]:
             cwd=Path(__file__).resolve().parents[1],
         )
         stderr_lines: list[str] = []
-        import threading
 
         def drain() -> None:
             for line in proc.stderr:

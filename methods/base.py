@@ -22,7 +22,7 @@ low-rank pair at different rates), so the trainer never special-cases a method.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
 import torch
@@ -156,8 +156,3 @@ class Method(nn.Module):
     def record(self) -> dict:
         """Extra method-specific facts for the run record (variant names, gate weights, ...)."""
         return {}
-
-
-def config_fields(config_class: type[MethodConfig]) -> list[str]:
-    """Field names of a config dataclass, for error messages and `bench list`."""
-    return [f.name for f in fields(config_class)]
