@@ -105,6 +105,7 @@ class Method(nn.Module):
     formula: ClassVar[str]  # trainable-parameter formula, one line, for `bench list methods`
     config_class: ClassVar[type[MethodConfig]]
     requires_fixed_length: ClassVar[bool] = False  # DePT/EPT: every input padded to exactly s
+    requires_sources: ClassVar[bool] = False  # SPoT/ATTEMPT/MPT: needs prompts trained on source tasks
 
     def __init__(self, config: MethodConfig, dims: BackboneDims) -> None:
         super().__init__()
@@ -115,6 +116,14 @@ class Method(nn.Module):
     # ---- initialisation -------------------------------------------------------------------------------
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
         """Data-dependent initialisation after the backbone is loaded (no-op by default)."""
+
+    def load_sources(self, prompts: list[torch.Tensor]) -> None:
+        """Receive source prompts ``[l_i, d]`` (trained by the harness on source tasks), before ``initialize``.
+
+        The harness resolves the config's source names to saved prompts (a method never knows where results
+        are stored) and calls this only for methods with ``requires_sources``.
+        """
+        raise NotImplementedError(f"method {self.name!r} takes no source prompts")
 
     # ---- "input" hooks ---------------------------------------------------------------------------------
     @property
@@ -152,6 +161,19 @@ class Method(nn.Module):
         """Parameter counts for the record; default: everything trainable is also saved."""
         n = sum(p.numel() for g in self.param_groups() for p in g.params)
         return ParamCounts(trainable_params=n, saved_params=n)
+
+    # ---- saving -----------------------------------------------------------------------------------------
+    def saved_state(self) -> dict[str, torch.Tensor]:
+        """What must be saved to reproduce inference (METHODS.md §2.2 ``saved_params``); default: the state dict.
+
+        Methods whose inference needs less than training override it (Residual PT stores the computed prompt
+        ``P'`` without its MLP; XPrompt only the surviving entries and the masks).
+        """
+        return {k: v.detach() for k, v in self.state_dict().items()}
+
+    def load_saved_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Inverse of :meth:`saved_state`: after it, the method predicts exactly as when it was saved."""
+        self.load_state_dict(state)
 
     def record(self) -> dict:
         """Extra method-specific facts for the run record (variant names, gate weights, ...)."""

@@ -39,9 +39,19 @@ def _build(model_dir, method_name: str, **overrides):
     fields = {k: v for k, v in LR_OVERRIDES.items() if k in _fields(cls)}
     config = build_config(method_name, {**fields, **overrides})
     method = cls(config, backbone.dims)
+    if cls.requires_sources:  # synthetic source prompts on the backbone's embedding scale
+        method.load_sources(
+            synthetic_source_prompts(backbone, num=2, length=getattr(config, "num_tokens", 4))
+        )
     method.initialize(backbone, torch.Generator().manual_seed(0))
     backbone.attach(method)
     return backbone, method
+
+
+def synthetic_source_prompts(backbone, num: int, length: int) -> list[torch.Tensor]:
+    """Stand-ins for prompts trained on source tasks: sampled vocabulary rows, one ``[length, d]`` each."""
+    generator = torch.Generator().manual_seed(1)
+    return [backbone.embed_random_vocab(length, generator) for _ in range(num)]
 
 
 def _fields(cls) -> set[str]:
