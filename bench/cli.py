@@ -71,9 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SCOPE.FIELD=VALUE",
         help="override a method config field (ept.fusion.attn_dim=8) or a training setting (train.batch_size=8)",
     )
+    run.add_argument(
+        "--no-artifacts",
+        action="store_true",
+        help="do not save <out>/artifacts/<run_id>.safetensors (does not change run ids)",
+    )
 
     lst = sub.add_parser("list", help="what exists: methods, suites, tasks, models, presets")
     lst.add_argument("what", help="methods | suites | tasks | models | presets")
+
+    ev = sub.add_parser("eval", help="re-evaluate a finished run from its record and saved artifact")
+    ev.add_argument("run", metavar="RUN_ID|RECORD_PATH", help="a run id (or unique prefix) or a record file")
+    ev.add_argument("--out", default="results", help="results folder (default results/)")
+    ev.add_argument(
+        "--data-dir",
+        help="data folder (default: the run's own, else $BENCH_DATA_DIR); not part of the run id",
+    )
 
     params = sub.add_parser("params", help="trainable/total parameters per method, from the config only")
     params.add_argument("--model", default="t5-base")
@@ -88,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.presets import get_preset
-    from bench.runner import RunRequest, parse_overrides, plan
+    from bench.runner import RunRequest, parse_overrides, plan_with_sources
     from bench.ui import execute_plan
     from methods.registry import parse_method_list
     from suites import list_suites
@@ -122,9 +135,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         max_train_samples=args.max_train_samples,
         overrides=parse_overrides(args.set, methods),
+        out=args.out,
     )
-    specs = plan(request)
-    return execute_plan(specs, Path(args.out), console)
+    sources, specs = plan_with_sources(request)
+    for spec in sources:
+        console.print(
+            f"[bold]source[/bold]: {spec.label} ({spec.run_id}) is not in {args.out}/; it trains first "
+            "(its prompt is a source prompt of runs below)"
+        )
+    return execute_plan(sources + specs, Path(args.out), console, save_artifacts=not args.no_artifacts)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -209,7 +228,35 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "params": cmd_params}
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Exit 0 if the re-evaluated dev and test metrics equal the recorded ones exactly, 1 if not, 2 bad input."""
+    from rich.table import Table
+
+    from bench.reeval import NotReproduced, compare, find_record, reevaluate
+
+    results_dir, record = find_record(args.run, Path(args.out))
+    try:
+        reproduced = reevaluate(record, results_dir, args.data_dir)
+    except NotReproduced as exc:
+        print(f"bench: not reproduced: {exc}", file=sys.stderr)
+        return 1
+    rows = compare(record, reproduced)
+    spec = record["spec"]
+    table = Table(
+        title=f"{spec['method']} on {spec['suite']}/{spec['task']} seed {spec['seed']} ({record['run_id']})",
+        header_style="bold",
+    )
+    for col in ("split", "metric", "recorded", "reproduced", ""):
+        table.add_column(col, justify="right" if col in ("recorded", "reproduced") else "left")
+    for split, name, recorded, again, equal in rows:
+        table.add_row(split, name, repr(recorded), repr(again), "equal" if equal else "[red]DIFFERS[/red]")
+    console.print(table)
+    same = all(row[4] for row in rows)
+    console.print("reproduced exactly" if same else "[red]not reproduced[/red]: metrics differ")
+    return 0 if same else 1
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "params": cmd_params, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

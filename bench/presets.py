@@ -91,6 +91,8 @@ QUICK = Preset(
         "pt": {"num_tokens": 20, "lr": 3e-2},
         "dept": dict(_QUICK_DECOMPOSED),
         "ept": {**_QUICK_DECOMPOSED, "lr_modules": 1e-3},
+        # SPoT as PT; MNLI is not in the local data, so the quick source is SST-2 (the paper's is MNLI).
+        "spot": {"num_tokens": 20, "lr": 3e-2, "source": "sst2"},
     },
 )
 

@@ -42,6 +42,16 @@ effective_tokens_per_s              processed positions (padded) + virtual token
 final_loss                          training loss at the last step
 method_record                       method-specific facts (e.g. ``ept_variant``, ``gate_weights_init``,
                                     ``gate_weights_best``)
+artifact                            path of the saved artifact relative to the results folder
+                                    (``artifacts/<run_id>.safetensors``: method ``saved_state``, task head,
+                                    exported ``prompt``; ``bench/artifacts.py``), or null (failed run, or
+                                    ``bench run --no-artifacts``)
+artifact_bytes                      the artifact's size on disk in bytes (METHODS.md §8.5), or null
+transfer                            null, or for runs with source prompts (SPoT/ATTEMPT/MPT): ``{"sources":
+                                    [{"item", "kind": "run"|"file", "run_id"|"sha256", "method", "task",
+                                    "seed"}], "source_run_ids": [...], "self_transfer": bool}``
+                                    (``self_transfer``: the target task is among the sources, §3.7);
+                                    the source parameters are in ``transfer_params``
 data                                split sizes and provenance from the suite (files, hashes, protocol)
 env                                 software/hardware provenance (``bench.measure.environment``)
 ==================================  ========================================================================
@@ -60,6 +70,8 @@ from bench.spec import RunSpec
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed")
+# Keys added after schema 1 was first written: records that predate them read as null, not as invalid.
+LATER_KEYS: dict[str, Any] = {"artifact": None, "artifact_bytes": None, "transfer": None}
 
 
 def record_path(out_dir: Path, spec: RunSpec) -> Path:
@@ -126,6 +138,9 @@ def empty_record(spec: RunSpec) -> dict[str, Any]:
         "effective_tokens_per_s": None,
         "final_loss": None,
         "method_record": {},
+        "artifact": None,
+        "artifact_bytes": None,
+        "transfer": None,
         "data": {},
         "env": {},
     }
@@ -164,6 +179,9 @@ def read_record(path: Path) -> dict[str, Any] | None:
     """The record at ``path``, or None if it is missing, unreadable or not of this schema."""
     try:
         record = json.loads(Path(path).read_text())
+        if isinstance(record, dict):
+            for key, value in LATER_KEYS.items():
+                record.setdefault(key, value)
         validate_record(record)
         return record
     except (OSError, ValueError, TypeError) as exc:
@@ -185,7 +203,8 @@ def load_records(out_dir: Path | str = "results"):
 
     Columns: run_id, status, error, suite, task, method, model, preset, seed, protocol, headline_metric,
     headline_dev, headline_test, ``dev.<metric>``/``test.<metric>`` for every metric, the count, time,
-    memory and throughput fields of the schema, ``ept_variant`` (or null), and ``record`` (the full dict).
+    memory and throughput fields of the schema, ``artifact``, ``artifact_bytes``, ``ept_variant`` and
+    ``self_transfer`` (or null), and ``record`` (the full dict).
     """
     import pandas as pd
 
@@ -208,6 +227,7 @@ def load_records(out_dir: Path | str = "results"):
             "headline_dev": headline.get("dev"),
             "headline_test": headline.get("test"),
             "ept_variant": (rec.get("method_record") or {}).get("ept_variant"),
+            "self_transfer": (rec.get("transfer") or {}).get("self_transfer"),
         }
         for split in ("dev", "test"):
             for name, value in (metrics.get(split) or {}).items():

@@ -19,8 +19,8 @@ from typing import Any
 from bench.presets import get_preset, method_overrides, train_overrides
 from bench.results import failed_record, read_record, record_path, write_json_atomic
 from bench.spec import RunSpec, TrainConfig
-from bench.worker import PROGRESS_PREFIX
-from methods.registry import build_config, config_to_dict, parse_method_list
+from bench.worker import PROGRESS_PREFIX, _flatten
+from methods.registry import build_config, config_to_dict, get_method_class, parse_method_list
 
 
 @dataclass
@@ -37,9 +37,85 @@ class RunRequest:
     max_steps: int | None = None
     max_train_samples: int | None = None
     overrides: dict[str, dict[str, str]] | None = None  # {"ept": {"fusion.attn_dim": "8"}, "train": {...}}
+    out: str | None = None  # results folder, where source prompts are looked up (default results/)
 
 
 def plan(request: RunRequest) -> list[RunSpec]:
+    """Every spec to run: the source runs that must train first, then the requested runs (see below)."""
+    sources, specs = plan_with_sources(request)
+    return sources + specs
+
+
+def plan_with_sources(request: RunRequest) -> tuple[list[RunSpec], list[RunSpec]]:
+    """The missing source runs (deduplicated, to run first) and the requested specs, with sources resolved."""
+    from bench.results import iter_records
+    from bench.sources import resolve_sources
+
+    specs = _plan_requested(request)
+    out_dir = Path(request.out or "results")
+    records: list[dict] | None = None
+    added: dict[str, RunSpec] = {}
+    for spec in specs:
+        method_cls = get_method_class(spec.method)
+        if not method_cls.requires_sources:
+            continue
+        if records is None:
+            records = list(iter_records(out_dir)) if out_dir.is_dir() else []
+        config = build_config(spec.method, _flatten(spec.method_config))
+
+        def source_spec(task: str, seed: int, spec=spec, cls=method_cls) -> RunSpec:
+            return _source_spec(request, spec, cls, task, seed)
+
+        entries, to_train = resolve_sources(spec, method_cls, config, out_dir, records, source_spec)
+        spec.sources = entries
+        for source in to_train:
+            added.setdefault(source.run_id, source)
+    # A requested run that is also a needed source runs once, ahead of the runs that need it.
+    return list(added.values()), [s for s in specs if s.run_id not in added]
+
+
+def _source_spec(request: RunRequest, target: RunSpec, method_cls, task_name: str, seed: int) -> RunSpec:
+    """The run the harness trains for a missing source prompt: the source method on ``task_name`` with the
+    preset's settings (not the command's overrides), the target's model, data source and ``seed``."""
+    from suites import TaskDataError, get_task
+
+    source_method = method_cls.source_method
+    task = get_task(task_name)
+    if request.data_dir:
+        from suites import check_local_files
+
+        try:
+            check_local_files(task, request.data_dir)
+        except TaskDataError as exc:
+            raise ValueError(
+                f"{target.method}.{method_cls.source_field}: source task {task.name!r} has no ok "
+                f"{source_method} run in {request.out or 'results'}/ (model {target.model}, preset "
+                f"{target.preset}) and cannot be trained here: {str(exc).splitlines()[0]}; add its files, "
+                f"or pick another source (--set {target.method}.{method_cls.source_field}=sst2) or a "
+                ".safetensors prompt file"
+            ) from None
+    if get_method_class(source_method).requires_sources:
+        raise ValueError(f"source method {source_method!r} itself needs source prompts; not supported")
+    preset = get_preset(request.preset)
+    train = TrainConfig()
+    for key, value in train_overrides(preset, task.name).items():
+        train.set(key, value)
+    train.validate()
+    config = build_config(source_method, method_overrides(preset, task.name, source_method))
+    return RunSpec(
+        suite=task.suite,
+        task=task.name,
+        method=source_method,
+        method_config=config_to_dict(config),
+        model=target.model,
+        preset=preset.name,
+        seed=seed,
+        train=dict(vars(train)),
+        data=dict(target.data),
+    )
+
+
+def _plan_requested(request: RunRequest) -> list[RunSpec]:
     """Expand a request into fully resolved specs (task x method x seed), validating every value."""
     preset = get_preset(request.preset)
     overrides = request.overrides or {}
@@ -106,15 +182,20 @@ def parse_overrides(items: Iterable[str], methods: list[str]) -> dict[str, dict[
     return out
 
 
-def run_one(spec: RunSpec, out_dir: Path, on_progress=None) -> dict[str, Any]:
-    """Execute ``spec`` in a subprocess; a crash of that process still leaves a ``failed`` record."""
+def run_one(spec: RunSpec, out_dir: Path, on_progress=None, save_artifacts: bool = True) -> dict[str, Any]:
+    """Execute ``spec`` in a subprocess; a crash of that process still leaves a ``failed`` record.
+
+    ``save_artifacts=False`` skips the artifact (the record's ``artifact`` is null); it is not part of the spec,
+    so it does not change the run id.
+    """
     path = record_path(out_dir, spec)
     with tempfile.TemporaryDirectory(prefix="ptbench-") as tmp:
         spec_file = Path(tmp) / "spec.json"
         spec_file.write_text(json.dumps(spec.to_dict()))
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", str(spec_file), str(path)],
+            [sys.executable, "-m", "bench.worker", str(spec_file), str(path)]
+            + ([] if save_artifacts else ["--no-artifacts"]),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

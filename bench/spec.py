@@ -73,11 +73,19 @@ class RunSpec:
     train: dict[str, Any]
     data: dict[str, Any] = field(default_factory=dict)  # {"source": "local"|"hub", "dir": path (not hashed)}
     protocol: str = "dept"
+    # Resolved source prompts of transfer methods (``bench/sources.py``), in the config's order: one dict per
+    # item, ``{"item", "kind": "run"|"file", "run_id" | "sha256", "task", "method", "seed", "path"}``. Empty for
+    # every other method, and then left out of the hash, so run ids of non-transfer runs are unchanged.
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
     def identity(self) -> dict[str, Any]:
-        """What the hash covers: the spec without the data folder's location."""
+        """What the hash covers: the spec without the data folder's location (nor the source files')."""
         ident = dataclasses.asdict(self)
         ident["data"] = {k: v for k, v in self.data.items() if k != "dir"}
+        if self.sources:
+            ident["sources"] = [{k: v for k, v in s.items() if k != "path"} for s in self.sources]
+        else:
+            del ident["sources"]
         ident["spec_version"] = SPEC_VERSION
         return ident
 

@@ -13,7 +13,7 @@ from bench.runner import existing, run_one
 from bench.spec import RunSpec
 
 
-def execute_plan(specs: list[RunSpec], out_dir: Path, console: Console) -> int:
+def execute_plan(specs: list[RunSpec], out_dir: Path, console: Console, save_artifacts: bool = True) -> int:
     """Run every unfinished spec; return 0 if all runs are ``ok``, 1 if any failed."""
     done = {
         s.run_id: rec for s in specs if (rec := existing(s, out_dir)) is not None and rec["status"] == "ok"
@@ -40,7 +40,7 @@ def execute_plan(specs: list[RunSpec], out_dir: Path, console: Console) -> int:
             def update(event: dict, bar=bar) -> None:
                 progress.update(bar, completed=event["step"], info=f"loss {event['loss']:.4f}")
 
-            record = run_one(spec, out_dir, update)
+            record = run_one(spec, out_dir, update, save_artifacts)
             records[spec.run_id] = record
             headline = (record["metrics"].get("headline") or {}) if record["status"] == "ok" else {}
             info = (

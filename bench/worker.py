@@ -1,4 +1,4 @@
-"""Execute one ``RunSpec`` and write its record: ``python -m bench.worker SPEC.json RECORD.json``.
+"""Execute one ``RunSpec`` and write its record: ``python -m bench.worker SPEC.json RECORD.json [--no-artifacts]``.
 
 The runner starts one worker process per run, so peak memory is per run and a crash in one run cannot end
 the others. The worker reports progress on stdout as lines ``@@progress {"step": .., "loss": ..}``.
@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from bench.results import empty_record, failed_record, write_json_atomic
+from bench.sources import transfer_record
 from bench.spec import RunSpec, TrainConfig
 
 PROGRESS_PREFIX = "@@progress "
@@ -50,8 +51,12 @@ def prepare_data(spec: RunSpec, train: TrainConfig):
     return task, train_examples, dev, test, info
 
 
-def build(spec: RunSpec, task, train: TrainConfig):
-    """Backbone with the method attached, seeded so the same spec gives the same initial state."""
+def build(spec: RunSpec, task, train: TrainConfig, results_dir: Path | None = None):
+    """Backbone with the method attached, seeded so the same spec gives the same initial state.
+
+    Transfer methods first receive their source prompts (resolved in ``spec.sources`` at planning time; a
+    run's artifact is also looked up under ``results_dir``).
+    """
     from transformers import set_seed
 
     from bench.backbones import load_backbone
@@ -63,6 +68,10 @@ def build(spec: RunSpec, task, train: TrainConfig):
     method_cls = get_method_class(spec.method)
     config = build_config(spec.method, _flatten(spec.method_config))
     method = method_cls(config, backbone.dims)
+    if method_cls.requires_sources:
+        from bench.sources import load_source_prompts
+
+        method.load_sources(load_source_prompts(spec, results_dir))
     method.initialize(backbone, torch.Generator().manual_seed(spec.seed))
     backbone.attach(method)
     return backbone, method
@@ -78,8 +87,12 @@ def _flatten(config: dict, prefix: str = "") -> dict:
     return out
 
 
-def execute(spec: RunSpec, progress=None) -> dict:
-    """Run ``spec`` to a complete record (status ``ok``); exceptions propagate to the caller."""
+def execute(spec: RunSpec, progress=None, results_dir: Path | None = None) -> dict:
+    """Run ``spec`` to a complete record (status ``ok``); exceptions propagate to the caller.
+
+    With ``results_dir``, the trained state at the best checkpoint is saved (before the record exists) as
+    ``<results_dir>/artifacts/<run_id>.safetensors`` (``bench/artifacts.py``); without it, ``artifact`` is null.
+    """
     from bench.measure import environment, peak_rss_bytes
     from bench.trainer import train_and_evaluate
 
@@ -90,13 +103,20 @@ def execute(spec: RunSpec, progress=None) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     load_start = time.perf_counter()
     task, train_examples, dev, test, info = prepare_data(spec, train)
-    backbone, method = build(spec, task, train)
+    backbone, method = build(spec, task, train, results_dir)
     label_strings = task.label_strings()
     encoded = [backbone.encode(split, label_strings) for split in (train_examples, dev, test)]
     backbone.to(device)
     load_time = time.perf_counter() - load_start
 
     result = train_and_evaluate(backbone, task, *encoded, train, spec.seed, device, progress)
+
+    artifact, artifact_bytes = None, None
+    if results_dir is not None:  # the backbone now holds the best checkpoint (train_and_evaluate restored it)
+        from bench.artifacts import artifact_relpath, save_artifact
+
+        artifact = artifact_relpath(spec.run_id)
+        artifact_bytes = save_artifact(Path(results_dir) / artifact, backbone, spec)
 
     counts = method.counts()
     head = sum(p.numel() for p in backbone.head_parameters())
@@ -143,6 +163,9 @@ def execute(spec: RunSpec, progress=None) -> dict:
             "attach": method.attach,
             "prompt_placement": getattr(backbone, "prompt_placement", None),
         },
+        artifact=artifact,
+        artifact_bytes=artifact_bytes,
+        transfer=transfer_record(spec),
         data=info,
         env={**environment(device), "backbone_family": backbone.family, "eval_mode": train.eval_mode},
     )
@@ -153,6 +176,7 @@ def execute(spec: RunSpec, progress=None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     spec_path, out_path = Path(argv[0]), Path(argv[1])
+    save = "--no-artifacts" not in argv[2:]  # artifacts go next to the record: <results>/artifacts/
     spec = RunSpec.from_dict(json.loads(spec_path.read_text()))
     last = [0.0]
 
@@ -163,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             print(PROGRESS_PREFIX + json.dumps({"step": step, "loss": loss}), flush=True)
 
     try:
-        record = execute(spec, progress)
+        record = execute(spec, progress, out_path.parent if save else None)
     except Exception as exc:  # the run fails, the grid goes on: the record says why
         message = str(exc).splitlines()[0] if str(exc) else ""
         record = failed_record(spec, f"{type(exc).__name__}: {message}", traceback.format_exc()[-4000:])

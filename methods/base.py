@@ -18,6 +18,16 @@ Where a method attaches (``attach``) decides which hooks the backbone calls:
 
 Every method also names its parameter groups with their own learning rates (DePT trains the prompt and the
 low-rank pair at different rates), so the trainer never special-cases a method.
+
+Source prompts (SPoT, ATTEMPT, MPT). A method with ``requires_sources = True`` names the config field that lists
+its sources in ``source_field`` (SPoT: ``"source"``, one item, ``--set spot.source=mnli``; ATTEMPT/MPT:
+``"sources"``, comma-separated, ``--set attempt.sources=mnli,sst2``) and the method whose runs provide source
+prompts in ``source_method`` (``"pt"``). Each item is a task name or a path to a ``.safetensors`` prompt file;
+``random`` and ``none`` mean "no source prompts". The harness (``bench/sources.py``), not the method, turns the
+items into tensors: a task name becomes the exported prompt of an ``ok`` run of ``source_method`` on that task
+(trained first if missing), and the resolved run ids enter the run's spec and hash. The method then receives
+the prompts, in the order listed, through :meth:`Method.load_sources` before :meth:`Method.initialize` (an empty
+list for ``random``/``none``); :meth:`Method.check_sources` lets it refuse a list at planning time.
 """
 
 from __future__ import annotations
@@ -106,6 +116,8 @@ class Method(nn.Module):
     config_class: ClassVar[type[MethodConfig]]
     requires_fixed_length: ClassVar[bool] = False  # DePT/EPT: every input padded to exactly s
     requires_sources: ClassVar[bool] = False  # SPoT/ATTEMPT/MPT: needs prompts trained on source tasks
+    source_field: ClassVar[str | None] = None  # config field listing the sources ("source" / "sources")
+    source_method: ClassVar[str] = "pt"  # the method whose runs' exported prompts are the source prompts
 
     def __init__(self, config: MethodConfig, dims: BackboneDims) -> None:
         super().__init__()
@@ -124,6 +136,11 @@ class Method(nn.Module):
         are stored) and calls this only for methods with ``requires_sources``.
         """
         raise NotImplementedError(f"method {self.name!r} takes no source prompts")
+
+    @classmethod
+    def check_sources(cls, names: list[str]) -> None:
+        """Raise ``ValueError`` (one line) if the config's source items are not acceptable; ``names`` is the
+        list of items with ``random``/``none`` removed. Called at planning time, before anything trains."""
 
     # ---- "input" hooks ---------------------------------------------------------------------------------
     @property

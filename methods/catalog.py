@@ -1,3 +1,4 @@
 """Imports every built-in method module so that its ``@register_method`` line runs."""
 
+import methods.spot  # noqa: F401
 from methods import dept, ept, pt  # noqa: F401

@@ -1,0 +1,166 @@
+"""Saved artifacts: what a run trained, at its best checkpoint, as one safetensors file per run.
+
+``<results>/artifacts/<run_id>.safetensors`` holds (keys):
+
+==================  ======================================================================================
+key                 content
+==================  ======================================================================================
+``method.<name>``   the method's :meth:`Method.saved_state` (METHODS.md §2.2 ``saved_params``)
+``head.<i>``        the encoder task head's parameters, in ``Backbone.head_parameters()`` order (none on T5)
+``model.<name>``    "wrap" methods only: trainable backbone parameters (as the trainer's checkpoint)
+``prompt``          input methods with a static prompt only: the exported prompt ``[n, d]`` the method
+                    prepends (``Method.prompt`` returning 2-D, i.e. shared over the batch); this is what a
+                    later run loads as a *source prompt* (SPoT, ATTEMPT, MPT)
+==================  ======================================================================================
+
+The file's metadata (strings) says ``format`` (``ptbench-artifact-1``), ``run_id``, ``method``, ``task``,
+``suite``, ``model``, ``seed``. Files are written atomically (temporary file, fsync, rename), before the record.
+A source-prompt file made by hand needs only the ``prompt`` tensor.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
+
+from bench.spec import RunSpec
+
+if TYPE_CHECKING:
+    from bench.backbones import Backbone
+
+FORMAT = "ptbench-artifact-1"
+PROMPT_KEY = "prompt"
+ARTIFACT_DIR = "artifacts"
+
+
+def artifact_relpath(run_id: str) -> str:
+    """The artifact's path relative to the results folder (what the record's ``artifact`` field holds)."""
+    return f"{ARTIFACT_DIR}/{run_id}.safetensors"
+
+
+def static_prompt(backbone: Backbone) -> torch.Tensor | None:
+    """The method's prompt ``[n, d]`` if it is the same for every input (2-D from ``Method.prompt``), else None."""
+    method = backbone.method
+    if method is None or method.attach != "input":
+        return None
+    dims = method.dims
+    device = next((p.device for p in method.parameters()), torch.device("cpu"))
+    embeds = torch.zeros(1, dims.max_length, dims.hidden_size, device=device)
+    mask = torch.ones(1, dims.max_length, dtype=torch.long, device=device)
+    with torch.no_grad():
+        prompt = method.prompt(embeds, mask)
+    return None if prompt is None or prompt.dim() != 2 else prompt.detach()
+
+
+def artifact_tensors(backbone: Backbone) -> dict[str, torch.Tensor]:
+    """Every tensor of the artifact (see the module docstring), on CPU, contiguous and unshared."""
+    method = backbone.method
+    tensors = {f"method.{k}": v for k, v in method.saved_state().items()}
+    for i, p in enumerate(backbone.head_parameters()):
+        tensors[f"head.{i}"] = p
+    if method.attach == "wrap":
+        from bench.trainer import trainable_parameters
+
+        trainable = {id(p) for p in trainable_parameters(backbone)}
+        head = {id(p) for p in backbone.head_parameters()}
+        for name, p in backbone.model.named_parameters():
+            if id(p) in trainable and id(p) not in head:
+                tensors[f"model.{name}"] = p
+    prompt = static_prompt(backbone)
+    if prompt is not None:
+        tensors[PROMPT_KEY] = prompt
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+
+
+def save_artifact(path: Path, backbone: Backbone, spec: RunSpec) -> int:
+    """Write the artifact atomically; return its size in bytes (the record's ``artifact_bytes``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {
+        "format": FORMAT,
+        "run_id": spec.run_id,
+        "method": spec.method,
+        "task": spec.task,
+        "suite": spec.suite,
+        "model": spec.model,
+        "seed": str(spec.seed),
+    }
+    data = save_bytes(artifact_tensors(backbone), metadata=metadata)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path.stat().st_size
+
+
+def read_artifact(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; ``ValueError`` (one line) if it cannot be read."""
+    path = Path(path)
+    try:
+        tensors = load_bytes(path.read_bytes())
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except FileNotFoundError:
+        raise ValueError(f"artifact {path} does not exist") from None
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise ValueError(f"artifact {path} cannot be read: {str(exc).splitlines()[0]}") from None
+    return tensors, metadata
+
+
+def load_artifact(path: Path, backbone: Backbone) -> dict[str, str]:
+    """Restore a run's trained state into ``backbone`` (method attached); return the file's metadata.
+
+    Strict: a missing or unexpected tensor is a ``ValueError``; after it the backbone predicts as the run did
+    at its best checkpoint.
+    """
+    tensors, metadata = read_artifact(path)
+    method_state = {k[len("method.") :]: v for k, v in tensors.items() if k.startswith("method.")}
+    try:
+        backbone.method.load_saved_state(method_state)
+    except (RuntimeError, KeyError) as exc:
+        raise ValueError(f"artifact {path}: method state does not fit: {str(exc).splitlines()[0]}") from None
+    head = backbone.head_parameters()
+    head_keys = sorted((k for k in tensors if k.startswith("head.")), key=lambda k: int(k.split(".")[1]))
+    if len(head_keys) != len(head):
+        raise ValueError(f"artifact {path}: {len(head_keys)} head tensors, the backbone has {len(head)}")
+    params = dict(backbone.model.named_parameters())
+    with torch.no_grad():
+        for key, p in zip(head_keys, head, strict=True):
+            if tensors[key].shape != p.shape:
+                raise ValueError(
+                    f"artifact {path}: {key} has shape {tuple(tensors[key].shape)}, not {tuple(p.shape)}"
+                )
+            p.copy_(tensors[key])
+        for key, value in tensors.items():
+            if key.startswith("model."):
+                name = key[len("model.") :]
+                if name not in params:
+                    raise ValueError(f"artifact {path}: unknown backbone parameter {name!r}")
+                params[name].copy_(value)
+    return metadata
+
+
+def load_prompt(path: Path) -> tuple[torch.Tensor, dict[str, str]]:
+    """The exported prompt ``[n, d]`` of an artifact or hand-made prompt file, and the file's metadata."""
+    tensors, metadata = read_artifact(path)
+    if PROMPT_KEY not in tensors:
+        raise ValueError(
+            f"{path} has no {PROMPT_KEY!r} tensor (only input methods with a static prompt export one)"
+        )
+    prompt = tensors[PROMPT_KEY]
+    if prompt.dim() != 2:
+        raise ValueError(f"{path}: {PROMPT_KEY!r} has shape {tuple(prompt.shape)}, expected [n, d]")
+    return prompt, metadata

@@ -1,0 +1,89 @@
+"""SPoT: Soft Prompt Transfer.
+
+Paper: Vu, Lester, Constant, Al-Rfou, Cer, "SPoT: Better Frozen Model Adaptation through Soft Prompt
+Transfer", ACL 2022, arXiv 2110.07904. Code: google-research/prompt-tuning ``prompt_tuning/spot/`` (a saved
+prompt loaded as the initialiser via ``configs/prompts/from_file.gin``); re-implementation in AkariAsai/ATTEMPT
+``attempt/configs/baselines/spot.json``. METHODS.md §3.7.
+
+Equations (the backbone is frozen; only ``P`` trains):
+
+    source stage:  P_src = argmin_P L_src(P)            (PT on the source task, trained by the harness)
+    target stage:  P ← P_src ∈ ℝ^{l×d}, then PT on the target
+    X_enc = [P ; E(x)] ∈ ℝ^{B×(l+s)×d},   mask [1_{B×l} ; M(x)]       (identical to PT)
+
+Trainable: ``l·d`` (T5-Base, l=100: 76,800); ``transfer_params``: the source prompt, ``l·d`` (76,800).
+Defaults (ATTEMPT's re-implementation): l=100, lr 0.3, AdamW, weight decay 1e-5, source = a PT prompt trained
+on MNLI (the harness trains it itself, METHODS.md §3.7 single-task harness [dec]). The source must come from
+the same backbone (prompts do not transfer across embedding spaces) and have exactly ``l`` rows.
+
+``source`` is one item (``bench/sources.py``): a task name (the exported prompt of a ``pt`` run on it, trained
+first if missing) or a ``.safetensors`` prompt file. ``random``/``none`` are refused: SPoT from a random prompt
+is plain PT and must not be reported as SPoT (§3.7); run ``pt`` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from methods.base import BackboneDims, EmbeddingSource, ParamCounts
+from methods.pt import PromptTuning, PTConfig
+from methods.registry import register_method
+
+
+@dataclass
+class SPoTConfig(PTConfig):
+    source: str = "mnli"  # the paper's (and ATTEMPT's re-implementation's) source task
+    # ``init``/``init_text`` of PT are unused: the prompt starts as the source prompt.
+
+
+@register_method
+class SPoT(PromptTuning):
+    name = "spot"
+    paper = "Vu et al., SPoT: Better Frozen Model Adaptation through Soft Prompt Transfer, ACL 2022 (arXiv 2110.07904)"
+    attach = "input"
+    formula = "l·d (+ l·d transfer)"
+    config_class = SPoTConfig
+    requires_sources = True
+    source_field = "source"
+    source_method = "pt"
+
+    def __init__(self, config: SPoTConfig, dims: BackboneDims) -> None:
+        super().__init__(config, dims)
+        self._source: torch.Tensor | None = None
+
+    @classmethod
+    def check_sources(cls, names: list[str]) -> None:
+        if not names:
+            raise ValueError(
+                "spot.source is required: a task name with a pt prompt (e.g. sst2) or a .safetensors prompt "
+                "file; SPoT from a random prompt is plain PT (use method pt)"
+            )
+        if len(names) > 1:
+            raise ValueError(f"spot.source={','.join(names)!r}: SPoT takes exactly one source prompt")
+
+    def load_sources(self, prompts: list[torch.Tensor]) -> None:
+        self.check_sources([f"#{i}" for i in range(len(prompts))])
+        (prompt,) = prompts
+        expected = (self.config.num_tokens, self.dims.hidden_size)
+        if tuple(prompt.shape) != expected:
+            raise ValueError(
+                f"spot.source prompt has shape {tuple(prompt.shape)}, but spot.num_tokens={expected[0]} and "
+                f"d={expected[1]} need {expected}; set spot.num_tokens to the source's length"
+            )
+        self._source = prompt.detach().to(torch.float32).clone()
+
+    def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
+        if self._source is None:
+            raise ValueError("spot.source is required: no source prompt was loaded before initialize")
+        with torch.no_grad():
+            self.soft_prompt.copy_(self._source)
+
+    def counts(self) -> ParamCounts:
+        counts = super().counts()
+        counts.transfer_params = self.config.num_tokens * self.dims.hidden_size  # one source prompt
+        return counts
+
+    def record(self) -> dict:
+        return {"spot_source": self.config.source}
