@@ -14,6 +14,7 @@ from bench.cli import main
 from bench.runner import RunRequest, plan_with_sources
 from bench.sources import _pick, transfer_record
 from bench.worker import build
+from suites import get_task
 from tests.test_artifacts_eval import run_worker, tiny_spec
 
 
