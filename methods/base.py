@@ -118,6 +118,7 @@ class Method(nn.Module):
     requires_sources: ClassVar[bool] = False  # SPoT/ATTEMPT/MPT: needs prompts trained on source tasks
     source_field: ClassVar[str | None] = None  # config field listing the sources ("source" / "sources")
     source_method: ClassVar[str] = "pt"  # the method whose runs' exported prompts are the source prompts
+    max_sources: ClassVar[int | None] = None  # at most this many source prompts (SPoT: 1); None: any number
 
     def __init__(self, config: MethodConfig, dims: BackboneDims) -> None:
         super().__init__()
@@ -141,6 +142,11 @@ class Method(nn.Module):
     def check_sources(cls, names: list[str]) -> None:
         """Raise ``ValueError`` (one line) if the config's source items are not acceptable; ``names`` is the
         list of items with ``random``/``none`` removed. Called at planning time, before anything trains."""
+        if cls.max_sources is not None and len(names) > cls.max_sources:
+            raise ValueError(
+                f"{cls.name}.{cls.source_field}={','.join(names)!r}: {cls.name} takes at most "
+                f"{cls.max_sources} source prompt(s)"
+            )
 
     # ---- "input" hooks ---------------------------------------------------------------------------------
     @property

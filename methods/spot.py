@@ -48,6 +48,7 @@ class SPoT(PromptTuning):
     requires_sources = True
     source_field = "source"
     source_method = "pt"
+    max_sources = 1
 
     def __init__(self, config: SPoTConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)
@@ -60,8 +61,7 @@ class SPoT(PromptTuning):
                 "spot.source is required: a task name with a pt prompt (e.g. sst2) or a .safetensors prompt "
                 "file; SPoT from a random prompt is plain PT (use method pt)"
             )
-        if len(names) > 1:
-            raise ValueError(f"spot.source={','.join(names)!r}: SPoT takes exactly one source prompt")
+        super().check_sources(names)
 
     def load_sources(self, prompts: list[torch.Tensor]) -> None:
         self.check_sources([f"#{i}" for i in range(len(prompts))])

@@ -41,7 +41,9 @@ def _build(model_dir, method_name: str, **overrides):
     method = cls(config, backbone.dims)
     if cls.requires_sources:  # synthetic source prompts on the backbone's embedding scale
         method.load_sources(
-            synthetic_source_prompts(backbone, num=2, length=getattr(config, "num_tokens", 4))
+            synthetic_source_prompts(
+                backbone, num=min(2, cls.max_sources or 2), length=getattr(config, "num_tokens", 4)
+            )
         )
     method.initialize(backbone, torch.Generator().manual_seed(0))
     backbone.attach(method)
