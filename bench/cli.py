@@ -143,7 +143,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"[bold]source[/bold]: {spec.label} ({spec.run_id}) is not in {args.out}/; it trains first "
             "(its prompt is a source prompt of runs below)"
         )
-    return execute_plan(sources + specs, Path(args.out), console, save_artifacts=not args.no_artifacts)
+    return execute_plan(
+        sources + specs,
+        Path(args.out),
+        console,
+        save_artifacts=not args.no_artifacts,
+        always_save=frozenset(s.run_id for s in sources),  # source prompts are artifacts
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -13,8 +13,18 @@ from bench.runner import existing, run_one
 from bench.spec import RunSpec
 
 
-def execute_plan(specs: list[RunSpec], out_dir: Path, console: Console, save_artifacts: bool = True) -> int:
-    """Run every unfinished spec; return 0 if all runs are ``ok``, 1 if any failed."""
+def execute_plan(
+    specs: list[RunSpec],
+    out_dir: Path,
+    console: Console,
+    save_artifacts: bool = True,
+    always_save: frozenset[str] = frozenset(),
+) -> int:
+    """Run every unfinished spec; return 0 if all runs are ``ok``, 1 if any failed.
+
+    ``save_artifacts=False`` (``--no-artifacts``) skips artifacts except for the run ids in ``always_save``
+    (source runs, whose artifact is the source prompt of later runs).
+    """
     done = {
         s.run_id: rec for s in specs if (rec := existing(s, out_dir)) is not None and rec["status"] == "ok"
     }
@@ -40,7 +50,7 @@ def execute_plan(specs: list[RunSpec], out_dir: Path, console: Console, save_art
             def update(event: dict, bar=bar) -> None:
                 progress.update(bar, completed=event["step"], info=f"loss {event['loss']:.4f}")
 
-            record = run_one(spec, out_dir, update, save_artifacts)
+            record = run_one(spec, out_dir, update, save_artifacts or spec.run_id in always_save)
             records[spec.run_id] = record
             headline = (record["metrics"].get("headline") or {}) if record["status"] == "ok" else {}
             info = (
