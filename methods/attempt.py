@@ -17,8 +17,14 @@ module; the mixture is added to a trainable target prompt:
     P(x) = P_tgt + Σ_{j=1}^{t+1} a_j P_j ∈ ℝ^{B×l×d}     an instance-dependent prompt
     X_enc = [P(x) ; E(x)]
 
-Trainable: ``l·d + 2·d·b_a + 2d``; T5-Base, l=100, b_a=100: 76,800 + 153,600 + 1,536 = 231,936. One learning
-rate for everything (0.3 in the official config), AdamW, weight decay 1e-5.
+Trainable: ``l·d + 2·d·b_a + 2d``; T5-Base, l=100, b_a=100: 76,800 + 153,600 + 1,536 = 231,936 (METHODS.md,
+the paper's "232K"). One learning rate for everything (0.3 in the official config; ``lr_attention`` is the
+code's optional ``attn_learning_rate``), AdamW, weight decay 1e-5. Attention layers keep PyTorch's default init.
+
+Code detail [code AkariAsai/ATTEMPT ``attempt/utils/utils.py`` ``freeze_model_params``]: for ``attn_method="sub"``
+it unfreezes only ``attn_W_down``, ``attn_W_up`` and the target prompt, so the LayerNorm's weight and bias seem
+to stay at (1, 0) there (they are still saved), which would make 230,400 trainable. ``train_layer_norm=false``
+reproduces that; the default follows METHODS.md's count (231,936).
 
 Harness decisions [dec] (METHODS.md §3.8 "Single-task harness"):
 
@@ -60,15 +66,19 @@ class ATTEMPTConfig(MethodConfig):
     summary_over: Literal["all", "real_tokens"] = "all"
     sources: str = GLUE4
     num_random_sources: int = 4  # t when sources=random
+    train_layer_norm: bool = True  # METHODS.md's count; the official freezing code leaves LN at (1, 0)
     init: PromptInit = "vocab"
     init_text: str = ""
     lr: float = 0.3
+    lr_attention: float | None = None  # the official ``attn_learning_rate``; None: same as ``lr``
     weight_decay: float = 1e-5
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
         if self.num_tokens < 1:
             raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
+        if self.lr_attention is not None and self.lr_attention <= 0:
+            raise ValueError(f"lr_attention={self.lr_attention} must be > 0 (or none: same as lr)")
         if self.attn_dim < 1:
             raise ValueError(f"attn_dim={self.attn_dim} must be >= 1")
         if self.temperature <= 0:
@@ -109,6 +119,7 @@ class ATTEMPT(Method):
         self.attn_down = nn.Linear(d, b, bias=False)  # W_down
         self.attn_up = nn.Linear(b, d, bias=False)  # W_up
         self.attn_norm = nn.LayerNorm(d)
+        self.attn_norm.requires_grad_(config.train_layer_norm)
         # Frozen sources [t, l, d]: a buffer outside the state dict (they are not trained here and the best-
         # checkpoint logic only keeps trainable state); saved_state() adds them back. Sized from the config so
         # that counts are right before the harness loads the real prompts.
@@ -189,13 +200,16 @@ class ATTEMPT(Method):
 
     # ---- training ---------------------------------------------------------------------------------------
     def attention_params(self) -> list[nn.Parameter]:
-        return [*self.attn_down.parameters(), *self.attn_up.parameters(), *self.attn_norm.parameters()]
+        """W_down, W_up and (with ``train_layer_norm``) the LayerNorm's weight and bias."""
+        modules = (self.attn_down, self.attn_up, self.attn_norm)
+        return [p for m in modules for p in m.parameters() if p.requires_grad]
 
     def param_groups(self) -> list[ParamGroup]:
         c = self.config
+        lr_attention = c.lr if c.lr_attention is None else c.lr_attention
         return [
             ParamGroup("prompt", [self.target_prompt], c.lr, c.weight_decay),
-            ParamGroup("attention", self.attention_params(), c.lr, c.weight_decay),
+            ParamGroup("attention", self.attention_params(), lr_attention, c.weight_decay),
         ]
 
     def counts(self) -> ParamCounts:

@@ -45,3 +45,16 @@ def test_mpt_t5_base(t5_base):
 @pytest.mark.parametrize("rank", [2, 4])
 def test_mpt_rank_generalisation(t5_base, rank):
     assert counts(t5_base, "mpt", rank=rank).trainable_params == 76_800 + rank * (100 + 768)
+
+
+def test_attempt_code_parity_frozen_layer_norm(t5_base):
+    """The official freezing code trains only W_down, W_up and the target prompt: 230,400."""
+    assert counts(t5_base, "attempt", train_layer_norm=False).trainable_params == 230_400
+
+
+def test_attempt_attention_learning_rate(t5_base):
+    with torch.device("meta"):
+        config = build_config("attempt", {"lr_attention": "0.01"})
+        method = get_method_class("attempt")(config, t5_base.dims)
+    rates = {g.name: g.lr for g in method.param_groups()}
+    assert rates == {"prompt": 0.3, "attention": 0.01}
