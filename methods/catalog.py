@@ -1,4 +1,10 @@
 """Imports every built-in method module so that its ``@register_method`` line runs."""
 
-import methods.spot  # noqa: F401
-from methods import dept, ept, pt  # noqa: F401
+from methods import (  # noqa: F401
+    attempt,
+    dept,
+    ept,
+    mpt,
+    pt,
+    spot,
+)
