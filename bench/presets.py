@@ -79,6 +79,17 @@ PAPER = Preset(
 # must train at the same rate: with head lr 1e-3 PT stays at the majority class. The rates below come from a
 # sweep on SST-2 dev recorded in README.md ("Quick preset").
 _QUICK_DECOMPOSED = {"num_tokens": 12, "rank": 6, "lr": 3e-2, "lr_lowrank": 1e-3}
+# Residual PT, DPT and XPrompt in the quick preset: the same l=20 prompt and lr 3e-2 as PT, and each method's
+# own shape kept in proportion to the paper's T5-Base setting. Residual PT: b = 4·l = 80, so the MLP is ~8x
+# the prompt as with l=100, b=400 on T5-Base (70,352 trainable vs 693,904; ratio to PT 9.2 vs 9.0); what it
+# saves (P') is PT's 7,680. DPT: b = l/10 = 2, keeping DPT's ~10x reduction against PT (808 vs 7,680; paper
+# 8,680 vs 76,800). XPrompt: k = 16 pieces of 24 dims; 8 scoring batches instead of 32 to stay in minutes
+# (each of the two stages trains max_steps, so a run costs about 2x PT).
+_QUICK_INPUT_BASELINES = {
+    "residual_pt": {"num_tokens": 20, "bottleneck": 80, "lr": 3e-2, "mlp_lr": 3e-2},
+    "dpt": {"num_tokens": 20, "bottleneck": 2, "lr": 3e-2},
+    "xprompt": {"num_tokens": 20, "lr": 3e-2, "score_batches": 8},
+}
 QUICK = Preset(
     name="quick",
     description="packaged MiniLM (CPU), <=1,000 train examples, 200 steps of 16, s=128: minutes per run",
@@ -110,6 +121,7 @@ QUICK = Preset(
             "temperature": 1044.0,
         },
         "mpt": {"num_tokens": 20, "lr": 3e-2, "sources": _SOURCES_QUICK},
+        **_QUICK_INPUT_BASELINES,
     },
 )
 

@@ -18,6 +18,7 @@ from transformers import get_linear_schedule_with_warmup
 from bench.backbones import Backbone, EncodedSplit
 from bench.measure import GpuMemory, RssSampler, StepTimes, Stopwatch, sync
 from bench.spec import TrainConfig
+from bench.stages import StagePlan, begin_stage
 from methods.base import Method
 
 ProgressFn = Callable[[int, float], None]
@@ -42,6 +43,7 @@ class TrainResult:
     gpu: dict = field(default_factory=dict)
     method_record_init: dict = field(default_factory=dict)
     method_record_best: dict = field(default_factory=dict)
+    stages: list[dict] = field(default_factory=list)  # per training stage (bench/stages.py)
 
 
 def trainable_parameters(backbone: Backbone) -> list[torch.nn.Parameter]:
@@ -133,9 +135,10 @@ def train_and_evaluate(
     method = backbone.method
     result = TrainResult(step_times=StepTimes(train.timing_warmup_steps))
     result.method_record_init = method.record()
+    plan = StagePlan(method.training_stages(train.max_steps))  # one stage of max_steps unless multi-stage
     params = trainable_parameters(backbone)
     optimizer = build_optimizer(method, backbone, train)
-    scheduler = get_linear_schedule_with_warmup(optimizer, train.warmup_steps, train.max_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, train.warmup_steps, plan.stages[0].max_steps)
     order = torch.Generator().manual_seed(seed)
     gpu = GpuMemory(device)
     gpu.reset()  # after load/wrap/move: peaks are over this baseline
@@ -146,8 +149,13 @@ def train_and_evaluate(
 
     sync(device)
     loop_start = time.perf_counter()
+    plan.stage_began(0, loop_start, 0.0, trainable_params=method.counts().trainable_params)
     with RssSampler() as rss:
-        for step in range(1, train.max_steps + 1):
+        for step in range(1, plan.total_steps + 1):
+            if (stage := plan.starts_later_stage(step)) is not None:  # the trainable set may change
+                args = (backbone, train_split, train, seed, device, eval_watch.total, build_optimizer)
+                optimizer, scheduler = begin_stage(plan, stage, *args)
+                params = trainable_parameters(backbone)
             if cursor + train.batch_size > len(permutation):  # new epoch; drop the ragged tail
                 permutation, cursor = torch.randperm(len(train_split), generator=order), 0
             index = permutation[cursor : cursor + train.batch_size]
@@ -178,7 +186,7 @@ def train_and_evaluate(
             if progress:
                 progress(step, result.final_loss)
 
-            if step % train.eval_every == 0 or step == train.max_steps:
+            if plan.evaluates(step, train.eval_every):
                 with eval_watch:
                     metrics = evaluate(backbone, dev_split, task, train, device)
                 result.dev_history.append({"step": step, "metrics": metrics, "loss": result.final_loss})
@@ -188,6 +196,7 @@ def train_and_evaluate(
         sync(device)
         loop_seconds = time.perf_counter() - loop_start
         result.peak_rss_train_bytes = rss.peak
+    result.stages = plan.finish(loop_start + loop_seconds, eval_watch.total, result.step_times.seconds)
 
     # Wall time of the loop (batching, transfer, forward, backward, clipping, optimiser) minus evaluation.
     result.train_time_s = loop_seconds - eval_watch.total

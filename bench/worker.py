@@ -162,6 +162,8 @@ def execute(spec: RunSpec, progress=None, results_dir: Path | None = None) -> di
             **{f"{k}_best": v for k, v in result.method_record_best.items() if k == "gate_weights"},
             "attach": method.attach,
             "prompt_placement": getattr(backbone, "prompt_placement", None),
+            # Multi-stage methods only (XPrompt): per-stage steps, wall time, trainable_params (bench/stages.py).
+            **({"stages": result.stages} if len(result.stages) > 1 else {}),
         },
         artifact=artifact,
         artifact_bytes=artifact_bytes,

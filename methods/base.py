@@ -32,6 +32,7 @@ list for ``random``/``none``); :meth:`Method.check_sources` lets it refuse a lis
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
@@ -104,6 +105,27 @@ class ParamCounts:
     extra_params: int = 0
     transfer_params: int = 0
     breakdown: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingStage:
+    """One training stage: its own optimiser, schedule (warm-up, then linear decay) and ``max_steps``."""
+
+    name: str
+    max_steps: int
+
+
+@dataclass
+class StageContext:
+    """What a method gets between two training stages (XPrompt: importance scores for pruning).
+
+    ``batches`` is an endless stream of training batches already on the run's device; ``loss`` is the
+    backbone's training loss of one batch (differentiable with respect to the method's parameters). The trainer
+    calls the hook with the backbone in evaluation mode (no dropout) and restores training mode afterwards.
+    """
+
+    batches: Iterator[dict[str, torch.Tensor]]
+    loss: Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
 class Method(nn.Module):
@@ -179,6 +201,19 @@ class Method(nn.Module):
         """Parameter groups with their learning rates; default: all own parameters at ``config.lr``."""
         params = [p for p in self.parameters() if p.requires_grad]
         return [ParamGroup("method", params, self.config.lr, self.config.weight_decay)]
+
+    def training_stages(self, max_steps: int) -> list[TrainingStage]:
+        """The training stages of one run; default: a single stage of ``max_steps`` (every one-stage method).
+
+        Multi-stage methods (XPrompt: tune, prune, retrain) return several; the trainer runs them in order,
+        calls :meth:`begin_stage` before every stage after the first and rebuilds the optimiser and schedule
+        from :meth:`param_groups`, because the trainable set may have changed. Dev evaluation and best-checkpoint
+        selection run in the final stage only.
+        """
+        return [TrainingStage("train", max_steps)]
+
+    def begin_stage(self, index: int, context: StageContext) -> None:
+        """Prepare stage ``index`` (>= 1) after stage ``index - 1`` ended (XPrompt prunes and rewinds here)."""
 
     def counts(self) -> ParamCounts:
         """Parameter counts for the record; default: everything trainable is also saved."""

@@ -2,9 +2,13 @@
 
 from methods import (  # noqa: F401
     attempt,
+    catalog,
     dept,
+    dpt,
     ept,
     mpt,
     pt,
+    residual_pt,
     spot,
+    xprompt,
 )
