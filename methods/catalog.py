@@ -2,7 +2,6 @@
 
 from methods import (  # noqa: F401
     attempt,
-    catalog,
     dept,
     dpt,
     ept,
