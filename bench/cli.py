@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("--methods", default="all")
     params.add_argument("--max-length", type=int, default=256, help="padded source length s (default 256)")
     params.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE")
+    perf = sub.add_parser("perf", help="ms/step and peak memory per method: harness vs bare loop vs PEFT")
+    perf.add_argument("--model", default="minilm")
+    perf.add_argument("--methods", default="pt,dept,ept,lpt")
+    perf.add_argument("--variants", default="harness,bare,peft", help="any of harness, bare, peft")
+    perf.add_argument("--batch", type=int, default=16)
+    perf.add_argument("--seq-len", type=int, default=128)
+    perf.add_argument("--steps", type=int, default=20, help="timed steps (median), after --warmup")
+    perf.add_argument("--warmup", type=int, default=5)
+    perf.add_argument("--out", default="reports/perf.json", help="JSON output (default reports/perf.json)")
+    perf.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE")
     return parser
 
 
@@ -262,7 +272,83 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0 if same else 1
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "params": cmd_params, "eval": cmd_eval}
+def cmd_perf(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.table import Table
+
+    from bench.perf import VARIANTS, plan_cases, ratios, run_in_subprocess
+    from bench.runner import parse_overrides
+    from methods.registry import did_you_mean, parse_method_list
+
+    methods = parse_method_list(args.methods)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for variant in variants:
+        if variant not in VARIANTS:
+            raise UsageError(
+                f"unknown variant {variant!r}{did_you_mean(variant, list(VARIANTS))}; allowed: {', '.join(VARIANTS)}"
+            )
+    for name, value, low in (
+        ("--batch", args.batch, 1),
+        ("--seq-len", args.seq_len, 8),
+        ("--steps", args.steps, 1),
+    ):
+        if value < low:
+            raise UsageError(f"{name} {value} must be >= {low}")
+    if args.warmup < 0:
+        raise UsageError(f"--warmup {args.warmup} must be >= 0")
+    from bench.models import resolve_model
+
+    resolve_model(args.model)
+    cases = plan_cases(
+        methods,
+        variants,
+        args.model,
+        args.batch,
+        args.seq_len,
+        args.steps,
+        args.warmup,
+        parse_overrides(args.set, methods),
+    )
+    rows = []
+    for case in cases:
+        console.print(f"timing {case.label} ({case.variant}) ...")
+        rows.append(run_in_subprocess(case))
+    table = Table(title=f"{args.model}, batch {args.batch}, seq {args.seq_len}", header_style="bold")
+    for col in ("method", "variant", "ms/step", "p90", "tokens/s", "peak mem MB", "trainable", "note"):
+        table.add_column(col, justify="left" if col in ("method", "variant", "note") else "right")
+    for row in rows:
+        if "error" in row:
+            table.add_row(row["label"], row["variant"], "-", "-", "-", "-", "-", row["error"][:80])
+            continue
+        table.add_row(
+            row["label"],
+            row["variant"],
+            f"{row['ms_per_step']:.1f}",
+            f"{row['ms_per_step_p90']:.1f}",
+            f"{row['tokens_per_s']:,.0f}",
+            f"{row['peak_mem_over_baseline_bytes'] / 2**20:.1f}",
+            f"{row['trainable_params']:,}",
+            row["memory_kind"],
+        )
+    console.print(table)
+    targets = ratios(rows, args.seq_len)
+    ratio_table = Table(title="targets (ratio <= target)", header_style="bold")
+    for col in ("ratio", "measured", "target", "met"):
+        ratio_table.add_column(col)
+    for r in targets:
+        ratio_table.add_row(
+            r["ratio"], f"{r['value']:.3f}", f"{r['target']:.3f}", "yes" if r["met"] else "NO"
+        )
+    console.print(ratio_table)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "ratios": targets}, indent=2))
+    console.print(f"wrote {out}")
+    return 1 if any("error" in r for r in rows) else 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "params": cmd_params, "eval": cmd_eval, "perf": cmd_perf}
 
 
 def main(argv: list[str] | None = None) -> int:

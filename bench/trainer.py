@@ -113,14 +113,6 @@ def evaluate(
     return task.compute_metrics(predictions, split.references)
 
 
-def _count_tokens(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
-    """Real tokens (non-pad source + target) and processed positions (padded) of a batch."""
-    mask, labels = batch["attention_mask"], batch["labels"]
-    targets = int((labels != -100).sum()) if labels.dim() == 2 else 0
-    positions = mask.numel() + (labels.numel() if labels.dim() == 2 else 0)
-    return int(mask.sum()) + targets, positions
-
-
 def train_and_evaluate(
     backbone: Backbone,
     task,
@@ -176,7 +168,7 @@ def train_and_evaluate(
             sync(device)
             result.step_times.add(time.perf_counter() - start)
 
-            real, positions = _count_tokens(batch)
+            real, positions = backbone.count_tokens(batch)
             result.real_tokens += real
             result.processed_positions += positions
             result.virtual_tokens += method.num_virtual_tokens * len(index)

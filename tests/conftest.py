@@ -82,6 +82,34 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     return _save_tiny(BertForSequenceClassification(config), tmp_path_factory.mktemp("tiny-bert"))
 
 
-@pytest.fixture(params=["t5", "bert"])
-def tiny_model_dir(request, tiny_t5_dir, tiny_bert_dir) -> Path:
-    return tiny_t5_dir if request.param == "t5" else tiny_bert_dir
+@pytest.fixture(params=["t5", "bert", "llama"])
+def tiny_model_dir(request) -> Path:
+    """Each backbone family in turn: seq2seq (T5), encoder (BERT), decoder-only (Llama)."""
+    return request.getfixturevalue(f"tiny_{request.param}_dir")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    """A 2-layer random-init Llama (RoPE, RMSNorm, GQA) with the MiniLM tokenizer, [SEP] as its EOS."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        eos_token_id=102,
+        bos_token_id=101,
+        tie_word_embeddings=True,
+    )
+    out = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(_minilm_dir())
+    tokenizer.eos_token = "[SEP]"
+    tokenizer.save_pretrained(out)
+    return out

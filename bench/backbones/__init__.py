@@ -5,16 +5,30 @@ from __future__ import annotations
 import torch
 
 from bench.backbones.base import Backbone, EncodedSplit
+from bench.backbones.decoder import DecoderBackbone
 from bench.backbones.encoder import EncoderBackbone
 from bench.backbones.seq2seq import Seq2SeqBackbone
-from bench.models import UnknownModelError, load_config, model_family, resolve_model
+from bench.models import UnknownModelError, ensure_local_weights, load_config, model_family, resolve_model
 
-__all__ = ["Backbone", "EncodedSplit", "EncoderBackbone", "Seq2SeqBackbone", "load_backbone", "meta_backbone"]
+__all__ = [
+    "Backbone",
+    "DecoderBackbone",
+    "EncodedSplit",
+    "EncoderBackbone",
+    "Seq2SeqBackbone",
+    "load_backbone",
+    "meta_backbone",
+]
 
 
 def _build(model_name: str, config, label_strings: list[str] | None, max_length: int, weights: bool):
     """Instantiate the family's model; ``weights=False`` builds from the config (on the meta device)."""
-    from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForSeq2SeqLM,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
 
     family = model_family(config)
     resolved = resolve_model(model_name) if weights else None
@@ -37,10 +51,16 @@ def _build(model_name: str, config, label_strings: list[str] | None, max_length:
             model = AutoModelForSequenceClassification.from_config(config)
         tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None
         return EncoderBackbone(model, tokenizer, model_name, max_length, label_strings)
-    raise UnknownModelError(
-        f"model {model_name!r} is a {config.model_type!r} decoder-only model; decoder backbones are not supported yet "
-        "(supported families: seq2seq such as T5, encoder such as BERT)"
-    )
+    if weights:
+        model = AutoModelForCausalLM.from_pretrained(resolved.source)
+    else:
+        model = AutoModelForCausalLM.from_config(config)
+    tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None
+    if tokenizer is not None and tokenizer.eos_token_id is None:
+        raise UnknownModelError(
+            f"decoder model {model_name!r}: its tokenizer has no EOS token to end targets"
+        )
+    return DecoderBackbone(model, tokenizer, model_name, max_length)
 
 
 def load_backbone(model_name: str, label_strings: list[str] | None, max_length: int) -> Backbone:
@@ -49,6 +69,7 @@ def load_backbone(model_name: str, label_strings: list[str] | None, max_length: 
 
     hf_logging.set_verbosity_error()  # "newly initialized classifier" warnings are expected here
     resolved = resolve_model(model_name)
+    ensure_local_weights(resolved)
     try:
         from transformers import AutoConfig
 

@@ -122,6 +122,13 @@ class Backbone(ABC):
                 prompt = prompt.unsqueeze(0).expand(embeds.shape[0], -1, -1)
         return embeds, prompt, attention_mask
 
+    def count_tokens(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
+        """Real tokens (non-pad source + target) and processed positions (padded) of a batch (§8.3)."""
+        mask, labels = batch["attention_mask"], batch["labels"]
+        targets = int((labels != -100).sum()) if labels.dim() == 2 else 0
+        positions = mask.numel() + (labels.numel() if labels.dim() == 2 else 0)
+        return int(mask.sum()) + targets, positions
+
     @abstractmethod
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor: ...
 

