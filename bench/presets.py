@@ -91,6 +91,9 @@ QUICK = Preset(
         "pt": {"num_tokens": 20, "lr": 3e-2},
         "dept": dict(_QUICK_DECOMPOSED),
         "ept": {**_QUICK_DECOMPOSED, "lr_modules": 1e-3},
+        # LPT keeps the paper's l=5, b=128 (NPG, 296,960 parameters on MiniLM; not budget-matched) and inserts at
+        # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (README).
+        "lpt": {"lr": 1e-2},
     },
 )
 
