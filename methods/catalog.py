@@ -5,6 +5,7 @@ from methods import (  # noqa: F401
     dept,
     dpt,
     ept,
+    lpt,
     mpt,
     pt,
     residual_pt,

@@ -82,9 +82,36 @@ class Backbone(ABC):
             self._check_layer_support()
 
     def _check_layer_support(self) -> None:
-        raise ValueError(
-            f"backbone family {self.family!r} does not support methods that attach at a layer yet"
-        )
+        """Raise ``ValueError`` if this backbone cannot run the attached layer method (override to allow)."""
+        raise ValueError(f"backbone family {self.family!r} does not support methods that attach at a layer")
+
+    @property
+    def layer_method(self) -> Method | None:
+        """The attached method if it attaches at a layer (LPT), else None."""
+        if self.method is not None and self.method.attach == "layer":
+            return self.method
+        return None
+
+    def insert_layer_prompt(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, position: int
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Generic half of the layer path: ask the method for ``P(x)`` and splice it into the sequence.
+
+        ``hidden`` ``[B, s, d]`` is the (gradient-free) output of layer ``insert_layer``; the prompt
+        ``[B, l, d]`` goes in at ``position`` (T5: 0, in front; BERT: 1, after ``[CLS]``) and the mask gets
+        ``1_l`` there. Returns the ``[B, l+s, d]`` states, the ``[B, l+s]`` mask and ``l``.
+        """
+        prompt = self.method.layer_prompt(hidden, attention_mask).to(hidden.dtype)  # [B, l, d]
+        n = prompt.shape[1]
+        hidden = torch.cat([hidden[:, :position], prompt, hidden[:, position:]], dim=1)
+        ones = attention_mask.new_ones(attention_mask.shape[0], n)
+        mask = torch.cat([attention_mask[:, :position], ones, attention_mask[:, position:]], dim=1)
+        return hidden, mask, n
+
+    def _layer_count_check(self, num_layers: int) -> None:
+        lp = self.method.insert_layer
+        if lp is None or not 1 <= lp < num_layers:
+            raise ValueError(f"insert_layer={lp} must be between 1 and {num_layers - 1} for {self.name!r}")
 
     def head_parameters(self) -> list[nn.Parameter]:
         """Trainable task-head parameters (encoder classifiers); empty for text-to-text backbones."""

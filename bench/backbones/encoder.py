@@ -5,12 +5,20 @@ trains at its own learning rate and is counted in ``head_params``, never in ``tr
 inserted right after ``[CLS]`` so position 0 stays the real ``[CLS]`` the head reads; token-type ids of virtual
 positions are 0. BERT adds position and token-type embeddings and its embedding LayerNorm to
 ``inputs_embeds``, so the prompt is normalised, unlike on T5: learning rates do not transfer between families.
+
+Layer methods (LPT): embeddings and layers ``1..L_p`` run without gradient on the text alone, the prompt is
+inserted after ``[CLS]`` in their output (it gets no position or token-type embedding: those were added at
+the input, and the text keeps its positions), the remaining layers run with the extended mask, then the same
+head. Supported for BERT-style stacks (``embeddings`` + ``encoder.layer``; pooler + classifier, or a
+RoBERTa-style classifier over the sequence).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from transformers.masking_utils import create_bidirectional_mask
 
 from bench.backbones.base import Backbone, EncodedSplit
 from methods.base import BackboneDims
@@ -76,12 +84,64 @@ class EncoderBackbone(Backbone):
         )
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.layer_method is not None:
+            return self._late_loss(self._forward_late(batch), batch["labels"])
         return self._forward(batch, batch["labels"]).loss
+
+    # ---- layer methods (LPT) -----------------------------------------------------------------------------
+    def _check_layer_support(self) -> None:
+        base = self.model.base_model
+        if not (hasattr(base, "embeddings") and hasattr(getattr(base, "encoder", None), "layer")):
+            raise ValueError(
+                f"model {self.name!r} ({type(self.model).__name__}) has no BERT-style embeddings + "
+                "encoder.layer stack, which layer methods need"
+            )
+        self._layer_count_check(len(base.encoder.layer))
+
+    def _forward_late(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits of the split forward: layers ``1..L_p`` without gradient, ``P(x)`` after ``[CLS]``, the rest."""
+        base = self.model.base_model
+        layers = base.encoder.layer
+        lp = self.method.insert_layer
+        mask = batch["attention_mask"]
+        with torch.no_grad():
+            hidden = base.embeddings(
+                inputs_embeds=self.embed_ids(batch["input_ids"]), token_type_ids=torch.zeros_like(mask)
+            )  # [B, s, d]
+            hidden = _run_bert_layers(base, layers[:lp], hidden, mask)
+        hidden, mask, _ = self.insert_layer_prompt(hidden, mask, position=1)  # [B, l+s, d]
+        hidden = _run_bert_layers(base, layers[lp:], hidden, mask)
+        return self._head_logits(hidden)
+
+    def _head_logits(self, sequence: torch.Tensor) -> torch.Tensor:
+        """The model's own head on the final states: BERT pooler -> dropout -> classifier, or RoBERTa-style."""
+        base = self.model.base_model
+        if getattr(base, "pooler", None) is not None and hasattr(self.model, "dropout"):
+            return self.head(self.model.dropout(base.pooler(sequence)))
+        return self.head(sequence)
+
+    def _late_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The loss ``*ForSequenceClassification`` computes: MSE for regression, else cross-entropy."""
+        if self.label_strings is None:
+            return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype))
+        return F.cross_entropy(logits, labels)
 
     def predict(
         self, batch: dict[str, torch.Tensor], mode: str = "generate", label_strings: list[str] | None = None
     ) -> list[str]:
-        logits = self._forward(batch, None).logits
+        if self.layer_method is not None:
+            logits = self._forward_late(batch)
+        else:
+            logits = self._forward(batch, None).logits
         if self.label_strings is None:
             return [f"{v:.4f}" for v in logits.squeeze(-1).tolist()]
         return [self.label_strings[i] for i in logits.argmax(-1).tolist()]
+
+
+def _run_bert_layers(base: nn.Module, layers: nn.ModuleList, hidden: torch.Tensor, mask: torch.Tensor):
+    """Run BERT ``layers`` on ``hidden`` ``[B, n, d]`` with the 0/1 ``mask`` ``[B, n]`` (as BertModel in 5.x)."""
+    mask4 = create_bidirectional_mask(config=base.config, inputs_embeds=hidden, attention_mask=mask)
+    for layer in layers:
+        out = layer(hidden, mask4)
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
