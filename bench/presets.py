@@ -91,6 +91,12 @@ QUICK = Preset(
         "pt": {"num_tokens": 20, "lr": 3e-2},
         "dept": dict(_QUICK_DECOMPOSED),
         "ept": {**_QUICK_DECOMPOSED, "lr_modules": 1e-3},
+        # Reference rows on MiniLM (rates for 200 steps; not swept, see README "Reference rows").
+        "lora": {"lr": 3e-3},
+        "finetune": {"lr": 1e-4},
+        "bitfit": {"lr": 3e-3},
+        "adapter": {"lr": 1e-3},
+        "ptuning": {"num_tokens": 20, "lr": 3e-3},
     },
 )
 
