@@ -227,10 +227,15 @@ def cmd_params(args: argparse.Namespace) -> int:
     for col in ("method", "trainable", "extra", "head", "total", "trainable %"):
         table.add_column(col, justify="right" if col != "method" else "left")
     for name in methods:
+        # A fresh meta backbone per method: wrap methods change the model they attach to.
+        backbone = meta_backbone(args.model, args.max_length)
         with torch.device("meta"):
             method = get_method_class(name)(build_config(name, overrides.get(name)), backbone.dims)
+            backbone.attach(method)
         counts = method.counts()
-        total = total_backbone + sum(p.numel() for p in method.parameters())
+        total = (
+            backbone.total_params()
+        )  # model (with anything a wrap method added) + method, each tensor once
         share = 100 * counts.trainable_params / total
         table.add_row(
             name,

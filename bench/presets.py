@@ -125,6 +125,12 @@ QUICK = Preset(
         # LPT keeps the paper's l=5, b=128 (NPG, 296,960 parameters on MiniLM; not budget-matched) and inserts at
         # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (README).
         "lpt": {"lr": 1e-2},
+        # Reference rows on MiniLM (rates for 200 steps; not swept, see README "Reference rows").
+        "lora": {"lr": 3e-3},
+        "finetune": {"lr": 1e-4},
+        "bitfit": {"lr": 3e-3},
+        "adapter": {"lr": 1e-3},
+        "ptuning": {"num_tokens": 20, "lr": 3e-3},
     },
 )
 

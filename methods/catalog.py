@@ -1,13 +1,18 @@
 """Imports every built-in method module so that its ``@register_method`` line runs."""
 
 from methods import (  # noqa: F401
+    adapter,
     attempt,
+    bitfit,
     dept,
     dpt,
     ept,
+    finetune,
+    lora,
     lpt,
     mpt,
     pt,
+    ptuning,
     residual_pt,
     spot,
     xprompt,

@@ -1,5 +1,10 @@
 """Every method trains on tiny T5 and BERT backbones: the loss goes down, only the method's parameters (and
-the encoder's task head) change, and the frozen backbone stays bit-identical."""
+the encoder's task head) change, and the frozen backbone stays bit-identical.
+
+Wrap methods put their tensors inside the model (LoRA pairs, added biases, adapters) or train some of the
+backbone's own tensors (full fine-tuning, BitFit on BERT, adapter LayerNorms). The check is therefore by tensor
+identity over the tensors that existed before attaching: exactly those in the method's parameter groups (and
+the head) may change, and every one of them must; every other one stays bit-identical."""
 
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ EXAMPLES = [
 ] * 2
 
 
-def _build(model_dir, method_name: str, **overrides):
+def _build(model_dir, method_name: str, attach: bool = True, **overrides):
     torch.manual_seed(0)
     backbone = load_backbone(str(model_dir), ["0", "1"], MAX_LENGTH)
     cls = get_method_class(method_name)
@@ -46,7 +51,8 @@ def _build(model_dir, method_name: str, **overrides):
             )
         )
     method.initialize(backbone, torch.Generator().manual_seed(0))
-    backbone.attach(method)
+    if attach:
+        backbone.attach(method)
     return backbone, method
 
 
@@ -68,11 +74,20 @@ def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("method_name", list_methods())
 def test_method_trains_and_leaves_backbone_untouched(tiny_model_dir, method_name):
-    backbone, method = _build(tiny_model_dir, method_name)
+    backbone, method = _build(tiny_model_dir, method_name, attach=False)
+    # Every tensor of the model before attaching, by identity (PEFT renames modules but keeps the tensors).
+    originals = [
+        (n, t, t.detach().clone())
+        for n, t in [*backbone.model.named_parameters(), *backbone.model.named_buffers()]
+    ]
+    backbone.attach(method)
     batch = backbone.encode(EXAMPLES, ["0", "1"]).batch(slice(None))
     head_ids = {id(p) for p in backbone.head_parameters()}
-    head_names = {n for n, p in backbone.model.named_parameters() if id(p) in head_ids}
-    before_model = _snapshot(backbone.model)
+    method_params = [p for g in method.param_groups() for p in g.params]
+    method_ids = {id(p) for p in method_params}
+    assert method_params, "the method has no trainable parameters"
+    assert not method_ids & head_ids, "the task head is inside the method's parameter groups"
+    before_params = [p.detach().clone() for p in method_params]
     before_method = _snapshot(method)
 
     optimizer = build_optimizer(method, backbone, TrainConfig(head_lr=0.05))
@@ -88,20 +103,29 @@ def test_method_trains_and_leaves_backbone_untouched(tiny_model_dir, method_name
         losses.append(loss.item())
 
     assert losses[-1] < losses[0] * 0.9, f"loss did not go down: {losses[0]:.4f} -> {losses[-1]:.4f}"
-    after_model = backbone.model.state_dict()
-    for name, value in before_model.items():
-        if name in head_names:
-            continue
-        assert torch.equal(value, after_model[name]), f"frozen backbone tensor {name} changed"
-    if head_names:
-        assert any(not torch.equal(before_model[n], after_model[n]) for n in head_names), "head did not train"
-    changed = [n for n, v in method.state_dict().items() if not torch.equal(before_method[n], v)]
-    assert changed, "no method parameter changed"
-    # Only trainable tensors exist in the method, and each one learned something.
-    unchanged = sorted(set(before_method) - set(changed))
-    assert not unchanged, f"method tensors never updated: {unchanged}"
+    for name, tensor, value in originals:
+        if id(tensor) in head_ids:
+            assert not torch.equal(value, tensor), f"head tensor {name} did not train"
+        elif id(tensor) in method_ids:
+            assert not torch.equal(value, tensor), f"backbone tensor {name} is trained but never changed"
+        else:
+            assert torch.equal(value, tensor), f"frozen backbone tensor {name} changed"
+    if head_ids:
+        assert any(id(t) in head_ids for _, t, _ in originals), "head tensors not found in the model"
+    # Every trainable tensor of the method (its own or inside the model) learned something.
+    unchanged = [
+        i for i, (p, v) in enumerate(zip(method_params, before_params, strict=True)) if torch.equal(p, v)
+    ]
+    assert not unchanged, f"{len(unchanged)} of {len(method_params)} method tensors never updated"
+    # Only trainable tensors exist in the method module, and each one learned something.
+    unchanged_state = [n for n, v in method.state_dict().items() if torch.equal(before_method[n], v)]
+    assert not unchanged_state, f"method tensors never updated: {unchanged_state}"
     # Nothing outside the method and the head requires grad.
-    outside = [n for n, p in backbone.model.named_parameters() if p.requires_grad and id(p) not in head_ids]
+    outside = [
+        n
+        for n, p in backbone.model.named_parameters()
+        if p.requires_grad and id(p) not in head_ids and id(p) not in method_ids
+    ]
     assert not outside, f"backbone parameters left trainable: {outside[:3]}"
 
 
