@@ -106,6 +106,7 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
         eos_token_id=102,
         bos_token_id=101,
         tie_word_embeddings=True,
+        initializer_range=0.2,  # large enough that the output depends on the input in a random model
     )
     out = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(config).save_pretrained(out)

@@ -37,7 +37,8 @@ def _backbone(model_dir, method_name: str | None = None, **overrides) -> Decoder
         if cls.requires_sources:
             gen = torch.Generator().manual_seed(1)
             length = getattr(method.config, "num_tokens", 4)
-            method.load_sources([backbone.embed_random_vocab(length, gen) for _ in range(2)])
+            count = min(2, cls.max_sources or 2)
+            method.load_sources([backbone.embed_random_vocab(length, gen) for _ in range(count)])
         method.initialize(backbone, torch.Generator().manual_seed(0))
         backbone.attach(method)
     backbone.train(False)
@@ -100,7 +101,7 @@ def test_prompt_sits_right_before_the_first_real_token_under_left_padding(tiny_l
         assert positions[row, lead] == 0 and positions[row, -1] == mask[row].sum() - 1
 
 
-@pytest.mark.parametrize("method_name", ["pt", "dept"])
+@pytest.mark.parametrize("method_name", ["pt", "dept", "lpt"])
 def test_batched_generation_equals_one_example_at_a_time(tiny_llama_dir, method_name):
     backbone = _backbone(tiny_llama_dir, method_name, num_tokens=3)
     split = backbone.encode(EXAMPLES, ["0", "1"])
@@ -123,3 +124,22 @@ def test_label_scoring_matches_the_loss(tiny_llama_dir):
                 for t in ("0", "1")
             }
             assert label == min(losses, key=lambda t: losses[t].item())
+
+
+def test_lpt_prompt_never_sees_the_target(tiny_llama_dir):
+    """LPT's generator pools layer-L_p states of the prefix only: the target tokens must not leak into a
+    prompt that every position attends to. Same source, different targets -> the same prompt."""
+    backbone = _backbone(tiny_llama_dir, "lpt", num_tokens=3, insert_layer=1)
+    captured = []
+    original = backbone.method.layer_prompt
+
+    def spy(hidden, mask):
+        out = original(hidden, mask)
+        captured.append(out.detach().clone())
+        return out
+
+    backbone.method.layer_prompt = spy
+    with torch.no_grad():
+        for target in ("0", "1"):
+            backbone.loss(backbone.encode([Ex(EXAMPLES[0].source, target)], ["0", "1"]).batch(slice(None)))
+    assert torch.equal(captured[0], captured[1])

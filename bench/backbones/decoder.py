@@ -105,6 +105,30 @@ class DecoderBackbone(Backbone):
         return int(mask.sum()), mask.numel()
 
     # ---- forward ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _place_prompt(
+        prompt: torch.Tensor, aligned: torch.Tensor, aligned_mask: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[P ; real ; pads]`` in aligned order, rotated so a left-padded row reads ``[pads ; P ; real]``.
+
+        ``prompt`` is ``[n, d]`` or ``[B, n, d]``; ``aligned`` ``[B, L, d]`` holds each row's real tokens first.
+        The prompt then sits right before the first real token on either padding side; a real token at
+        column ``c`` of the original layout lands at column ``c + n``.
+        """
+        prompt = prompt.to(aligned.dtype)
+        if prompt.dim() == 2:
+            prompt = prompt.unsqueeze(0).expand(aligned.shape[0], -1, -1)
+        n = prompt.shape[1]
+        full = torch.cat([prompt, aligned], dim=1)
+        full_mask = torch.cat([aligned_mask.new_ones(aligned_mask.shape[0], n), aligned_mask], dim=1)
+        lead = (attention_mask.long().cumsum(-1) == 0).sum(-1)  # left pads per row
+        if bool(lead.any()):
+            length = full.shape[1]
+            shift = (torch.arange(length, device=full.device).unsqueeze(0) - lead.unsqueeze(1)) % length
+            full = full.gather(1, shift.unsqueeze(-1).expand_as(full))
+            full_mask = full_mask.gather(1, shift)
+        return full, full_mask
+
     def _inputs(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
@@ -122,35 +146,88 @@ class DecoderBackbone(Backbone):
         if prompt is None:
             restored = torch.empty_like(aligned).scatter_(1, order.unsqueeze(-1).expand_as(aligned), aligned)
             return restored, attention_mask, positions_from_mask(attention_mask), 0
-        prompt = prompt.to(aligned.dtype)
-        if prompt.dim() == 2:
-            prompt = prompt.unsqueeze(0).expand(aligned.shape[0], -1, -1)
-        n = prompt.shape[1]
-        # [P ; real tokens ; pads] in aligned order, then rotate each row so its pads come first again if the
-        # input was left-padded: the prompt then sits right before the first real token.
-        full = torch.cat([prompt, aligned], dim=1)
-        full_mask = torch.cat([aligned_mask.new_ones(aligned_mask.shape[0], n), aligned_mask], dim=1)
-        lead = (attention_mask.long().cumsum(-1) == 0).sum(-1)  # left pads per row
-        if bool(lead.any()):
-            length = full.shape[1]
-            shift = (torch.arange(length, device=full.device).unsqueeze(0) - lead.unsqueeze(1)) % length
-            full = full.gather(1, shift.unsqueeze(-1).expand_as(full))
-            full_mask = full_mask.gather(1, shift)
-        return full, full_mask, positions_from_mask(full_mask), n
+        full, full_mask = self._place_prompt(prompt, aligned, aligned_mask, attention_mask)
+        return full, full_mask, positions_from_mask(full_mask), full.shape[1] - aligned.shape[1]
 
     def _decoder_and_head(self):
         model = self.model
         inner = model.get_decoder() if hasattr(model, "get_decoder") else model.model
         return inner, model.get_output_embeddings()
 
+    # ---- layer methods (LPT) ------------------------------------------------------------------------------
+    def _check_layer_support(self) -> None:
+        inner, _ = self._decoder_and_head()
+        if not all(hasattr(inner, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb")):
+            raise ValueError(
+                f"model {self.name!r} is not a Llama-style decoder (embed_tokens, layers, norm, rotary_emb), "
+                "which layer methods need"
+            )
+        self._layer_count_check(len(inner.layers))
+
+    def _run_layers(self, layers, hidden: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor):
+        """Decoder ``layers`` on ``hidden`` ``[B, L, d]`` with the 0/1 ``mask``, as the model's own forward does."""
+        from transformers.masking_utils import create_causal_mask
+
+        inner, _ = self._decoder_and_head()
+        causal = create_causal_mask(
+            config=inner.config,
+            inputs_embeds=hidden,
+            attention_mask=mask,
+            past_key_values=None,
+            position_ids=positions,
+        )
+        rotary = inner.rotary_emb(hidden, position_ids=positions)
+        for layer in layers:
+            hidden = layer(hidden, attention_mask=causal, position_ids=positions, position_embeddings=rotary)
+        return hidden
+
+    def _hidden(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        generator_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, int]:
+        """Final hidden states ``[B, n+L, d]`` and the number of virtual tokens ``n`` placed before the text.
+
+        Layer methods (LPT): layers ``1..L_p`` run without gradient on the text alone; the method builds
+        ``P(x)`` from the layer-``L_p`` states of the **prefix only** (``generator_mask``: source and cue, never
+        the target tokens, which would otherwise leak the label into a prompt every position attends to); the
+        prompt goes right before the first real token and layers ``L_p+1..L`` run on the longer sequence. Position
+        ids come from the new mask, so the prompt takes ``0..l−1`` and the text keeps its relative distances (as
+        in the T5 port; RoPE only sees relative positions).
+        """
+        inner, _ = self._decoder_and_head()
+        if self.layer_method is None:
+            embeds, mask, positions, n = self._inputs(input_ids, attention_mask)
+            return inner(
+                inputs_embeds=embeds, attention_mask=mask, position_ids=positions
+            ).last_hidden_state, n
+        lp = self.method.insert_layer
+        with torch.no_grad():
+            low = self._run_layers(
+                inner.layers[:lp],
+                self.embed_ids(input_ids),
+                attention_mask,
+                positions_from_mask(attention_mask),
+            )
+        aligned, _ = left_align(low, attention_mask)
+        aligned_mask, _ = left_align(attention_mask, attention_mask)
+        source_mask = attention_mask if generator_mask is None else generator_mask
+        aligned_source, _ = left_align(source_mask.long(), attention_mask)
+        prompt = self.method.layer_prompt(aligned, aligned_source)  # [B, l, d]
+        full, full_mask = self._place_prompt(prompt, aligned, aligned_mask, attention_mask)
+        n = full.shape[1] - aligned.shape[1]
+        hidden = self._run_layers(inner.layers[lp:], full, full_mask, positions_from_mask(full_mask))
+        return inner.norm(hidden), n
+
     def _target_logprobs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities of every target token ``[N_targets]`` and the row each belongs to."""
-        embeds, mask, positions, n = self._inputs(batch["input_ids"], batch["attention_mask"])
         labels = batch["labels"]
-        inner, head = self._decoder_and_head()
-        hidden = inner(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
-        # Hidden state at text position j-1 predicts the target token at j; shift by the prompt length n
-        # (right-padded layout: text position j sits at j + n).
+        prefix = (labels == -100) & batch["attention_mask"].bool()
+        hidden, n = self._hidden(batch["input_ids"], batch["attention_mask"], prefix.long())
+        _, head = self._decoder_and_head()
+        # Hidden state at text position j-1 predicts the target token at j; a real token at column c sits at
+        # column c + n after the prompt (either padding side).
         rows, cols = (labels != -100).nonzero(as_tuple=True)
         picked = hidden[rows, cols + n - 1]  # [N_targets, d]
         logits = head(picked).float()
@@ -180,6 +257,8 @@ class DecoderBackbone(Backbone):
         if mode == "score":
             return self._score_labels(batch, label_strings or [])
         ids, mask = self._prefixes(batch)
+        if self.layer_method is not None:
+            return self._greedy_without_cache(ids, mask)
         embeds, full_mask, positions, _ = self._inputs(ids, mask)
         out = self.model.generate(
             inputs_embeds=embeds,
@@ -191,6 +270,26 @@ class DecoderBackbone(Backbone):
             pad_token_id=self.pad_id,
             eos_token_id=self.eos_id,
         )
+        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+    def _greedy_without_cache(self, ids: torch.Tensor, mask: torch.Tensor) -> list[str]:
+        """Greedy decoding for layer methods: the split forward again for each new token (no KV cache, since
+        the lower layers see no prompt); the generator always reads the prefix only."""
+        prefix = mask.clone()
+        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+        new: list[torch.Tensor] = []
+        for _ in range(MAX_NEW_TOKENS):
+            hidden, _ = self._hidden(ids, mask, prefix)
+            token = self._decoder_and_head()[1](hidden[:, -1]).argmax(-1)
+            token = torch.where(done, torch.full_like(token, self.pad_id), token)
+            new.append(token)
+            done |= token == self.eos_id
+            ids = torch.cat([ids, token.unsqueeze(1)], dim=1)
+            mask = torch.cat([mask, (~done | (token == self.eos_id)).long().unsqueeze(1)], dim=1)
+            prefix = torch.cat([prefix, torch.zeros_like(token).unsqueeze(1)], dim=1)
+            if bool(done.all()):
+                break
+        out = torch.stack(new, dim=1)
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
     def _score_labels(self, batch: dict[str, torch.Tensor], label_strings: list[str]) -> list[str]:
