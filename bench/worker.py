@@ -78,8 +78,11 @@ def _flatten(config: dict, prefix: str = "") -> dict:
     return out
 
 
-def execute(spec: RunSpec, progress=None) -> dict:
-    """Run ``spec`` to a complete record (status ``ok``); exceptions propagate to the caller."""
+def execute(spec: RunSpec, progress=None, checkpoint=None) -> dict:
+    """Run ``spec`` to a complete record (status ``ok``); exceptions propagate to the caller.
+
+    ``checkpoint`` (a ``bench.checkpoint.Checkpointer``) makes training resume from and save to its file.
+    """
     from bench.measure import environment, peak_rss_bytes
     from bench.trainer import train_and_evaluate
 
@@ -96,7 +99,7 @@ def execute(spec: RunSpec, progress=None) -> dict:
     backbone.to(device)
     load_time = time.perf_counter() - load_start
 
-    result = train_and_evaluate(backbone, task, *encoded, train, spec.seed, device, progress)
+    result = train_and_evaluate(backbone, task, *encoded, train, spec.seed, device, progress, checkpoint)
 
     counts = method.counts()
     head = sum(p.numel() for p in backbone.head_parameters())
@@ -128,6 +131,7 @@ def execute(spec: RunSpec, progress=None) -> dict:
         step_time_ms_median=result.step_times.median_ms(),
         step_time_ms_p90=result.step_times.p90_ms(),
         steps=result.steps,
+        nan_skipped_batches=result.nan_skipped_batches,
         eval_time_s=result.eval_time_s,
         load_time_s=load_time,
         peak_rss_bytes=peak_rss_bytes(),
@@ -150,10 +154,52 @@ def execute(spec: RunSpec, progress=None) -> dict:
     return record
 
 
+def run_spec(spec: RunSpec, progress=None, checkpoint=None) -> dict:
+    """``execute`` that never raises an ``Exception``: a run that fails gives its ``failed``/``oom`` record.
+
+    The record holds the error, the step reached, the last loss and the dev history so far (the trainer
+    attaches them to the exception as ``partial_result``). Out of memory (``torch.OutOfMemoryError``,
+    ``MemoryError``) is status ``oom``; the batch is never shrunk. KeyboardInterrupt propagates: the parent
+    records the run as ``cancelled``.
+    """
+    try:
+        return execute(spec, progress, checkpoint)
+    except Exception as exc:  # the run fails, the grid goes on: the record says why
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        partial = getattr(exc, "partial_result", None)
+        progress_state = (
+            {
+                "steps": partial.steps,
+                "final_loss": partial.final_loss,
+                "dev_history": partial.dev_history,
+                "nan_skipped_batches": partial.nan_skipped_batches,
+            }
+            if partial is not None
+            else None
+        )
+        status = "oom" if isinstance(exc, torch.OutOfMemoryError | MemoryError) else "failed"
+        return failed_record(
+            spec,
+            f"{type(exc).__name__}: {message}",
+            traceback.format_exc()[-4000:],
+            status=status,
+            progress=progress_state,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N]``."""
+    from bench.checkpoint import Checkpointer, checkpoint_path
+    from bench.signals import die_with_parent
+
+    die_with_parent()
     argv = sys.argv[1:] if argv is None else argv
     spec_path, out_path = Path(argv[0]), Path(argv[1])
     spec = RunSpec.from_dict(json.loads(spec_path.read_text()))
+    checkpoint = None
+    if "--checkpoint-every" in argv:
+        every = int(argv[argv.index("--checkpoint-every") + 1])
+        checkpoint = Checkpointer(checkpoint_path(out_path.parent, spec.run_id), every, spec.run_id)
     last = [0.0]
 
     def progress(step: int, loss: float) -> None:
@@ -162,12 +208,10 @@ def main(argv: list[str] | None = None) -> int:
             last[0] = now
             print(PROGRESS_PREFIX + json.dumps({"step": step, "loss": loss}), flush=True)
 
-    try:
-        record = execute(spec, progress)
-    except Exception as exc:  # the run fails, the grid goes on: the record says why
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        record = failed_record(spec, f"{type(exc).__name__}: {message}", traceback.format_exc()[-4000:])
+    record = run_spec(spec, progress, checkpoint)
     write_json_atomic(out_path, record)
+    if checkpoint is not None and record["status"] == "ok":
+        checkpoint.delete()
     return 0 if record["status"] == "ok" else 1
 
 
