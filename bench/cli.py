@@ -244,7 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench.signals import exit_code, install, restore
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error, already printed as one line (2)
+        return exc.code if isinstance(exc.code, int) else 2
     previous = install()  # SIGTERM unwinds like Ctrl-C: the running run is recorded as cancelled
     try:
         return COMMANDS[args.command](args)
