@@ -55,11 +55,6 @@ def plan(request: RunRequest) -> list[RunSpec]:
         if request.data_dir
         else {"source": "hub"}
     )
-    if request.data_dir:
-        from suites import check_local_files, get_task
-
-        for task in request.tasks:
-            check_local_files(get_task(task, request.suite), request.data_dir)
     specs = []
     for task in request.tasks:
         train = TrainConfig()
@@ -90,6 +85,11 @@ def plan(request: RunRequest) -> list[RunSpec]:
                         data=data,
                     )
                 )
+    if request.data_dir:  # after the settings, so a typo in --set is reported before a missing file
+        from suites import check_local_files, get_task
+
+        for task in request.tasks:
+            check_local_files(get_task(task, request.suite), request.data_dir)
     return specs
 
 
