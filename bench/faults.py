@@ -11,7 +11,7 @@ Syntax: comma-separated items ``KIND@STEP[:ARG][/seed=N]``; ``STEP`` is a 1-base
 kind       effect at the step
 =========  ===================================================================================
 nan        the loss becomes NaN (exercises ``train.nan_policy``)
-oom        raises ``torch.OutOfMemoryError`` (as CUDA would)
+oom        allocates 1 PiB on the loss's device: the allocator's real out-of-memory error
 raise      raises ``RuntimeError("injected fault")``
 segfault   the process kills itself with SIGSEGV (a hard crash: no record from the worker)
 sleep      sleeps ARG seconds (default 1): slow runs for kill tests
@@ -66,7 +66,7 @@ def at_step(faults: list[Fault], step: int, loss: torch.Tensor) -> torch.Tensor:
         if fault.kind == "nan":
             loss = loss * float("nan")
         elif fault.kind == "oom":
-            raise torch.OutOfMemoryError(f"injected out of memory at step {step}")
+            torch.empty(2**50, dtype=torch.uint8, device=loss.device)  # raises; never fits
         elif fault.kind == "raise":
             raise RuntimeError(f"injected fault at step {step}")
         elif fault.kind == "segfault":

@@ -154,6 +154,14 @@ def execute(spec: RunSpec, progress=None, checkpoint=None) -> dict:
     return record
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's ``torch.OutOfMemoryError``, Python's ``MemoryError``, or torch's CPU allocator failing (a
+    ``RuntimeError`` "DefaultCPUAllocator: can't allocate memory")."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
 def run_spec(spec: RunSpec, progress=None, checkpoint=None) -> dict:
     """``execute`` that never raises an ``Exception``: a run that fails gives its ``failed``/``oom`` record.
 
@@ -177,7 +185,7 @@ def run_spec(spec: RunSpec, progress=None, checkpoint=None) -> dict:
             if partial is not None
             else None
         )
-        status = "oom" if isinstance(exc, torch.OutOfMemoryError | MemoryError) else "failed"
+        status = "oom" if is_out_of_memory(exc) else "failed"
         return failed_record(
             spec,
             f"{type(exc).__name__}: {message}",

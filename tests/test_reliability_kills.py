@@ -250,3 +250,38 @@ def test_corrupt_record_of_a_planned_run_means_run_it_again(tiny_bert_dir, data_
         assert main([*grid_args(tiny_bert_dir, data_dir, tmp_path, seeds="1"), "--dry-run"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if spec.run_id in line)
     assert row.rstrip(" │").endswith("run")
+
+
+def test_two_bench_runs_on_one_folder_run_each_run_once(tiny_bert_dir, data_dir, tmp_path, monkeypatch):
+    """Two grids at once on the same folder (threads here; the lock is per open file, as between processes):
+    every run is executed by exactly one of them and neither reports the other's runs as failed."""
+    import threading
+    from collections import Counter
+
+    import bench.ui
+    from bench.results import record_path, write_json_atomic
+
+    calls: Counter = Counter()
+
+    def fake_run_one(spec, out_dir, on_progress=None, checkpoint_every=None):
+        calls[spec.run_id] += 1
+        time.sleep(0.3)
+        record = empty_record(spec) | {"status": "ok", "trainable_params": 1, "step_time_ms_median": 1.0}
+        record["metrics"]["headline"] = {"name": "accuracy", "dev": 50.0, "test": 50.0}
+        write_json_atomic(record_path(out_dir, spec), record)
+        return record
+
+    monkeypatch.setattr(bench.ui, "run_one", fake_run_one)
+    specs = plan_specs(tiny_bert_dir, data_dir)
+    codes = []
+    consoles = [Console(record=True, width=200) for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda c=c: codes.append(execute_plan(specs, tmp_path, c))) for c in consoles
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [0, 0]
+    assert calls == Counter({s.run_id: 1 for s in specs})
+    assert len(list(tmp_path.glob("*.json"))) == 3
