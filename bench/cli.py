@@ -140,6 +140,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_train_samples=args.max_train_samples,
         overrides=parse_overrides(args.set, methods),
     )
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out!r} is a file, not a results folder")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every {args.checkpoint_every} must be >= 1")
     specs = plan(request)

@@ -74,6 +74,7 @@ def tiny_args(tiny_bert_dir, data_dir, tmp_path):
         (["--methods", "pt", "--model", "gpt3"], "unknown model 'gpt3'"),
         (["--methods", "pt", "--tasks", "rte,boolq"], "unknown task 'boolq' in suite 'glue'"),
         (["--methods", "pt", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--methods", "pt", "--out", __file__], "is a file, not a results folder"),
     ],
 )
 def test_bad_values_are_one_line_errors_at_plan_time(tiny_args, extra, expected, capsys, tmp_path):
