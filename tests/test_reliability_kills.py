@@ -146,11 +146,12 @@ def plan_specs(model_dir, data_dir):
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_sigint_cancel_the_run_and_exit_cleanly(tiny_bert_dir, data_dir, tmp_path, signum, code):
+    """The run is cancelled with its checkpoint kept; after SIGTERM a re-run resumes it and finishes it."""
     out = tmp_path / "results"
-    proc = start_bench(grid_args(tiny_bert_dir, data_dir, out, seeds="1", steps=60), "sleep@*:0.5")
+    args = [*grid_args(tiny_bert_dir, data_dir, out, seeds="1", steps=40), "--checkpoint-every", "2"]
+    proc = start_bench(args, "sleep@*:0.3")
     try:
-        wait_for(lambda: list((out / ".locks").glob("*.lock")))  # the run is locked: its worker starts
-        time.sleep(2.0)
+        wait_for(lambda: list((out / "checkpoints").glob("*.pt")))  # training, checkpointed at step 2
         os.kill(proc.pid, signum)  # the parent only, as `kill` or a scheduler would
         stdout, stderr = proc.communicate(timeout=60)
         wait_for(lambda: not group_alive(proc.pid), timeout=30)  # the worker was stopped too
@@ -163,7 +164,14 @@ def test_sigterm_and_sigint_cancel_the_run_and_exit_cleanly(tiny_bert_dir, data_
     record = read_record(path)
     assert record["status"] == "cancelled"
     assert record["error"] == f"cancelled: bench run received {signal.Signals(signum).name}"
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.glob("*.tmp"))
+    (checkpoint,) = (out / "checkpoints").glob("*.pt")
+    assert checkpoint.name == f"{record['run_id']}.pt"
+    if signum == signal.SIGTERM:
+        assert main(args) == 0
+        record = read_record(path)
+        assert record["status"] == "ok" and record["steps"] == 40
+        assert not checkpoint.exists() and not list(out.rglob("*.tmp"))
 
 
 def test_cancelled_and_failed_runs_run_again_only_ok_is_skipped(tiny_bert_dir, data_dir, tmp_path, capsys):
