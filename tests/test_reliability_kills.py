@@ -68,6 +68,8 @@ def start_bench(args, fault: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, so the test can clean up parent and worker
+        # A pytest started in the background by a script inherits SIGINT ignored; a terminal's bench does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
