@@ -19,6 +19,7 @@ from typing import Any
 
 from bench.presets import get_preset, method_overrides, train_overrides
 from bench.results import failed_record, read_record, record_path, write_json_atomic
+from bench.signals import Terminated
 from bench.spec import RunSpec, TrainConfig
 from bench.worker import PROGRESS_PREFIX
 from methods.registry import build_config, config_to_dict, parse_method_list
@@ -152,7 +153,7 @@ def run_one(
             finished = read_record(path)
             if finished is not None and finished["run_id"] == spec.run_id and finished["status"] == "ok":
                 raise  # it finished just before the interrupt: keep it
-            why = "SIGTERM" if type(exc).__name__ == "Terminated" else "SIGINT"
+            why = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
             record = failed_record(
                 spec,
                 f"cancelled: bench run received {why}",
