@@ -18,6 +18,13 @@ class UsageError(ValueError):
     """A bad command-line value."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is the same one line as every other bad input (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"bench: error: {message} (see {self.prog} --help)\n")
+
+
 def _int_list(text: str, what: str) -> list[int]:
     try:
         values = [int(t) for t in text.split(",") if t.strip()]
@@ -41,9 +48,7 @@ def _tasks(suite: str, text: str | None) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bench", description="Benchmark prompt-tuning methods on GLUE/SuperGLUE."
-    )
+    parser = OneLineParser(prog="bench", description="Benchmark prompt-tuning methods on GLUE/SuperGLUE.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -75,6 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-artifacts",
         action="store_true",
         help="do not save <out>/artifacts/<run_id>.safetensors (does not change run ids)",
+    )
+
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="plan and validate everything (names, values, model dims, data files), print the plan, run nothing",
+    )
+    run.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="save each run's training state every N steps under OUT/checkpoints/ and resume from it",
     )
 
     lst = sub.add_parser("list", help="what exists: methods, suites, tasks, models, presets")
@@ -147,16 +164,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides=parse_overrides(args.set, methods),
         out=args.out,
     )
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out!r} is a file, not a results folder")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every {args.checkpoint_every} must be >= 1")
     sources, specs = plan_with_sources(request)
+    from bench.preflight import check_plan
+
+    for note in check_plan(sources + specs):
+        console.print(f"[yellow]data[/yellow] {note}", markup=True, highlight=False)
     for spec in sources:
         console.print(
             f"[bold]source[/bold]: {spec.label} ({spec.run_id}) is not in {args.out}/; it trains first "
             "(its prompt is a source prompt of runs below)"
         )
+    if args.dry_run:
+        from bench.ui import print_plan
+
+        print_plan(sources + specs, Path(args.out), console)
+        return 0
     return execute_plan(
         sources + specs,
         Path(args.out),
         console,
+        checkpoint_every=args.checkpoint_every,
         save_artifacts=not args.no_artifacts,
         always_save=frozenset(s.run_id for s in sources),  # source prompts are artifacts
     )
@@ -357,16 +388,22 @@ COMMANDS = {"run": cmd_run, "list": cmd_list, "params": cmd_params, "eval": cmd_
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.signals import exit_code, install, restore
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error, already printed as one line (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    previous = install()  # SIGTERM unwinds like Ctrl-C: the running run is recorded as cancelled
     try:
         return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(
             "bench: interrupted; finished runs are saved, re-run the same command to continue",
             file=sys.stderr,
         )
-        return 130
+        return exit_code(exc)
     except Exception as exc:
         from suites import TaskDataError
 
@@ -378,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"bench: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        restore(previous)
 
 
 if __name__ == "__main__":

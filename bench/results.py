@@ -13,7 +13,7 @@ schema_version                      1
 run_id                              16 hex chars: sha256 of the spec identity (``RunSpec.identity``)
 spec                                the full ``RunSpec`` (suite, task, method, method_config, model, preset,
                                     seed, train, data, protocol)
-status                              ``ok`` | ``failed``
+status                              ``ok`` | ``failed`` | ``oom`` | ``cancelled`` (see below)
 error                               null, or the one-line error (``Type: message``); ``traceback`` has more
 traceback                           null, or the last lines of the traceback / the crashed worker's stderr
 started_at, finished_at             ISO-8601 UTC timestamps
@@ -29,7 +29,8 @@ param_breakdown                     per-part counts of the method
 virtual_tokens                      tokens the method adds per example
 train_time_s                        wall time of the training loop, evaluation excluded
 step_time_ms_median, ..._p90        per optimiser step, after ``train.timing_warmup_steps`` warm-up steps
-steps                               optimiser steps done
+steps                               optimiser steps done (for a run that did not finish: the step reached)
+nan_skipped_batches                 batches skipped for a non-finite loss (``train.nan_policy=skip``), else 0
 eval_time_s                         all evaluation (periodic dev + final dev/test)
 load_time_s                         data + model loading
 peak_gpu_mem_allocated_bytes        CUDA peaks (absolute, and ``..._over_baseline_bytes`` over the post-load
@@ -39,7 +40,7 @@ peak_rss_train_bytes                peak RSS sampled during the training loop
 samples_per_s                       training examples per second of train time
 tokens_per_s                        real tokens (non-pad source + target) per second of train time
 effective_tokens_per_s              processed positions (padded) + virtual tokens, per second
-final_loss                          training loss at the last step
+final_loss                          training loss at the last step (unfinished run: the last loss seen)
 method_record                       method-specific facts (e.g. ``ept_variant``, ``gate_weights_init``,
                                     ``gate_weights_best``)
 artifact                            path of the saved artifact relative to the results folder
@@ -55,6 +56,21 @@ transfer                            null, or for runs with source prompts (SPoT/
 data                                split sizes and provenance from the suite (files, hashes, protocol)
 env                                 software/hardware provenance (``bench.measure.environment``)
 ==================================  ========================================================================
+
+Statuses (METHODS.md §8.2/§8.5). Only ``ok`` is finished: ``bench run`` skips ``ok`` records and runs every
+other status again.
+
+* ``ok``: trained and evaluated; every field filled.
+* ``failed``: an exception in the run (NaN/inf loss with ``nan_policy=stop``, a method error, bad data) or a
+  crash of its worker process (segfault, killed by the OS: ``error`` names the signal). ``steps``,
+  ``final_loss`` and ``metrics.dev_history`` hold how far it got.
+* ``oom``: out of memory (``torch.OutOfMemoryError`` on the GPU, ``MemoryError`` on the CPU); the batch is
+  never shrunk, so the record says the setting does not fit. Progress fields as for ``failed``.
+* ``cancelled``: ``bench run`` was interrupted (SIGINT/SIGTERM) during this run; written by the parent, with
+  the last step it had reported.
+
+Keys added after schema version 1 first shipped (``nan_skipped_batches``) may be missing in older records;
+the loader accepts that (``OPTIONAL_KEYS``).
 """
 
 from __future__ import annotations
@@ -69,9 +85,10 @@ from typing import Any
 from bench.spec import RunSpec
 
 SCHEMA_VERSION = 1
-STATUSES = ("ok", "failed")
+STATUSES = ("ok", "failed", "oom", "cancelled")
 # Keys added after schema 1 was first written: records that predate them read as null, not as invalid.
 LATER_KEYS: dict[str, Any] = {"artifact": None, "artifact_bytes": None, "transfer": None}
+OPTIONAL_KEYS = frozenset({"nan_skipped_batches"})  # added later within schema version 1
 
 
 def record_path(out_dir: Path, spec: RunSpec) -> Path:
@@ -125,6 +142,7 @@ def empty_record(spec: RunSpec) -> dict[str, Any]:
         "step_time_ms_median": None,
         "step_time_ms_p90": None,
         "steps": None,
+        "nan_skipped_batches": 0,
         "eval_time_s": None,
         "load_time_s": None,
         "peak_gpu_mem_allocated_bytes": None,
@@ -146,13 +164,31 @@ def empty_record(spec: RunSpec) -> dict[str, Any]:
     }
 
 
-def failed_record(spec: RunSpec, error: str, trace: str | None) -> dict[str, Any]:
-    """A ``failed`` record: the one-line error and the traceback (or the crashed worker's stderr)."""
+def failed_record(
+    spec: RunSpec,
+    error: str,
+    trace: str | None,
+    status: str = "failed",
+    progress: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A record of a run that did not finish: ``failed``, ``oom`` or ``cancelled``.
+
+    ``error`` is one line, ``trace`` the traceback (or the crashed worker's stderr); ``progress`` is how far
+    the run got: ``{"steps", "final_loss", "dev_history", "nan_skipped_batches"}`` (any subset).
+    """
     import datetime as dt
 
+    if status not in STATUSES or status == "ok":
+        raise ValueError(f"status {status!r} is not one of failed, oom, cancelled")
     record = empty_record(spec)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    record.update(status="failed", error=error, traceback=trace, finished_at=now)
+    record.update(status=status, error=error, traceback=trace, finished_at=now)
+    progress = progress or {}
+    for key in ("steps", "final_loss", "nan_skipped_batches", "train_time_s"):
+        if progress.get(key) is not None:
+            record[key] = progress[key]
+    if progress.get("dev_history"):
+        record["metrics"]["dev_history"] = progress["dev_history"]
     return record
 
 
@@ -162,11 +198,18 @@ def validate_record(record: Any) -> None:
         raise ValueError("not a JSON object")
     if record.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"schema_version {record.get('schema_version')!r} is not {SCHEMA_VERSION}")
-    missing = sorted(set(empty_record_keys()) - set(record))
+    missing = sorted(set(empty_record_keys()) - set(record) - OPTIONAL_KEYS)
     if missing:
         raise ValueError(f"missing keys: {', '.join(missing)}")
     if record["status"] not in STATUSES:
         raise ValueError(f"status {record['status']!r} is not one of {STATUSES}")
+    if not all(isinstance(record[k], dict) for k in ("metrics", "spec", "method_record")):
+        raise ValueError("metrics, spec and method_record must be JSON objects")
+    metrics = record["metrics"]
+    if not all(isinstance(metrics.get(k) or {}, dict) for k in ("dev", "test", "headline")):
+        raise ValueError("metrics.dev, metrics.test and metrics.headline must be JSON objects")
+    if not isinstance(record["run_id"], str):
+        raise ValueError(f"run_id {record['run_id']!r} is not a string")
     RunSpec.from_dict(record["spec"])
 
 
@@ -184,7 +227,7 @@ def read_record(path: Path) -> dict[str, Any] | None:
                 record.setdefault(key, value)
         validate_record(record)
         return record
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, RecursionError) as exc:
         if Path(path).exists():
             warnings.warn(f"skipping {path}: {exc}", stacklevel=2)
         return None

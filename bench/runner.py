@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from typing import Any
 
 from bench.presets import get_preset, method_overrides, train_overrides
 from bench.results import failed_record, read_record, record_path, write_json_atomic
+from bench.signals import Terminated
 from bench.spec import RunSpec, TrainConfig
 from bench.worker import PROGRESS_PREFIX, _flatten
 from methods.registry import build_config, config_to_dict, get_method_class, parse_method_list
@@ -130,11 +132,6 @@ def _plan_requested(request: RunRequest) -> list[RunSpec]:
         if request.data_dir
         else {"source": "hub"}
     )
-    if request.data_dir:
-        from suites import check_local_files, get_task
-
-        for task in request.tasks:
-            check_local_files(get_task(task, request.suite), request.data_dir)
     specs = []
     for task in request.tasks:
         train = TrainConfig()
@@ -165,6 +162,11 @@ def _plan_requested(request: RunRequest) -> list[RunSpec]:
                         data=data,
                     )
                 )
+    if request.data_dir:  # after the settings, so a typo in --set is reported before a missing file
+        from suites import check_local_files, get_task
+
+        for task in request.tasks:
+            check_local_files(get_task(task, request.suite), request.data_dir)
     return specs
 
 
@@ -182,19 +184,30 @@ def parse_overrides(items: Iterable[str], methods: list[str]) -> dict[str, dict[
     return out
 
 
-def run_one(spec: RunSpec, out_dir: Path, on_progress=None, save_artifacts: bool = True) -> dict[str, Any]:
+def run_one(
+    spec: RunSpec,
+    out_dir: Path,
+    on_progress=None,
+    save_artifacts: bool = True,
+    checkpoint_every: int | None = None,
+) -> dict[str, Any]:
     """Execute ``spec`` in a subprocess; a crash of that process still leaves a ``failed`` record.
 
     ``save_artifacts=False`` skips the artifact (the record's ``artifact`` is null); it is not part of the spec,
-    so it does not change the run id.
+    so it does not change the run id. If this process is interrupted (KeyboardInterrupt, or
+    ``bench.signals.Terminated`` on SIGTERM) the worker is stopped, the run is recorded as ``cancelled`` (it runs
+    again next time) and the interrupt propagates.
     """
     path = record_path(out_dir, spec)
+    last: dict[str, Any] = {}
+    before = _mtime(path)  # a record left by an earlier attempt must not pass for this attempt's
     with tempfile.TemporaryDirectory(prefix="ptbench-") as tmp:
         spec_file = Path(tmp) / "spec.json"
         spec_file.write_text(json.dumps(spec.to_dict()))
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        extra = ["--checkpoint-every", str(checkpoint_every)] if checkpoint_every else []
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", str(spec_file), str(path)]
+            [sys.executable, "-m", "bench.worker", str(spec_file), str(path), *extra]
             + ([] if save_artifacts else ["--no-artifacts"]),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -211,18 +224,61 @@ def run_one(spec: RunSpec, out_dir: Path, on_progress=None, save_artifacts: bool
 
         drainer = threading.Thread(target=drain, daemon=True)
         drainer.start()
-        for line in proc.stdout:
-            if line.startswith(PROGRESS_PREFIX) and on_progress:
-                on_progress(json.loads(line[len(PROGRESS_PREFIX) :]))
-        code = proc.wait()
+        try:
+            for line in proc.stdout:
+                if line.startswith(PROGRESS_PREFIX):
+                    last = json.loads(line[len(PROGRESS_PREFIX) :])
+                    if on_progress:
+                        on_progress(last)
+            code = proc.wait()
+        except KeyboardInterrupt as exc:
+            stop_worker(proc)
+            finished = read_record(path)
+            if finished is not None and finished["run_id"] == spec.run_id and finished["status"] == "ok":
+                raise  # it finished just before the interrupt: keep it
+            why = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            record = failed_record(
+                spec,
+                f"cancelled: bench run received {why}",
+                None,
+                status="cancelled",
+                progress={"steps": last.get("step"), "final_loss": last.get("loss")},
+            )
+            write_json_atomic(path, record)
+            raise
         drainer.join()
-    record = read_record(path)
+    record = read_record(path) if _mtime(path) != before else None
     if record is None or record["run_id"] != spec.run_id:
         tail = "".join(stderr_lines)[-4000:]
-        last = next((ln.strip() for ln in reversed(stderr_lines) if ln.strip()), "no output")
-        record = failed_record(spec, f"worker exited with code {code}: {last}", tail)
+        last_line = next((ln.strip() for ln in reversed(stderr_lines) if ln.strip()), "no output")
+        if code < 0:  # killed by a signal: a segfault, or the OS (SIGKILL from the out-of-memory killer)
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            hint = " (out of memory? the OS kills with SIGKILL)" if -code == signal.SIGKILL else ""
+            error = f"worker killed by {name}{hint} at step {last.get('step', 0)}"
+        else:
+            error = f"worker exited with code {code}: {last_line}"
+        progress = {"steps": last.get("step"), "final_loss": last.get("loss")}
+        record = failed_record(spec, error, tail, progress=progress)
         write_json_atomic(path, record)
     return record
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def stop_worker(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM the worker, then SIGKILL it if it has not exited after ``grace_s`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def existing(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:

@@ -38,6 +38,10 @@ class TrainConfig:
     eval_mode: Literal["generate", "score"] = "generate"  # seq2seq: greedy decoding or label scoring
     timing_warmup_steps: int = 10  # steps excluded from the median step time
     split_seed: int = 42  # the protocol's validation/test carving seed (METHODS.md §5.2)
+    # A non-finite loss: "stop" fails the run at that step; "skip" drops the batch (no update) and counts it,
+    # failing the run after max_nan_skips consecutive skipped batches.
+    nan_policy: Literal["stop", "skip"] = "stop"
+    max_nan_skips: int = 10
 
     def validate(self) -> None:
         checks = [
@@ -52,6 +56,7 @@ class TrainConfig:
             ("max_train_samples", self.max_train_samples is None or self.max_train_samples >= 1, ">= 1"),
             ("max_eval_samples", self.max_eval_samples is None or self.max_eval_samples >= 1, ">= 1"),
             ("timing_warmup_steps", self.timing_warmup_steps >= 0, ">= 0"),
+            ("max_nan_skips", self.max_nan_skips >= 1, ">= 1"),
         ]
         for name, ok, allowed in checks:
             if not ok:

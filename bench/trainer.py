@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import torch
 from transformers import get_linear_schedule_with_warmup
 
+from bench import faults
 from bench.backbones import Backbone, EncodedSplit
+from bench.checkpoint import Checkpointer
 from bench.measure import GpuMemory, RssSampler, StepTimes, Stopwatch, sync
 from bench.spec import TrainConfig
 from bench.stages import StagePlan, begin_stage
@@ -39,6 +41,7 @@ class TrainResult:
     virtual_tokens: int = 0
     samples: int = 0
     final_loss: float | None = None
+    nan_skipped_batches: int = 0
     peak_rss_train_bytes: int | None = None
     gpu: dict = field(default_factory=dict)
     method_record_init: dict = field(default_factory=dict)
@@ -123,27 +126,108 @@ def train_and_evaluate(
     seed: int,
     device: torch.device,
     progress: ProgressFn | None = None,
+    checkpoint: Checkpointer | None = None,
+) -> TrainResult:
+    """Train, select on dev, evaluate test.
+
+    An exception leaving the loop carries how far the run got as ``exc.partial_result`` (this
+    ``TrainResult``: steps, last loss, dev history), so the worker can write it into the failed record.
+    With ``checkpoint``, the loop resumes from its saved state and saves every ``checkpoint.every`` steps.
+    """
+    result = TrainResult(step_times=StepTimes(train.timing_warmup_steps))
+    try:
+        return _train(
+            result,
+            backbone,
+            task,
+            train_split,
+            dev_split,
+            test_split,
+            train,
+            seed,
+            device,
+            progress,
+            checkpoint,
+        )
+    except BaseException as exc:
+        exc.partial_result = result
+        raise
+
+
+def _train(
+    result: TrainResult,
+    backbone: Backbone,
+    task,
+    train_split: EncodedSplit,
+    dev_split: EncodedSplit,
+    test_split: EncodedSplit,
+    train: TrainConfig,
+    seed: int,
+    device: torch.device,
+    progress: ProgressFn | None,
+    checkpoint: Checkpointer | None,
 ) -> TrainResult:
     method = backbone.method
-    result = TrainResult(step_times=StepTimes(train.timing_warmup_steps))
     result.method_record_init = method.record()
     plan = StagePlan(method.training_stages(train.max_steps))  # one stage of max_steps unless multi-stage
+    if len(plan.stages) > 1 and checkpoint is not None:
+        checkpoint = None  # resuming inside a later stage (pruned masks, rebuilt optimiser) is not supported
     params = trainable_parameters(backbone)
     optimizer = build_optimizer(method, backbone, train)
     scheduler = get_linear_schedule_with_warmup(optimizer, train.warmup_steps, plan.stages[0].max_steps)
     order = torch.Generator().manual_seed(seed)
+    injected = faults.active(seed)  # test-only fault injection; empty in real runs
     gpu = GpuMemory(device)
     gpu.reset()  # after load/wrap/move: peaks are over this baseline
     eval_watch = Stopwatch(device)
     best_score, best_state = -math.inf, None
     permutation, cursor = torch.randperm(len(train_split), generator=order), 0
+    first_step, nan_streak, time_before = 1, 0, 0.0
+    saved = checkpoint.load() if checkpoint else None
+    if saved is not None:
+        _load_state(backbone, saved["trainable"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        order.set_state(saved["order"])
+        torch.set_rng_state(saved["torch_rng"])
+        if device.type == "cuda" and saved.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(saved["cuda_rng"], device)
+        permutation, cursor, nan_streak = saved["permutation"], saved["cursor"], saved["nan_streak"]
+        best_score, best_state = saved["best_score"], saved["best_state"]
+        for key, value in saved["result"].items():
+            setattr(result, key, value)
+        result.step_times.seconds = saved["step_seconds"]
+        eval_watch.total, time_before = saved["eval_time_s"], saved["loop_time_s"]
+        first_step = result.steps + 1
     backbone.train(True)
+
+    def snapshot(loop_time_s: float) -> dict:
+        """Everything the rest of the loop depends on (see ``bench.checkpoint``)."""
+        keep = ("dev_history", "best_step", "steps", "real_tokens", "processed_positions", "virtual_tokens")
+        keep += ("samples", "final_loss", "nan_skipped_batches")
+        return {
+            "trainable": _state(backbone),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "order": order.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "permutation": permutation,
+            "cursor": cursor,
+            "nan_streak": nan_streak,
+            "best_score": best_score,
+            "best_state": best_state,
+            "result": {k: getattr(result, k) for k in keep},
+            "step_seconds": list(result.step_times.seconds),
+            "eval_time_s": eval_watch.total,
+            "loop_time_s": loop_time_s,
+        }
 
     sync(device)
     loop_start = time.perf_counter()
     plan.stage_began(0, loop_start, 0.0, trainable_params=method.counts().trainable_params)
     with RssSampler() as rss:
-        for step in range(1, plan.total_steps + 1):
+        for step in range(first_step, plan.total_steps + 1):
             if (stage := plan.starts_later_stage(step)) is not None:  # the trainable set may change
                 args = (backbone, train_split, train, seed, device, eval_watch.total, build_optimizer)
                 optimizer, scheduler = begin_stage(plan, stage, *args)
@@ -156,27 +240,36 @@ def train_and_evaluate(
 
             sync(device)
             start = time.perf_counter()
+            result.steps = step  # the step reached, also for a run that fails in it
             loss = backbone.loss(batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss {loss.item()} at step {step}")
-            loss.backward()
-            if train.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, train.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            sync(device)
-            result.step_times.add(time.perf_counter() - start)
+            if injected:
+                loss = faults.at_step(injected, step, loss)
+            if torch.isfinite(loss):
+                nan_streak = 0
+                loss.backward()
+                if train.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(params, train.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                sync(device)
+                result.step_times.add(time.perf_counter() - start)
 
-            real, positions = backbone.count_tokens(batch)
-            result.real_tokens += real
-            result.processed_positions += positions
-            result.virtual_tokens += method.num_virtual_tokens * len(index)
-            result.samples += len(index)
-            result.steps = step
-            result.final_loss = loss.item()
-            if progress:
-                progress(step, result.final_loss)
+                real, positions = backbone.count_tokens(batch)
+                result.real_tokens += real
+                result.processed_positions += positions
+                result.virtual_tokens += method.num_virtual_tokens * len(index)
+                result.samples += len(index)
+                result.final_loss = loss.item()
+                if progress:
+                    progress(step, result.final_loss)
+            else:
+                nan_streak += 1
+                if train.nan_policy == "stop" or nan_streak > train.max_nan_skips:
+                    why = "" if train.nan_policy == "stop" else f" ({nan_streak} in a row > max_nan_skips)"
+                    raise FloatingPointError(f"non-finite loss {loss.item()} at step {step}{why}")
+                result.nan_skipped_batches += 1  # nan_policy=skip: this batch gives no update
+                optimizer.zero_grad(set_to_none=True)
 
             if plan.evaluates(step, train.eval_every):
                 with eval_watch:
@@ -185,8 +278,12 @@ def train_and_evaluate(
                 score = metrics[task.selection_metric]
                 if score > best_score:
                     best_score, best_state, result.best_step = score, _state(backbone), step
+            if checkpoint and checkpoint.due(step, plan.total_steps):
+                checkpoint.save(snapshot(time_before + time.perf_counter() - loop_start))
+        if best_state is None:  # every step skipped or no evaluation reached: nothing to select
+            raise FloatingPointError(f"no usable dev evaluation in {train.max_steps} steps (non-finite)")
         sync(device)
-        loop_seconds = time.perf_counter() - loop_start
+        loop_seconds = time_before + time.perf_counter() - loop_start
         result.peak_rss_train_bytes = rss.peak
     result.stages = plan.finish(loop_start + loop_seconds, eval_watch.total, result.step_times.seconds)
 

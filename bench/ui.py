@@ -6,6 +6,7 @@ import statistics
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -17,14 +18,20 @@ def execute_plan(
     specs: list[RunSpec],
     out_dir: Path,
     console: Console,
+    checkpoint_every: int | None = None,
     save_artifacts: bool = True,
     always_save: frozenset[str] = frozenset(),
 ) -> int:
-    """Run every unfinished spec; return 0 if all runs are ``ok``, 1 if any failed.
+    """Run every unfinished spec; return 0 if all runs are ``ok`` (or run by another process), 1 if any failed.
 
     ``save_artifacts=False`` (``--no-artifacts``) skips artifacts except for the run ids in ``always_save``
     (source runs, whose artifact is the source prompt of later runs).
+
+    Only ``ok`` records count as done: ``failed``, ``oom`` and ``cancelled`` runs run again. Each run is
+    locked by its id (``bench.locks``) while it runs; one locked by another live ``bench run`` is skipped.
     """
+    from bench.locks import holder, remove_stale_temp_files, try_lock
+
     done = {
         s.run_id: rec for s in specs if (rec := existing(s, out_dir)) is not None and rec["status"] == "ok"
     }
@@ -32,7 +39,12 @@ def execute_plan(
     console.print(
         f"[bold]plan[/bold]: {len(specs)} runs, {len(done)} already done, {len(todo)} to run -> {out_dir}/"
     )
+    if todo:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        for tmp in remove_stale_temp_files(out_dir):
+            console.print(f"removed a temporary file left by a killed run: {tmp.name}")
     records = dict(done)
+    locked: list[RunSpec] = []
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -44,13 +56,34 @@ def execute_plan(
     ) as progress:
         overall = progress.add_task("all runs", total=len(specs), completed=len(done), info="")
         for spec in todo:
-            steps = spec.train["max_steps"]
-            bar = progress.add_task(spec.label, total=steps, info="loading")
+            lock = try_lock(out_dir, spec.run_id)
+            if lock is None:
+                locked.append(spec)
+                progress.console.print(
+                    f"[yellow]skipped[/yellow] {spec.label} ({spec.run_id}): running in another bench "
+                    f"process (pid {holder(out_dir, spec.run_id)})"
+                )
+                progress.advance(overall)
+                continue
+            with lock:
+                finished = existing(spec, out_dir)  # another process may have finished it meanwhile
+                if finished is not None and finished["status"] == "ok":
+                    records[spec.run_id] = finished
+                    progress.advance(overall)
+                    continue
+                steps = spec.train["max_steps"]
+                bar = progress.add_task(spec.label, total=steps, info="loading")
 
-            def update(event: dict, bar=bar) -> None:
-                progress.update(bar, completed=event["step"], info=f"loss {event['loss']:.4f}")
+                def update(event: dict, bar=bar) -> None:
+                    progress.update(bar, completed=event["step"], info=f"loss {event['loss']:.4f}")
 
-            record = run_one(spec, out_dir, update, save_artifacts or spec.run_id in always_save)
+                record = run_one(
+                    spec,
+                    out_dir,
+                    update,
+                    save_artifacts=save_artifacts or spec.run_id in always_save,
+                    checkpoint_every=checkpoint_every,
+                )
             records[spec.run_id] = record
             headline = (record["metrics"].get("headline") or {}) if record["status"] == "ok" else {}
             info = (
@@ -60,12 +93,54 @@ def execute_plan(
             )
             progress.update(bar, completed=steps if record["status"] == "ok" else None, info=info)
             progress.advance(overall)
-    console.print(summary_table([records[s.run_id] for s in specs]))
-    failed = [records[s.run_id] for s in specs if records[s.run_id]["status"] != "ok"]
+    console.print(summary_table([records[s.run_id] for s in specs if s.run_id in records]))
+    malformed = {
+        r["spec"]["task"]: r["data"]["malformed_rows"]
+        for r in records.values()
+        if (r.get("data") or {}).get("malformed_rows")
+    }
+    for task, count in malformed.items():
+        console.print(
+            f"[yellow]data[/yellow] {task}: {count} malformed row(s) skipped (record: data.malformed_rows)"
+        )
+    failed = [records[s.run_id] for s in specs if s.run_id in records and records[s.run_id]["status"] != "ok"]
     for rec in failed:
         spec = RunSpec.from_dict(rec["spec"])
-        console.print(f"[red]failed[/red] {spec.label} ({rec['run_id']}): {rec['error']}", markup=True)
+        step = f" at step {rec['steps']}" if rec.get("steps") else ""
+        console.print(
+            f"[red]{rec['status']}[/red] {spec.label} ({rec['run_id']}){step}: {escape(str(rec['error']))}"
+        )
+    if locked:
+        console.print(
+            f"[yellow]{len(locked)} run(s) skipped[/yellow]: running in another bench process on {out_dir}/ "
+            "(not failed; re-run the command later to collect them)"
+        )
+    if failed:
+        console.print(
+            f"[red]{len(failed)} of {len(specs)} runs did not finish ok[/red]; re-run to retry them"
+        )
     return 1 if failed else 0
+
+
+def print_plan(specs: list[RunSpec], out_dir: Path, console: Console) -> None:
+    """``--dry-run``: every planned run with its id and what ``bench run`` would do with it."""
+    table = Table(
+        title=f"plan: {len(specs)} runs -> {out_dir}/ (dry run: nothing is run)", header_style="bold"
+    )
+    for col in ("run", "run_id", "model", "steps", "record", "action"):
+        table.add_column(col)
+    for spec in specs:
+        rec = existing(spec, out_dir)
+        status = rec["status"] if rec else "-"
+        table.add_row(
+            spec.label,
+            spec.run_id,
+            spec.model,
+            str(spec.train["max_steps"]),
+            status,
+            "skip" if status == "ok" else "run",
+        )
+    console.print(table)
 
 
 def _mean_std(values: list[float]) -> str:

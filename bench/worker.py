@@ -87,11 +87,12 @@ def _flatten(config: dict, prefix: str = "") -> dict:
     return out
 
 
-def execute(spec: RunSpec, progress=None, results_dir: Path | None = None) -> dict:
+def execute(spec: RunSpec, progress=None, results_dir: Path | None = None, checkpoint=None) -> dict:
     """Run ``spec`` to a complete record (status ``ok``); exceptions propagate to the caller.
 
     With ``results_dir``, the trained state at the best checkpoint is saved (before the record exists) as
     ``<results_dir>/artifacts/<run_id>.safetensors`` (``bench/artifacts.py``); without it, ``artifact`` is null.
+    ``checkpoint`` (a ``bench.checkpoint.Checkpointer``) makes training resume from and save to its file.
     """
     from bench.measure import environment, peak_rss_bytes
     from bench.trainer import train_and_evaluate
@@ -109,7 +110,7 @@ def execute(spec: RunSpec, progress=None, results_dir: Path | None = None) -> di
     backbone.to(device)
     load_time = time.perf_counter() - load_start
 
-    result = train_and_evaluate(backbone, task, *encoded, train, spec.seed, device, progress)
+    result = train_and_evaluate(backbone, task, *encoded, train, spec.seed, device, progress, checkpoint)
 
     artifact, artifact_bytes = None, None
     if results_dir is not None:  # the backbone now holds the best checkpoint (train_and_evaluate restored it)
@@ -148,6 +149,7 @@ def execute(spec: RunSpec, progress=None, results_dir: Path | None = None) -> di
         step_time_ms_median=result.step_times.median_ms(),
         step_time_ms_p90=result.step_times.p90_ms(),
         steps=result.steps,
+        nan_skipped_batches=result.nan_skipped_batches,
         eval_time_s=result.eval_time_s,
         load_time_s=load_time,
         peak_rss_bytes=peak_rss_bytes(),
@@ -175,11 +177,61 @@ def execute(spec: RunSpec, progress=None, results_dir: Path | None = None) -> di
     return record
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's ``torch.OutOfMemoryError``, Python's ``MemoryError``, or torch's CPU allocator failing (a
+    ``RuntimeError`` "DefaultCPUAllocator: can't allocate memory")."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
+def run_spec(spec: RunSpec, progress=None, checkpoint=None, results_dir: Path | None = None) -> dict:
+    """``execute`` that never raises an ``Exception``: a run that fails gives its ``failed``/``oom`` record.
+
+    The record holds the error, the step reached, the last loss and the dev history so far (the trainer
+    attaches them to the exception as ``partial_result``). Out of memory (``torch.OutOfMemoryError``,
+    ``MemoryError``) is status ``oom``; the batch is never shrunk. KeyboardInterrupt propagates: the parent
+    records the run as ``cancelled``.
+    """
+    try:
+        return execute(spec, progress, results_dir, checkpoint)
+    except Exception as exc:  # the run fails, the grid goes on: the record says why
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        partial = getattr(exc, "partial_result", None)
+        progress_state = (
+            {
+                "steps": partial.steps,
+                "final_loss": partial.final_loss,
+                "dev_history": partial.dev_history,
+                "nan_skipped_batches": partial.nan_skipped_batches,
+            }
+            if partial is not None
+            else None
+        )
+        status = "oom" if is_out_of_memory(exc) else "failed"
+        return failed_record(
+            spec,
+            f"{type(exc).__name__}: {message}",
+            traceback.format_exc()[-4000:],
+            status=status,
+            progress=progress_state,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N]``."""
+    from bench.checkpoint import Checkpointer, checkpoint_path
+    from bench.signals import die_with_parent
+
+    die_with_parent()
     argv = sys.argv[1:] if argv is None else argv
     spec_path, out_path = Path(argv[0]), Path(argv[1])
     save = "--no-artifacts" not in argv[2:]  # artifacts go next to the record: <results>/artifacts/
     spec = RunSpec.from_dict(json.loads(spec_path.read_text()))
+    checkpoint = None
+    if "--checkpoint-every" in argv:
+        every = int(argv[argv.index("--checkpoint-every") + 1])
+        checkpoint = Checkpointer(checkpoint_path(out_path.parent, spec.run_id), every, spec.run_id)
     last = [0.0]
 
     def progress(step: int, loss: float) -> None:
@@ -188,12 +240,10 @@ def main(argv: list[str] | None = None) -> int:
             last[0] = now
             print(PROGRESS_PREFIX + json.dumps({"step": step, "loss": loss}), flush=True)
 
-    try:
-        record = execute(spec, progress, out_path.parent if save else None)
-    except Exception as exc:  # the run fails, the grid goes on: the record says why
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        record = failed_record(spec, f"{type(exc).__name__}: {message}", traceback.format_exc()[-4000:])
+    record = run_spec(spec, progress, checkpoint, out_path.parent if save else None)
     write_json_atomic(out_path, record)
+    if checkpoint is not None and record["status"] == "ok":
+        checkpoint.delete()
     return 0 if record["status"] == "ok" else 1
 
 

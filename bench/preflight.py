@@ -1,0 +1,111 @@
+"""Check a planned grid before any worker starts: bad input is one error at plan time, not N failed runs.
+
+``bench run`` calls :func:`check_plan` after ``runner.plan``; it raises ``ValueError``/``TaskDataError`` with a
+one-line message (the CLI turns it into ``bench: error: ...``, exit code 2) for
+
+* a method config that does not fit the backbone: rank larger than the hidden size, a prompt plus the padded
+  input longer than the model's positions (BERT: 512), heads that do not divide d — every method's own
+  ``validate(dims)``, run against the model's config (no weights, no model built);
+* a data folder whose files have too many malformed rows (> 1%, ``suites.readers``), or a task whose train,
+  dev or test split is empty after the caps (``max_train_samples``, ``max_eval_samples``).
+
+It returns notes to show the user (malformed rows skipped, per task), so they are reported, not dropped.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from bench.spec import RunSpec
+from methods.base import BackboneDims
+
+
+@lru_cache(maxsize=32)
+def model_dims(model: str, max_length: int) -> BackboneDims:
+    """The backbone's shapes from its config alone (the same fields ``Backbone.dims`` reads)."""
+    from bench.models import UnknownModelError, load_config, model_family
+
+    config = load_config(model)
+    family = model_family(config)
+    if family == "seq2seq":
+        return BackboneDims(family, config.d_model, config.num_layers, max_length, config.vocab_size, None)
+    if family == "encoder":
+        return BackboneDims(
+            family,
+            config.hidden_size,
+            config.num_hidden_layers,
+            max_length,
+            config.vocab_size,
+            config.max_position_embeddings,
+        )
+    raise UnknownModelError(
+        f"model {model!r} is a {config.model_type!r} decoder-only model; supported families: seq2seq (T5), "
+        "encoder (BERT)"
+    )
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def check_methods(specs: list[RunSpec]) -> None:
+    """Every method config validated against its backbone's dimensions (one error naming model and field)."""
+    from methods.registry import build_config
+
+    seen = set()
+    for spec in specs:
+        key = (spec.model, spec.method, spec.train["max_length"], repr(spec.method_config))
+        if key in seen:
+            continue
+        seen.add(key)
+        dims = model_dims(spec.model, spec.train["max_length"])
+        config = build_config(spec.method, _flatten(spec.method_config))
+        try:
+            config.validate(dims)
+        except ValueError as exc:
+            raise ValueError(
+                f"{spec.method} on {spec.model} (train.max_length={dims.max_length}): {exc}"
+            ) from None
+
+
+_DATA_INFO: dict[tuple, dict] = {}
+
+
+def check_data(specs: list[RunSpec]) -> list[str]:
+    """Load each task's local data once as the worker will; return notes on malformed rows skipped."""
+    from bench.worker import prepare_data
+
+    notes = []
+    for spec in specs:
+        if spec.data.get("source") != "local":
+            continue  # the Hub's copies are loaded by the worker
+        train = spec.train_config()
+        key = (
+            spec.suite,
+            spec.task,
+            spec.data["dir"],
+            train.split_seed,
+            train.max_train_samples,
+            train.max_eval_samples,
+        )
+        if key not in _DATA_INFO:  # per process: a task's files are read once however many runs use them
+            _DATA_INFO[key] = prepare_data(spec, train)[-1]
+        info = _DATA_INFO[key]
+        if info.get("malformed_rows"):
+            detail = "; ".join(info.get("malformed_detail") or [])
+            note = f"{spec.suite}/{spec.task}: {info['malformed_rows']} malformed row(s) skipped ({detail})"
+            if note not in notes:
+                notes.append(note)
+    return notes
+
+
+def check_plan(specs: list[RunSpec]) -> list[str]:
+    """All checks; raises on bad input, returns notes for the user."""
+    check_methods(specs)
+    return check_data(specs)
