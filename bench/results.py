@@ -43,6 +43,9 @@ final_loss                          training loss at the last step
 method_record                       method-specific facts (e.g. ``ept_variant``, ``gate_weights_init``,
                                     ``gate_weights_best``)
 data                                split sizes and provenance from the suite (files, hashes, protocol)
+predictions                         optional (may be absent in older records): ``{"test": {"predicted":
+                                    [str], "reference": [str]}}``, the test split's strings per example in
+                                    split order, for paired bootstraps over test examples (``bench report``)
 env                                 software/hardware provenance (``bench.measure.environment``)
 ==================================  ========================================================================
 """
@@ -60,6 +63,7 @@ from bench.spec import RunSpec
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed")
+OPTIONAL_KEYS = ("predictions",)  # added after schema 1 shipped: records without them stay valid
 
 
 def record_path(out_dir: Path, spec: RunSpec) -> Path:
@@ -127,6 +131,7 @@ def empty_record(spec: RunSpec) -> dict[str, Any]:
         "final_loss": None,
         "method_record": {},
         "data": {},
+        "predictions": None,
         "env": {},
     }
 
@@ -147,7 +152,7 @@ def validate_record(record: Any) -> None:
         raise ValueError("not a JSON object")
     if record.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"schema_version {record.get('schema_version')!r} is not {SCHEMA_VERSION}")
-    missing = sorted(set(empty_record_keys()) - set(record))
+    missing = sorted(set(empty_record_keys()) - set(record) - set(OPTIONAL_KEYS))
     if missing:
         raise ValueError(f"missing keys: {', '.join(missing)}")
     if record["status"] not in STATUSES:
@@ -214,7 +219,11 @@ def load_records(out_dir: Path | str = "results"):
                 row[f"{split}.{name}"] = value
         for key in empty_record_keys():
             value = rec.get(key)
-            if key not in row and not isinstance(value, dict | list) and key not in ("traceback", "spec"):
+            if (
+                key not in row
+                and not isinstance(value, dict | list)
+                and key not in ("traceback", "spec", "predictions")
+            ):
                 row[key] = value
         row["record"] = rec
         rows.append(row)

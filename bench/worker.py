@@ -144,6 +144,7 @@ def execute(spec: RunSpec, progress=None) -> dict:
             "prompt_placement": getattr(backbone, "prompt_placement", None),
         },
         data=info,
+        predictions={"test": {"predicted": result.test_predictions, "reference": result.test_references}},
         env={**environment(device), "backbone_family": backbone.family, "eval_mode": train.eval_mode},
     )
     record.update(result.gpu)
