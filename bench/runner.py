@@ -55,22 +55,22 @@ def parse_sweep(item: str) -> tuple[str, str, list[str]]:
 def _plan_sweeps(request: RunRequest) -> list[RunSpec]:
     """One plan per swept value (the first sweep; the rest recursively). A sweep over a method's field only
     multiplies that method's runs; the other methods are planned once."""
+    if not request.sweeps:
+        return plan(request)
     (scope, field, values), rest = request.sweeps[0], request.sweeps[1:]
-    if scope != "train" and scope not in request.methods:
-        raise ValueError(
-            f"--sweep {scope}.{field}: {scope!r} is neither a selected method ({', '.join(request.methods)}) nor 'train'"
-        )
+    if scope != "train" and scope not in request.methods:  # another method's sweep: nothing to do here
+        return _plan_sweeps(replace(request, sweeps=rest))
     specs: list[RunSpec] = []
-    others = [m for m in request.methods if m != scope] if scope != "train" else []
     given = request.overrides or {}
+    others = [m for m in request.methods if m != scope] if scope != "train" else []
     if others:
         kept = {k: v for k, v in given.items() if k in others or k == "train"}
-        specs += plan(replace(request, methods=others, overrides=kept, sweeps=rest))
+        specs += _plan_sweeps(replace(request, methods=others, overrides=kept, sweeps=rest))
     swept = request.methods if scope == "train" else [scope]
     for value in values:
         overrides = {k: dict(v) for k, v in given.items() if k in swept or k == "train"}
         overrides.setdefault(scope, {})[field] = value
-        specs += plan(replace(request, methods=swept, overrides=overrides, sweeps=rest))
+        specs += _plan_sweeps(replace(request, methods=swept, overrides=overrides, sweeps=rest))
     unique = {spec.run_id: spec for spec in specs}  # a swept value equal to the default is planned once
     return list(unique.values())
 
@@ -79,6 +79,12 @@ def plan(request: RunRequest) -> list[RunSpec]:
     """Expand a request into fully resolved specs (task x method x seed, times each ``--sweep`` value),
     validating every value."""
     if request.sweeps:
+        for scope, field, _ in request.sweeps:
+            if scope != "train" and scope not in request.methods:
+                raise ValueError(
+                    f"--sweep {scope}.{field}: {scope!r} is neither a selected method "
+                    f"({', '.join(request.methods)}) nor 'train'"
+                )
         return _plan_sweeps(request)
     preset = get_preset(request.preset)
     overrides = request.overrides or {}

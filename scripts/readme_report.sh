@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${RESULTS:-/tmp/readme_results}
-MAX_STEPS=${MAX_STEPS:-12}
-EXTRA=${EXTRA:---set train.max_eval_samples=48 --set train.max_length=64 --set train.warmup_steps=2 --set train.timing_warmup_steps=2}
+MAX_STEPS=${MAX_STEPS:-4}
+EXTRA=${EXTRA:---set train.max_eval_samples=32 --set train.max_length=64 --set train.warmup_steps=2 --set train.timing_warmup_steps=2}
 python -m bench.cli run --suite glue --tasks rte,mrpc,cola --methods pt,dept,ept --preset quick --seeds 42,43 \
   --max-steps "$MAX_STEPS" $EXTRA --data-dir "${BENCH_DATA_DIR:-../shared/data}" --out "$RESULTS" || true
 python -m bench.cli report --results "$RESULTS" --out /tmp/readme_report --with-published --vs ept

@@ -301,6 +301,15 @@ def test_sweep_plans_one_method_per_value():
         RunRequest("glue", ["rte"], ["pt"], [42], "quick", sweeps=[parse_sweep("train.batch_size=8,16")])
     )
     assert sorted(s.train["batch_size"] for s in train) == [8, 16]
+    both = plan(
+        RunRequest(
+            "glue", ["rte"], ["pt", "dept"], [42], "quick",
+            sweeps=[parse_sweep("pt.num_tokens=10,20"), parse_sweep("dept.num_tokens=4,8")],
+        )
+    )  # fmt: skip
+    assert sorted((s.method, s.method_config["num_tokens"]) for s in both) == [
+        ("dept", 4), ("dept", 8), ("pt", 10), ("pt", 20),
+    ]  # fmt: skip
     with pytest.raises(ValueError, match="form method.field=V1,V2"):
         parse_sweep("pt.num_tokens")
     with pytest.raises(ValueError, match="neither a selected method"):
@@ -310,3 +319,22 @@ def test_sweep_plans_one_method_per_value():
 def test_rows_from_loaded_records(records):
     runs = load_runs(records, Filters(suite=["superglue"]))
     assert set(runs["task"]) == {"cb"} and set(runs["row"]) == {"pt", "dept", "ept"}  # one pt setting here
+
+
+def test_worker_stores_test_predictions_that_reproduce_the_metric(tiny_t5_dir, data_dir):
+    """The record's per-example test strings (for the example-level bootstrap) give back its test metric."""
+    from bench.runner import RunRequest, plan
+    from bench.worker import execute
+    from suites import get_task
+
+    request = RunRequest(
+        suite="glue", tasks=["rte"], methods=["pt"], seeds=[7], preset="quick", model=str(tiny_t5_dir),
+        data_dir=str(data_dir), max_steps=2, max_train_samples=16,
+        overrides={"train": {"max_length": "32", "max_eval_samples": "12", "batch_size": "4"}, "pt": {"num_tokens": "4"}},
+    )  # fmt: skip
+    (spec,) = plan(request)
+    record = execute(spec)
+    test = record["predictions"]["test"]
+    assert len(test["predicted"]) == len(test["reference"]) == record["data"]["sizes"]["test"] == 12
+    recomputed = get_task("rte", "glue").compute_metrics(test["predicted"], test["reference"])
+    assert recomputed == record["metrics"]["test"]

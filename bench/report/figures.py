@@ -48,10 +48,23 @@ def save(fig, out_dir: Path, name: str) -> list[Path]:
     """``name.png`` and ``name.pdf``, metadata-free so that rebuilding gives the same bytes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=200, metadata={"Software": None})
-    fig.savefig(paths[1], metadata={"Creator": None, "Producer": None, "CreationDate": None})
+    tight = {"bbox_inches": "tight", "pad_inches": 0.03}  # nothing clipped: outside legends, long labels
+    fig.savefig(paths[0], dpi=200, metadata={"Software": None}, **tight)
+    fig.savefig(paths[1], metadata={"Creator": None, "Producer": None, "CreationDate": None}, **tight)
     plt.close(fig)
     return paths
+
+
+def styled(fn):
+    """Run a figure function under the paper style (small fonts for a 3.4 in column)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(STYLE):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _palette(rows: list[str]) -> dict[str, tuple]:
@@ -70,12 +83,13 @@ def _overall_average(summary: Summary, row: str) -> float:
     return math.nan if any(v is None for v in values) else float(np.mean([v.mean for v in values]))
 
 
+@styled
 def tradeoff_params(summary: Summary, out_dir: Path, published: pd.DataFrame | None = None) -> list[Path]:
     from bench.report.published import published_average
 
     colors = _palette(summary.rows)
     suites = ["glue", "superglue"]
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_IN, 2.4))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_IN, 2.6), layout="constrained")
     for ax, suite in zip(axes, suites, strict=True):
         tasks = [t for s, t in summary.columns if s == suite]
         drawn = 0
@@ -94,11 +108,14 @@ def tradeoff_params(summary: Summary, out_dir: Path, published: pd.DataFrame | N
                     continue
                 marker = "D" if r["verified"] else "o"
                 ax.scatter(r["params_n"], averages[i], marker=marker, facecolors="none", edgecolors="0.5")
-                tag = "published" + (", verified" if r["verified"] else "")
                 ax.annotate(
-                    f"{r['method']} ({tag})", (r["params_n"], averages[i]), textcoords="offset points",
-                    xytext=(3, -6), fontsize=4.5, color="0.45",
-                )  # fmt: skip
+                    r["method"],
+                    (r["params_n"], averages[i]),
+                    textcoords="offset points",
+                    xytext=(3, -5),
+                    fontsize=4.5,
+                    color="0.45",
+                )
                 drawn += 1
         if not drawn:
             _empty(ax, f"no row has every {SUITE_NAMES[suite]} task of this report")
@@ -108,14 +125,21 @@ def tradeoff_params(summary: Summary, out_dir: Path, published: pd.DataFrame | N
         ax.set_ylabel(f"{SUITE_NAMES[suite]} average ({', '.join(tasks) or 'no tasks'})")
         ax.set_title(SUITE_NAMES[suite])
     if published is not None:
-        fig.text(0.01, -0.02, "hollow grey: published T5-Base numbers (diamond = verified)", fontsize=5)
-    fig.tight_layout()
+        from matplotlib.lines import Line2D
+
+        handles = [
+            Line2D([], [], marker="o", ls="", color="C0", label="our runs (mean ± sd over seeds)"),
+            Line2D([], [], marker="o", ls="", mfc="none", mec="0.5", label="published, T5-Base (unverified)"),
+            Line2D([], [], marker="D", ls="", mfc="none", mec="0.5", label="published, T5-Base (verified)"),
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
     return save(fig, out_dir, "tradeoff_params")
 
 
+@styled
 def tradeoff_time(summary: Summary, out_dir: Path) -> list[Path]:
     colors = _palette(summary.rows)
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_IN, 2.4))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_IN, 2.4), layout="constrained")
     memory = summary.costs["peak_mem_mib"].dropna()
     top = memory.max() if not memory.empty else 1.0
     for ax, column, label in (
@@ -137,7 +161,6 @@ def tradeoff_time(summary: Summary, out_dir: Path) -> list[Path]:
         ax.set_xlabel(label)
         ax.set_ylabel("average over the table's tasks")
     axes[1].set_title(f"marker size: peak memory ({summary.mem_kind}, max {top:.0f} MiB)", fontsize=6)
-    fig.tight_layout()
     return save(fig, out_dir, "tradeoff_time")
 
 
@@ -147,8 +170,9 @@ def _num_tokens(runs: pd.DataFrame, row: str) -> float:
     return float(values.pop()) if len(values) == 1 else math.nan
 
 
+@styled
 def prompt_length(summary: Summary, runs: pd.DataFrame, out_dir: Path) -> list[Path]:
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_IN, 2.2))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_IN, 2.2), layout="constrained")
     points = []
     for row in summary.rows:
         length = _num_tokens(runs, row)
@@ -173,19 +197,19 @@ def prompt_length(summary: Summary, runs: pd.DataFrame, out_dir: Path) -> list[P
         ax.set_ylabel(label)
         if not frame.empty:
             ax.legend()
-    fig.tight_layout()
     return save(fig, out_dir, "prompt_length")
 
 
+@styled
 def per_task(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
     import seaborn as sns
 
     ok = runs[(runs["status"] == "ok") & runs["score"].notna()].copy()
-    ok["column"] = ok["suite"].map(SUITE_NAMES).fillna(ok["suite"]) + "/" + ok["task"]
+    ok["column"] = ok["task"]
     rows = sorted(runs["row"].unique())
     order = list(dict.fromkeys(ok.sort_values(["suite", "task"])["column"]))
     width = min(PAGE_IN, max(COLUMN_IN, 0.9 * max(len(order), 1) + 0.6))
-    fig, ax = plt.subplots(figsize=(width, 2.4))
+    fig, ax = plt.subplots(figsize=(width, 2.6), layout="constrained")
     if ok.empty:
         _empty(ax, "no successful runs")
     else:
@@ -198,10 +222,11 @@ def per_task(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
             data=ok, x="column", y="score", hue="row", order=order, hue_order=rows, dodge=True,
             palette=palette, ax=ax, size=2.5, jitter=False, color="k", edgecolor="k", linewidth=0.3, legend=False,
         )  # fmt: skip
-        ax.legend(fontsize=5, ncols=min(len(rows), 4), loc="upper center", bbox_to_anchor=(0.5, -0.18))
+        handles, labels = ax.get_legend_handles_labels()
+        ax.get_legend().remove()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(rows), 3), frameon=False)
     ax.set_xlabel("")
     ax.set_ylabel("test score (headline metric)")
-    fig.tight_layout()
     return save(fig, out_dir, "per_task")
 
 
@@ -226,6 +251,7 @@ def gate_table(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
+@styled
 def gates(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
     """The gate-weight heatmaps; no files when no run recorded gate weights."""
     import seaborn as sns
@@ -239,5 +265,4 @@ def gates(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
     for ax, (row, table) in zip(axes[0], tables.items(), strict=True):
         sns.heatmap(table, annot=True, fmt=".2f", cmap="viridis", vmin=0, ax=ax, annot_kws={"fontsize": 5})
         ax.set_title(f"{row}: gate weights (mean over seeds)")
-    fig.tight_layout()
     return save(fig, out_dir, "gates")
