@@ -196,7 +196,9 @@ def to_markdown(summary: Summary) -> str:
 def latex_escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
         text = text.replace(a, b)
-    return text.replace("±", r"$\pm$").replace("—", "--").replace("†", r"$^\dagger$")
+    for a, b in (("±", r"$\pm$"), ("—", "--"), ("†", r"$^\dagger$"), ("Δ", r"$\Delta$"), ("−", "$-$")):
+        text = text.replace(a, b)
+    return text
 
 
 def to_latex(summary: Summary, caption: str = "") -> str:
@@ -305,9 +307,7 @@ def comparison_markdown(comparison: pd.DataFrame, reference: str) -> str:
 
 def comparison_latex(comparison: pd.DataFrame, reference: str) -> str:
     lines = [r"\begin{tabular}{llrrrl}", r"\toprule"]
-    lines.append(
-        " & ".join(latex_escape(h).replace("−", "$-$") for h in comparison_headers(reference)) + r" \\"
-    )
+    lines.append(" & ".join(latex_escape(h) for h in comparison_headers(reference)) + r" \\")
     lines.append(r"\midrule")
     lines += [" & ".join(latex_escape(c) for c in cells) + r" \\" for cells in _comparison_lines(comparison)]
     lines += [r"\bottomrule", r"\end{tabular}"]
