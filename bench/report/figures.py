@@ -118,7 +118,12 @@ def tradeoff_params(summary: Summary, out_dir: Path, published: pd.DataFrame | N
                 )
                 drawn += 1
         if not drawn:
-            _empty(ax, f"no row has every {SUITE_NAMES[suite]} task of this report")
+            _empty(
+                ax,
+                f"no row has every {SUITE_NAMES[suite]} task of this report"
+                if tasks
+                else f"no {SUITE_NAMES[suite]} task in these records",
+            )
         else:
             ax.set_xscale("log")
         ax.set_xlabel("trainable parameters (log)")
