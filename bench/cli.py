@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="save each run's training state every N steps under OUT/checkpoints/ and resume from it",
     )
+    run.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="SCOPE.FIELD=V1,V2,...",
+        help="run once per value (pt.num_tokens=10,20,50); a method's field sweeps only that method; repeatable",
+    )
 
     lst = sub.add_parser("list", help="what exists: methods, suites, tasks, models, presets")
     lst.add_argument("what", help="methods | suites | tasks | models | presets")
@@ -120,6 +127,22 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--warmup", type=int, default=5)
     perf.add_argument("--out", default="reports/perf.json", help="JSON output (default reports/perf.json)")
     perf.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE")
+
+    report = sub.add_parser(
+        "report", help="tables, bootstrap tests, figures and an HTML page from the records"
+    )
+    report.add_argument("--results", default="results", help="records folder (default results/)")
+    report.add_argument(
+        "--out", default="reports", help="report folder, replaced wholesale (default reports/)"
+    )
+    for name in ("suite", "tasks", "methods", "model", "preset"):
+        report.add_argument(f"--{name}", help=f"keep only these {name} (comma-separated)")
+    report.add_argument("--vs", help="paired bootstrap of this method (or row label) against each other row")
+    report.add_argument("--with-published", action="store_true", help="add the published T5-Base numbers")
+    report.add_argument(
+        "--bootstrap-samples", type=int, default=1000, help="bootstrap resamples (default 1000)"
+    )
+    report.add_argument("--bootstrap-seed", type=int, default=0, help="bootstrap random seed (default 0)")
     return parser
 
 
@@ -128,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.presets import get_preset
-    from bench.runner import RunRequest, parse_overrides, plan_with_sources
+    from bench.runner import RunRequest, parse_overrides, parse_sweep, plan_with_sources
     from bench.ui import execute_plan
     from methods.registry import parse_method_list
     from suites import list_suites
@@ -163,6 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_train_samples=args.max_train_samples,
         overrides=parse_overrides(args.set, methods),
         out=args.out,
+        sweeps=[parse_sweep(item) for item in args.sweep],
     )
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out {args.out!r} is a file, not a results folder")
@@ -384,7 +408,38 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return 1 if any("error" in r for r in rows) else 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "params": cmd_params, "eval": cmd_eval, "perf": cmd_perf}
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report.build import ReportOptions, build_report
+    from bench.report.load import Filters
+
+    if not Path(args.results).is_dir():
+        raise UsageError(f"--results {args.results!r} is not a folder")
+    if args.bootstrap_samples < 1:
+        raise UsageError(f"--bootstrap-samples {args.bootstrap_samples} must be >= 1")
+
+    def names(text: str | None) -> list[str] | None:
+        return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+    filters = Filters(*(names(getattr(args, k)) for k in ("suite", "tasks", "methods", "model", "preset")))
+    options = ReportOptions(
+        Path(args.results), Path(args.out), filters, args.vs, args.with_published, args.bootstrap_samples,
+        args.bootstrap_seed,
+    )  # fmt: skip
+    written = build_report(options)
+    console.print(f"report: {len(written)} files -> {Path(args.out) / 'index.html'}")
+    for name in sorted(written):
+        console.print(f"  {name}")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "list": cmd_list,
+    "params": cmd_params,
+    "eval": cmd_eval,
+    "perf": cmd_perf,
+    "report": cmd_report,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,9 @@ transfer                            null, or for runs with source prompts (SPoT/
                                     (``self_transfer``: the target task is among the sources, §3.7);
                                     the source parameters are in ``transfer_params``
 data                                split sizes and provenance from the suite (files, hashes, protocol)
+predictions                         optional (may be absent in older records): ``{"test": {"predicted":
+                                    [str], "reference": [str]}}``, the test split's strings per example in
+                                    split order, for paired bootstraps over test examples (``bench report``)
 env                                 software/hardware provenance (``bench.measure.environment``)
 ==================================  ========================================================================
 
@@ -88,7 +91,8 @@ SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "oom", "cancelled")
 # Keys added after schema 1 was first written: records that predate them read as null, not as invalid.
 LATER_KEYS: dict[str, Any] = {"artifact": None, "artifact_bytes": None, "transfer": None}
-OPTIONAL_KEYS = frozenset({"nan_skipped_batches"})  # added later within schema version 1
+# Keys that may be absent altogether (added later within schema version 1; predictions are optional).
+OPTIONAL_KEYS = frozenset({"nan_skipped_batches", "predictions"})
 
 
 def record_path(out_dir: Path, spec: RunSpec) -> Path:
@@ -160,6 +164,7 @@ def empty_record(spec: RunSpec) -> dict[str, Any]:
         "artifact_bytes": None,
         "transfer": None,
         "data": {},
+        "predictions": None,
         "env": {},
     }
 
@@ -277,7 +282,11 @@ def load_records(out_dir: Path | str = "results"):
                 row[f"{split}.{name}"] = value
         for key in empty_record_keys():
             value = rec.get(key)
-            if key not in row and not isinstance(value, dict | list) and key not in ("traceback", "spec"):
+            if (
+                key not in row
+                and not isinstance(value, dict | list)
+                and key not in ("traceback", "spec", "predictions")
+            ):
                 row[key] = value
         row["record"] = rec
         rows.append(row)

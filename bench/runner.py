@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class RunRequest:
     max_train_samples: int | None = None
     overrides: dict[str, dict[str, str]] | None = None  # {"ept": {"fusion.attn_dim": "8"}, "train": {...}}
     out: str | None = None  # results folder, where source prompts are looked up (default results/)
+    sweeps: list[tuple[str, str, list[str]]] | None = None  # [("pt", "num_tokens", ["10", "20"])]
 
 
 def plan(request: RunRequest) -> list[RunSpec]:
@@ -118,7 +119,52 @@ def _source_spec(request: RunRequest, target: RunSpec, method_cls, task_name: st
 
 
 def _plan_requested(request: RunRequest) -> list[RunSpec]:
-    """Expand a request into fully resolved specs (task x method x seed), validating every value."""
+    """Expand a request into fully resolved specs (task x method x seed, times each ``--sweep`` value),
+    validating every value."""
+    if request.sweeps:
+        for scope, field, _ in request.sweeps:
+            if scope != "train" and scope not in request.methods:
+                raise ValueError(
+                    f"--sweep {scope}.{field}: {scope!r} is neither a selected method "
+                    f"({', '.join(request.methods)}) nor 'train'"
+                )
+        return _plan_sweeps(request)
+
+
+def parse_sweep(item: str) -> tuple[str, str, list[str]]:
+    """``"pt.num_tokens=10,20,50"`` -> ``("pt", "num_tokens", ["10", "20", "50"])`` (scope: a method or train)."""
+    key, sep, values = item.partition("=")
+    scope, dot, field = key.partition(".")
+    parts = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not dot or not field or not parts:
+        raise ValueError(f"--sweep {item!r} is not of the form method.field=V1,V2,... (or train.field=V1,V2)")
+    if scope != "train":
+        parse_method_list(scope)  # unknown method -> did-you-mean error
+    return scope, field, parts
+
+
+def _plan_sweeps(request: RunRequest) -> list[RunSpec]:
+    """One plan per swept value (the first sweep; the rest recursively). A sweep over a method's field only
+    multiplies that method's runs; the other methods are planned once."""
+    if not request.sweeps:
+        return _plan_requested(request)
+    (scope, field, values), rest = request.sweeps[0], request.sweeps[1:]
+    if scope != "train" and scope not in request.methods:  # another method's sweep: nothing to do here
+        return _plan_sweeps(replace(request, sweeps=rest))
+    specs: list[RunSpec] = []
+    given = request.overrides or {}
+    others = [m for m in request.methods if m != scope] if scope != "train" else []
+    if others:
+        kept = {k: v for k, v in given.items() if k in others or k == "train"}
+        specs += _plan_sweeps(replace(request, methods=others, overrides=kept, sweeps=rest))
+    swept = request.methods if scope == "train" else [scope]
+    for value in values:
+        overrides = {k: dict(v) for k, v in given.items() if k in swept or k == "train"}
+        overrides.setdefault(scope, {})[field] = value
+        specs += _plan_sweeps(replace(request, methods=swept, overrides=overrides, sweeps=rest))
+    unique = {spec.run_id: spec for spec in specs}  # a swept value equal to the default is planned once
+    return list(unique.values())
+
     preset = get_preset(request.preset)
     overrides = request.overrides or {}
     unknown = set(overrides) - set(request.methods) - {"train"}

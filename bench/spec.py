@@ -16,8 +16,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from methods.registry import set_config_field
-
 SPEC_VERSION = 1
 
 
@@ -63,6 +61,8 @@ class TrainConfig:
                 raise ValueError(f"train.{name}={getattr(self, name)!r} must be {allowed}")
 
     def set(self, dotted: str, value: Any) -> None:
+        from methods.registry import set_config_field  # here, so reading records never imports torch
+
         set_config_field(self, dotted, value, where=f"train.{dotted}")
 
 

@@ -47,6 +47,8 @@ class TrainResult:
     method_record_init: dict = field(default_factory=dict)
     method_record_best: dict = field(default_factory=dict)
     stages: list[dict] = field(default_factory=list)  # per training stage (bench/stages.py)
+    test_predictions: list[str] = field(default_factory=list)  # per test example, for paired bootstraps
+    test_references: list[str] = field(default_factory=list)
 
 
 def trainable_parameters(backbone: Backbone) -> list[torch.nn.Parameter]:
@@ -101,9 +103,15 @@ def _load_state(backbone: Backbone, state: dict[str, torch.Tensor]) -> None:
 
 
 def evaluate(
-    backbone: Backbone, split: EncodedSplit, task, train: TrainConfig, device: torch.device
+    backbone: Backbone,
+    split: EncodedSplit,
+    task,
+    train: TrainConfig,
+    device: torch.device,
+    keep: list[str] | None = None,
 ) -> dict[str, float]:
-    """Predict a split in fixed-size batches and score it with the task's metric."""
+    """Predict a split in fixed-size batches and score it with the task's metric; the predicted strings
+    are appended to ``keep`` when given (the test split's, stored for per-example bootstraps)."""
     backbone.train(False)
     predictions: list[str] = []
     with torch.inference_mode():
@@ -113,6 +121,8 @@ def evaluate(
             }
             predictions += backbone.predict(batch, train.eval_mode, task.label_strings())
     backbone.train(True)
+    if keep is not None:
+        keep.extend(predictions)
     return task.compute_metrics(predictions, split.references)
 
 
@@ -294,6 +304,7 @@ def _train(
     result.method_record_best = method.record()
     with eval_watch:
         result.dev_metrics = evaluate(backbone, dev_split, task, train, device)
-        result.test_metrics = evaluate(backbone, test_split, task, train, device)
+        result.test_metrics = evaluate(backbone, test_split, task, train, device, result.test_predictions)
+    result.test_references = list(test_split.references)
     result.eval_time_s = eval_watch.total
     return result

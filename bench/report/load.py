@@ -1,0 +1,175 @@
+"""Load run records (through ``bench.results``, which owns the schema), filter them, and group them into rows.
+
+A report row is one *setting*: every run whose full spec is the same except for the seed (and the task, which
+is the table's other axis). Runs that differ in anything else (method config, training settings, model, preset,
+protocol, data source) land in different rows, so they are never averaged together. Rows are labelled by the
+method name plus only the fields that tell its rows apart, e.g. ``pt`` and ``pt (num_tokens=10)``.
+
+Labelling rule, per method: a *config* field (``method_config.*``, ``train.*``) goes into the label when it takes
+more than one value among the runs of one task in one family; a *family* field (model, preset, protocol, data source) when it
+takes more than one value among all the method's runs. Fields that only vary from task to task (the paper
+preset's per-task DePT budgets) do not split rows. Two different specs of one task therefore always get
+different labels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+FAMILY_FIELDS = ("model", "preset", "protocol", "data.source")
+RUN_AXES = ("seed", "task", "suite")  # what a row averages over (seed) or spreads across (task)
+
+
+@dataclass
+class Filters:
+    """Which records a report covers; ``None`` keeps everything."""
+
+    suite: list[str] | None = None
+    tasks: list[str] | None = None
+    methods: list[str] | None = None
+    model: list[str] | None = None
+    preset: list[str] | None = None
+
+    def describe(self) -> str:
+        parts = [f"{k}={','.join(v)}" for k, v in vars(self).items() if v]
+        return "; ".join(parts) if parts else "all records"
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; leaves are JSON-encoded when they are lists (hashable)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = json.dumps(value) if isinstance(value, list) else value
+    return out
+
+
+def setting_fields(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec's fields that define a row: everything but seed, task, suite and the data folder's path."""
+    flat = flatten({k: v for k, v in spec.items() if k not in RUN_AXES})
+    return {k: v for k, v in flat.items() if k != "data.dir"}
+
+
+def _short(field: str) -> str:
+    if field.startswith("method_config."):
+        return field[len("method_config.") :]
+    return "data" if field == "data.source" else field
+
+
+def _peak_memory(rec: dict[str, Any]) -> tuple[float | None, str | None]:
+    """Peak memory of the training loop: CUDA allocated over the post-load baseline, else CPU RSS."""
+    gpu = rec.get("peak_gpu_mem_allocated_over_baseline_bytes")
+    if gpu is not None:
+        return float(gpu), "GPU"
+    rss = rec.get("peak_rss_train_bytes") or rec.get("peak_rss_bytes")
+    return (float(rss), "RSS") if rss is not None else (None, None)
+
+
+def label_rows(runs: pd.DataFrame) -> pd.Series:
+    """A readable row label per run (see the module docstring for the rule)."""
+    labels = pd.Series(index=runs.index, dtype=object)
+    for method, group in runs.groupby("method", sort=True):
+        settings = {i: group.at[i, "setting"] for i in group.index}
+        fields = sorted({f for s in settings.values() for f in s})
+        split: list[str] = []
+        for field in fields:
+            if field in FAMILY_FIELDS:
+                differs = len({json.dumps(s.get(field)) for s in settings.values()}) > 1
+            else:
+                cells: dict[str, set[str]] = {}  # runs of one task and one family
+                for i, s in settings.items():
+                    family = json.dumps([s.get(f) for f in FAMILY_FIELDS])
+                    cells.setdefault(group.at[i, "task"] + family, set()).add(json.dumps(s.get(field)))
+                differs = any(len(values) > 1 for values in cells.values())
+            if differs:
+                split.append(field)
+        for i, s in settings.items():
+            parts = [f"{_short(f)}={s.get(f)}" for f in split]
+            labels[i] = f"{method} ({', '.join(parts)})" if parts else method
+    return labels
+
+
+def load_runs(results_dir: Path | str, filters: Filters | None = None) -> pd.DataFrame:
+    """One row per run record that passes ``filters``, with the columns reports need.
+
+    Columns: run_id, status, error, suite, task, method, model, preset, seed, metric, score (headline test
+    metric, x100), dev_score, trainable_params, train_time_s, step_ms, peak_mem_bytes, mem_kind, setting (the
+    row-defining fields), setting_key, row (label), record (the full dict).
+    """
+    from bench.results import load_records
+
+    frame = load_records(Path(results_dir))
+    columns = [
+        "run_id", "status", "error", "suite", "task", "method", "model", "preset", "seed", "metric", "score",
+        "dev_score", "trainable_params", "train_time_s", "step_ms", "peak_mem_bytes", "mem_kind", "setting",
+        "setting_key", "row", "record",
+    ]  # fmt: skip
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    filters = filters or Filters()
+    keep = pd.Series(True, index=frame.index)
+    for column, wanted in (
+        ("suite", filters.suite),
+        ("task", filters.tasks),
+        ("method", filters.methods),
+        ("model", filters.model),
+        ("preset", filters.preset),
+    ):
+        if wanted:
+            keep &= frame[column].isin(wanted)
+    frame = frame[keep].copy()
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for _, run in frame.iterrows():
+        rec = run["record"]
+        memory, kind = _peak_memory(rec)
+        setting = setting_fields(rec["spec"])
+        rows.append(
+            {
+                "run_id": run["run_id"],
+                "status": run["status"],
+                "error": run["error"],
+                "suite": run["suite"],
+                "task": run["task"],
+                "method": run["method"],
+                "model": run["model"],
+                "preset": run["preset"],
+                "seed": int(run["seed"]),
+                "metric": run["headline_metric"],
+                "score": run["headline_test"] if run["status"] == "ok" else None,
+                "dev_score": run["headline_dev"] if run["status"] == "ok" else None,
+                "trainable_params": rec.get("trainable_params"),
+                "train_time_s": rec.get("train_time_s"),
+                "step_ms": rec.get("step_time_ms_median"),
+                "peak_mem_bytes": memory,
+                "mem_kind": kind,
+                "setting": setting,
+                "setting_key": json.dumps(setting, sort_keys=True),
+                "record": rec,
+            }
+        )
+    runs = pd.DataFrame(rows)
+    runs["row"] = label_rows(runs)
+    for column in ("score", "dev_score", "trainable_params", "train_time_s", "step_ms", "peak_mem_bytes"):
+        runs[column] = pd.to_numeric(runs[column], errors="coerce")
+    return runs.sort_values(["row", "suite", "task", "seed", "run_id"]).reset_index(drop=True)[columns]
+
+
+def task_columns(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """``[(suite, task), ...]`` present in ``runs``, suites and tasks in their registry order."""
+    from suites import list_suites, suite_tasks
+
+    present = set(zip(runs["suite"], runs["task"], strict=True))
+    order = []
+    for suite in list_suites():
+        order += [(suite, t) for t in suite_tasks(suite) if (suite, t) in present]
+    order += sorted(present - set(order))
+    return order
