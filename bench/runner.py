@@ -118,19 +118,6 @@ def _source_spec(request: RunRequest, target: RunSpec, method_cls, task_name: st
     )
 
 
-def _plan_requested(request: RunRequest) -> list[RunSpec]:
-    """Expand a request into fully resolved specs (task x method x seed, times each ``--sweep`` value),
-    validating every value."""
-    if request.sweeps:
-        for scope, field, _ in request.sweeps:
-            if scope != "train" and scope not in request.methods:
-                raise ValueError(
-                    f"--sweep {scope}.{field}: {scope!r} is neither a selected method "
-                    f"({', '.join(request.methods)}) nor 'train'"
-                )
-        return _plan_sweeps(request)
-
-
 def parse_sweep(item: str) -> tuple[str, str, list[str]]:
     """``"pt.num_tokens=10,20,50"`` -> ``("pt", "num_tokens", ["10", "20", "50"])`` (scope: a method or train)."""
     key, sep, values = item.partition("=")
@@ -164,6 +151,19 @@ def _plan_sweeps(request: RunRequest) -> list[RunSpec]:
         specs += _plan_sweeps(replace(request, methods=swept, overrides=overrides, sweeps=rest))
     unique = {spec.run_id: spec for spec in specs}  # a swept value equal to the default is planned once
     return list(unique.values())
+
+
+def _plan_requested(request: RunRequest) -> list[RunSpec]:
+    """Expand a request into fully resolved specs (task x method x seed, times each ``--sweep`` value),
+    validating every value."""
+    if request.sweeps:
+        for scope, field, _ in request.sweeps:
+            if scope != "train" and scope not in request.methods:
+                raise ValueError(
+                    f"--sweep {scope}.{field}: {scope!r} is neither a selected method "
+                    f"({', '.join(request.methods)}) nor 'train'"
+                )
+        return _plan_sweeps(request)
 
     preset = get_preset(request.preset)
     overrides = request.overrides or {}
