@@ -106,13 +106,18 @@ def parse_overrides(items: Iterable[str], methods: list[str]) -> dict[str, dict[
     return out
 
 
-def run_one(spec: RunSpec, out_dir: Path, on_progress=None) -> dict[str, Any]:
-    """Execute ``spec`` in a subprocess; a crash of that process still leaves a ``failed`` record."""
+def run_one(
+    spec: RunSpec, out_dir: Path, on_progress=None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Execute ``spec`` in a subprocess; a crash of that process still leaves a ``failed`` record.
+
+    ``env``: extra environment variables for the run's process (a GPU assignment, a search trial's address).
+    """
     path = record_path(out_dir, spec)
     with tempfile.TemporaryDirectory(prefix="ptbench-") as tmp:
         spec_file = Path(tmp) / "spec.json"
         spec_file.write_text(json.dumps(spec.to_dict()))
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.worker", str(spec_file), str(path)],
             stdout=subprocess.PIPE,

@@ -73,11 +73,17 @@ class RunSpec:
     train: dict[str, Any]
     data: dict[str, Any] = field(default_factory=dict)  # {"source": "local"|"hub", "dir": path (not hashed)}
     protocol: str = "dept"
+    # A search trial (``bench tune``): {"study": name, "trial": number}. Trials are dev-only (the test split is
+    # never evaluated) and hashed apart from normal runs; left out of the hash when None, so normal runs keep
+    # their run_ids.
+    trial: dict[str, Any] | None = None
 
     def identity(self) -> dict[str, Any]:
-        """What the hash covers: the spec without the data folder's location."""
+        """What the hash covers: the spec without the data folder's location (and ``trial`` only if set)."""
         ident = dataclasses.asdict(self)
         ident["data"] = {k: v for k, v in self.data.items() if k != "dir"}
+        if ident["trial"] is None:
+            del ident["trial"]
         ident["spec_version"] = SPEC_VERSION
         return ident
 

@@ -21,6 +21,11 @@ from bench.spec import TrainConfig
 from methods.base import Method
 
 ProgressFn = Callable[[int, float], None]
+EvaluateFn = Callable[[int, dict[str, float]], None]  # (step, dev metrics); may raise StopTraining
+
+
+class StopTraining(Exception):
+    """Raised by an ``on_evaluate`` hook to end the loop early (e.g. a pruned search trial)."""
 
 
 @dataclass
@@ -38,6 +43,7 @@ class TrainResult:
     virtual_tokens: int = 0
     samples: int = 0
     final_loss: float | None = None
+    stopped: str | None = None  # why an on_evaluate hook ended the loop early, else None
     peak_rss_train_bytes: int | None = None
     gpu: dict = field(default_factory=dict)
     method_record_init: dict = field(default_factory=dict)
@@ -124,12 +130,19 @@ def train_and_evaluate(
     task,
     train_split: EncodedSplit,
     dev_split: EncodedSplit,
-    test_split: EncodedSplit,
+    test_split: EncodedSplit | None,
     train: TrainConfig,
     seed: int,
     device: torch.device,
     progress: ProgressFn | None = None,
+    on_evaluate: EvaluateFn | None = None,
 ) -> TrainResult:
+    """Train, keep the best-dev state, evaluate dev and (unless ``test_split`` is None) test with it.
+
+    ``on_evaluate(step, dev_metrics)`` runs after each periodic dev evaluation; raising ``StopTraining`` ends
+    the loop there (the result keeps what was done, ``stopped`` says why). A search passes no test split, so
+    the test data is never evaluated.
+    """
     method = backbone.method
     result = TrainResult(step_times=StepTimes(train.timing_warmup_steps))
     result.method_record_init = method.record()
@@ -185,6 +198,12 @@ def train_and_evaluate(
                 score = metrics[task.selection_metric]
                 if score > best_score:
                     best_score, best_state, result.best_step = score, _state(backbone), step
+                if on_evaluate is not None:
+                    try:
+                        on_evaluate(step, metrics)
+                    except StopTraining as stop:
+                        result.stopped = str(stop) or f"stopped at step {step}"
+                        break
         sync(device)
         loop_seconds = time.perf_counter() - loop_start
         result.peak_rss_train_bytes = rss.peak
@@ -196,6 +215,7 @@ def train_and_evaluate(
     result.method_record_best = method.record()
     with eval_watch:
         result.dev_metrics = evaluate(backbone, dev_split, task, train, device)
-        result.test_metrics = evaluate(backbone, test_split, task, train, device)
+        if test_split is not None:
+            result.test_metrics = evaluate(backbone, test_split, task, train, device)
     result.eval_time_s = eval_watch.total
     return result
