@@ -141,3 +141,23 @@ def test_trial_specs_are_hashed_apart_and_normal_run_ids_are_unchanged():
     assert spec.run_id == expected  # no "trial" key in a normal run's hash
     trial = dataclasses.replace(spec, trial={"study": "s", "trial": 0})
     assert trial.run_id != spec.run_id
+
+
+def test_params_files_nested_and_flat(tmp_path):
+    from bench.tune.params import load_params
+
+    nested = tmp_path / "nested.json"
+    nested.write_text('{"dept": {"lr": 0.05}, "train": {"head_lr": 0.03}}')
+    assert load_params(str(nested), ["dept", "pt"], "unused") == {
+        "dept": {"lr": 0.05},
+        "train": {"head_lr": 0.03},
+    }
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("lr: 0.05\ntrain.head_lr: 0.03\n")
+    assert load_params(str(flat), ["pt"], "unused") == {"pt": {"lr": 0.05}, "train": {"head_lr": 0.03}}
+    with pytest.raises(ValueError, match="needs exactly one method"):
+        load_params(str(flat), ["pt", "dept"], "unused")
+    with pytest.raises(ValueError, match="'dept' is neither a selected method"):
+        load_params(str(nested), ["pt"], "unused")
+    with pytest.raises(ValueError, match="no study storage"):
+        load_params("best:missing", ["pt"], str(tmp_path / "none.journal"))
