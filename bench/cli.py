@@ -1,4 +1,4 @@
-"""``bench``: run, list and count. Bad input is a one-line error with what is allowed, exit code 2."""
+"""``bench``: run, list, count and tune. Bad input is a one-line error with what is allowed, exit code 2."""
 
 from __future__ import annotations
 
@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SCOPE.FIELD=V1,V2,...",
         help="run once per value (pt.num_tokens=10,20,50); a method's field sweeps only that method; repeatable",
     )
+    _add_scale_args(run)
+
+    _add_tune_parser(sub)
 
     lst = sub.add_parser("list", help="what exists: methods, suites, tasks, models, presets")
     lst.add_argument("what", help="methods | suites | tasks | models | presets")
@@ -146,6 +149,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_scale_args(run: argparse.ArgumentParser) -> None:
+    """``bench run`` options of the tuning/scale-out work: --params, --storage, --executor, --workers."""
+    run.add_argument(
+        "--params", help="settings to use: best:STUDY (a `bench tune` study's best trial) or a YAML/JSON file"
+    )
+    run.add_argument("--storage", help="study storage for --params best:STUDY (default <out>/tune.journal)")
+    run.add_argument(
+        "--executor",
+        default="sequential",
+        help="sequential (default) | local (--workers processes) | slurm (a job array via submitit) | submitit-local",
+    )
+    run.add_argument("--workers", type=int, default=1, help="concurrent runs (local) or array tasks (slurm)")
+    run.add_argument("--slurm-partition", help="Slurm partition (--executor slurm)")
+    run.add_argument(
+        "--slurm-timeout-min", type=int, help="Slurm time limit per run in minutes (default 1440)"
+    )
+    run.add_argument("--slurm-gpus", type=int, help="GPUs per array task (--executor slurm)")
+
+
+def _add_tune_parser(sub) -> None:
+    tune = sub.add_parser(
+        "tune", help="hyperparameter search with Optuna (dev split only); `bench tune show STUDY` prints one"
+    )
+    tune.add_argument("action", nargs="*", help="nothing to search, or: show STUDY")
+    tune.add_argument(
+        "--methods", "--method", dest="methods", help="method(s) to tune; several = budget-matched"
+    )
+    tune.add_argument("--suite", default="glue", help="glue | superglue (default glue)")
+    tune.add_argument("--tasks", help="comma-separated task names (one study per method and task)")
+    tune.add_argument("--trials", type=int, default=30, help="trials per study (default 30)")
+    tune.add_argument("--study", help="study name (default <method>-<suite>-<task>-<preset>)")
+    tune.add_argument("--storage", help="journal file or SQLAlchemy URL (default <out>/tune.journal)")
+    tune.add_argument("--seed", type=int, default=42, help="training seed of every trial (default 42)")
+    tune.add_argument(
+        "--sampler-seed", type=int, default=0, help="TPE seed; worker k uses seed+k (default 0)"
+    )
+    tune.add_argument(
+        "--workers", type=int, default=1, help="searching processes on this machine (default 1)"
+    )
+    tune.add_argument(
+        "--pruner", default="median", help="median (default) | none | NAME:key=value,... (Optuna's)"
+    )
+    tune.add_argument("--space", help="YAML file replacing the methods' declared search spaces")
+    tune.add_argument("--preset", default="paper", help="paper | quick (default paper)")
+    tune.add_argument("--model", help="alias, local folder or Hub id (default: the preset's)")
+    tune.add_argument(
+        "--data-dir", default=os.environ.get("BENCH_DATA_DIR"), help="data folder (default $BENCH_DATA_DIR)"
+    )
+    tune.add_argument("--out", default="results", help="results folder for trial records (default results/)")
+    tune.add_argument(
+        "--reports", default="reports", help="plots and summaries go to <reports>/tune/ (default)"
+    )
+    tune.add_argument("--max-steps", type=int, help="override the preset's optimiser steps")
+    tune.add_argument("--max-train-samples", type=int, help="cap on training examples")
+    tune.add_argument("--top", type=int, default=10, help="show: how many trials (default 10)")
+    tune.add_argument(
+        "--set", action="append", default=[], metavar="SCOPE.FIELD=VALUE", help="fixed overrides"
+    )
+
+
 # ---- commands ------------------------------------------------------------------------------------------
 
 
@@ -188,10 +251,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=args.out,
         sweeps=[parse_sweep(item) for item in args.sweep],
     )
+    if args.params:
+        from bench.tune.params import load_params
+        from bench.tune.storage import default_storage
+
+        given = load_params(args.params, methods, args.storage or default_storage(args.out))
+        for scope, values in request.overrides.items():
+            given.setdefault(scope, {}).update(values)  # --set wins over --params
+        request.overrides = given
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out {args.out!r} is a file, not a results folder")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every {args.checkpoint_every} must be >= 1")
+    from bench.executors import EXECUTORS, execute_grid
+    from methods.registry import did_you_mean
+
+    if args.executor not in EXECUTORS:
+        raise UsageError(
+            f"--executor {args.executor!r} is not allowed{did_you_mean(args.executor, list(EXECUTORS))}; "
+            f"allowed: {', '.join(EXECUTORS)}"
+        )
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers} must be >= 1")
     sources, specs = plan_with_sources(request)
     from bench.preflight import check_plan
 
@@ -207,14 +288,99 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         print_plan(sources + specs, Path(args.out), console)
         return 0
-    return execute_plan(
-        sources + specs,
+    options = {"checkpoint_every": args.checkpoint_every}
+    if args.executor == "sequential" and args.workers == 1:
+        return execute_plan(
+            sources + specs,
+            Path(args.out),
+            console,
+            save_artifacts=not args.no_artifacts,
+            always_save=frozenset(s.run_id for s in sources),  # source prompts are artifacts
+            **options,
+        )
+    code = 0
+    if sources:  # the prompts later runs start from: trained first, in order, before the grid fans out
+        code = execute_plan(sources, Path(args.out), console, **options)
+    executor = "local" if args.executor == "sequential" else args.executor
+    slurm = {
+        "slurm_partition": args.slurm_partition,
+        "timeout_min": args.slurm_timeout_min,
+        "gpus_per_node": args.slurm_gpus,
+    }
+    grid = execute_grid(
+        specs,
         Path(args.out),
         console,
-        checkpoint_every=args.checkpoint_every,
+        executor,
+        args.workers,
+        slurm,
         save_artifacts=not args.no_artifacts,
-        always_save=frozenset(s.run_id for s in sources),  # source prompts are artifacts
+        **options,
     )
+    return max(code, grid)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from bench.tune.storage import default_storage
+
+    storage = args.storage or default_storage(args.out)
+    if args.action:
+        if args.action[0] != "show" or len(args.action) != 2:
+            raise UsageError(
+                f"bench tune {' '.join(args.action)!r}: expected `bench tune show STUDY` or options"
+            )
+        from bench.tune.search import load_study, summarise, trials_table
+
+        study = load_study(args.action[1], storage)
+        console.print(trials_table(study, args.top))
+        counts = summarise(study)["trials"]
+        console.print(", ".join(f"{n} {state}" for state, n in counts.items()))
+        return 0
+    from bench.presets import get_preset
+    from bench.runner import RunRequest, parse_overrides
+    from bench.tune.search import TuneRequest, run_tune
+    from bench.tune.space import load_space_file
+    from methods.registry import parse_method_list
+    from suites import list_suites
+
+    if not args.methods:
+        raise UsageError(
+            "bench tune needs --method NAME (or --methods a,b,c for a budget-matched comparison)"
+        )
+    if args.suite not in list_suites():
+        raise UsageError(f"unknown suite {args.suite!r}; allowed: {', '.join(list_suites())}")
+    get_preset(args.preset)
+    methods = parse_method_list(args.methods)
+    for flag, value in (("--trials", args.trials), ("--workers", args.workers)):
+        if value < 1:
+            raise UsageError(f"{flag} {value} must be >= 1")
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise UsageError(f"--data-dir {args.data_dir!r} is not a folder")
+    request = RunRequest(
+        suite=args.suite,
+        tasks=_tasks(args.suite, args.tasks),
+        methods=methods,
+        seeds=[args.seed],
+        preset=args.preset,
+        model=args.model,
+        data_dir=args.data_dir,
+        max_steps=args.max_steps,
+        max_train_samples=args.max_train_samples,
+        overrides=parse_overrides(args.set, methods),
+    )
+    tune = TuneRequest(
+        request=request,
+        out_dir=args.out,
+        trials=args.trials,
+        storage=storage,
+        study=args.study,
+        pruner=args.pruner,
+        sampler_seed=args.sampler_seed,
+        workers=args.workers,
+        space_overrides=load_space_file(args.space) if args.space else {},
+        reports_dir=args.reports,
+    )
+    return run_tune(tune, console)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -439,6 +605,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "perf": cmd_perf,
     "report": cmd_report,
+    "tune": cmd_tune,
 }
 
 

@@ -13,7 +13,10 @@ schema_version                      1
 run_id                              16 hex chars: sha256 of the spec identity (``RunSpec.identity``)
 spec                                the full ``RunSpec`` (suite, task, method, method_config, model, preset,
                                     seed, train, data, protocol)
-status                              ``ok`` | ``failed`` | ``oom`` | ``cancelled`` (see below)
+status                              ``ok`` | ``failed`` | ``oom`` | ``cancelled`` (see below) | ``pruned`` (a
+                                    search trial its pruner stopped early: metrics up to that point, ``error``
+                                    says where; ``spec.trial`` names the study and trial number; trials never
+                                    evaluate test, so ``test`` is empty)
 error                               null, or the one-line error (``Type: message``); ``traceback`` has more
 traceback                           null, or the last lines of the traceback / the crashed worker's stderr
 started_at, finished_at             ISO-8601 UTC timestamps
@@ -88,7 +91,7 @@ from typing import Any
 from bench.spec import RunSpec
 
 SCHEMA_VERSION = 1
-STATUSES = ("ok", "failed", "oom", "cancelled")
+STATUSES = ("ok", "failed", "oom", "cancelled", "pruned")
 # Keys added after schema 1 was first written: records that predate them read as null, not as invalid.
 LATER_KEYS: dict[str, Any] = {"artifact": None, "artifact_bytes": None, "transfer": None}
 # Keys that may be absent altogether (added later within schema version 1; predictions are optional).
@@ -249,7 +252,8 @@ def iter_records(out_dir: Path):
 def load_records(out_dir: Path | str = "results"):
     """All records as one pandas DataFrame, one row per run, for reports and tuning.
 
-    Columns: run_id, status, error, suite, task, method, model, preset, seed, protocol, headline_metric,
+    Columns: run_id, status, error, suite, task, method, model, preset, seed, protocol, trial_study (the study
+    of a ``bench tune`` trial, else null), headline_metric,
     headline_dev, headline_test, ``dev.<metric>``/``test.<metric>`` for every metric, the count, time,
     memory and throughput fields of the schema, ``artifact``, ``artifact_bytes``, ``ept_variant`` and
     ``self_transfer`` (or null), and ``record`` (the full dict).
@@ -276,6 +280,7 @@ def load_records(out_dir: Path | str = "results"):
             "headline_test": headline.get("test"),
             "ept_variant": (rec.get("method_record") or {}).get("ept_variant"),
             "self_transfer": (rec.get("transfer") or {}).get("self_transfer"),
+            "trial_study": (spec.get("trial") or {}).get("study"),  # set for `bench tune` trials
         }
         for split in ("dev", "test"):
             for name, value in (metrics.get(split) or {}).items():

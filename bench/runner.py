@@ -236,6 +236,7 @@ def run_one(
     on_progress=None,
     save_artifacts: bool = True,
     checkpoint_every: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Execute ``spec`` in a subprocess; a crash of that process still leaves a ``failed`` record.
 
@@ -243,6 +244,8 @@ def run_one(
     so it does not change the run id. If this process is interrupted (KeyboardInterrupt, or
     ``bench.signals.Terminated`` on SIGTERM) the worker is stopped, the run is recorded as ``cancelled`` (it runs
     again next time) and the interrupt propagates.
+
+    ``env``: extra environment variables for the run's process (a GPU assignment, a search trial's address).
     """
     path = record_path(out_dir, spec)
     last: dict[str, Any] = {}
@@ -250,7 +253,7 @@ def run_one(
     with tempfile.TemporaryDirectory(prefix="ptbench-") as tmp:
         spec_file = Path(tmp) / "spec.json"
         spec_file.write_text(json.dumps(spec.to_dict()))
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         extra = ["--checkpoint-every", str(checkpoint_every)] if checkpoint_every else []
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.worker", str(spec_file), str(path), *extra]
@@ -307,6 +310,21 @@ def run_one(
         record = failed_record(spec, error, tail, progress=progress)
         write_json_atomic(path, record)
     return record
+
+
+def run_locked(spec: RunSpec, out_dir: Path, **options: Any) -> dict[str, Any] | None:
+    """``run_one`` under the run's lock (``bench.locks``): None if another live process holds it; the finished
+    record if another process completed the run meanwhile; else the new record."""
+    from bench.locks import try_lock
+
+    lock = try_lock(out_dir, spec.run_id)
+    if lock is None:
+        return None
+    with lock:
+        finished = existing(spec, out_dir)
+        if finished is not None and finished["status"] == "ok":
+            return finished
+        return run_one(spec, out_dir, **options)
 
 
 def _mtime(path: Path) -> int | None:

@@ -82,15 +82,22 @@ class RunSpec:
     # item, ``{"item", "kind": "run"|"file", "run_id" | "sha256", "task", "method", "seed", "path"}``. Empty for
     # every other method, and then left out of the hash, so run ids of non-transfer runs are unchanged.
     sources: list[dict[str, Any]] = field(default_factory=list)
+    # A search trial (``bench tune``): {"study": name, "trial": number}. Trials are dev-only (the test split is
+    # never evaluated) and hashed apart from normal runs; left out of the hash when None, so normal runs keep
+    # their run_ids.
+    trial: dict[str, Any] | None = None
 
     def identity(self) -> dict[str, Any]:
-        """What the hash covers: the spec without the data folder's location (nor the source files')."""
+        """What the hash covers: the spec without the data folder's location (nor the source files'), and
+        ``sources``/``trial`` only when set."""
         ident = dataclasses.asdict(self)
         ident["data"] = {k: v for k, v in self.data.items() if k != "dir"}
         if self.sources:
             ident["sources"] = [{k: v for k, v in s.items() if k != "path"} for s in self.sources]
         else:
             del ident["sources"]
+        if ident["trial"] is None:
+            del ident["trial"]
         ident["spec_version"] = SPEC_VERSION
         return ident
 

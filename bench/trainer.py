@@ -24,6 +24,11 @@ from bench.stages import StagePlan, begin_stage
 from methods.base import Method
 
 ProgressFn = Callable[[int, float], None]
+EvaluateFn = Callable[[int, dict[str, float]], None]  # (step, dev metrics); may raise StopTraining
+
+
+class StopTraining(Exception):
+    """Raised by an ``on_evaluate`` hook to end the loop early (e.g. a pruned search trial)."""
 
 
 @dataclass
@@ -42,6 +47,7 @@ class TrainResult:
     samples: int = 0
     final_loss: float | None = None
     nan_skipped_batches: int = 0
+    stopped: str | None = None  # why an on_evaluate hook ended the loop early, else None
     peak_rss_train_bytes: int | None = None
     gpu: dict = field(default_factory=dict)
     method_record_init: dict = field(default_factory=dict)
@@ -131,18 +137,22 @@ def train_and_evaluate(
     task,
     train_split: EncodedSplit,
     dev_split: EncodedSplit,
-    test_split: EncodedSplit,
+    test_split: EncodedSplit | None,
     train: TrainConfig,
     seed: int,
     device: torch.device,
     progress: ProgressFn | None = None,
     checkpoint: Checkpointer | None = None,
+    on_evaluate: EvaluateFn | None = None,
 ) -> TrainResult:
     """Train, select on dev, evaluate test.
 
     An exception leaving the loop carries how far the run got as ``exc.partial_result`` (this
     ``TrainResult``: steps, last loss, dev history), so the worker can write it into the failed record.
     With ``checkpoint``, the loop resumes from its saved state and saves every ``checkpoint.every`` steps.
+    ``on_evaluate(step, dev_metrics)`` runs after each dev evaluation and may raise ``StopTraining`` (a search
+    trial's pruner): the loop then ends early and ``result.stopped`` says why. ``test_split=None`` (search
+    trials) never evaluates test.
     """
     result = TrainResult(step_times=StepTimes(train.timing_warmup_steps))
     try:
@@ -158,6 +168,7 @@ def train_and_evaluate(
             device,
             progress,
             checkpoint,
+            on_evaluate,
         )
     except BaseException as exc:
         exc.partial_result = result
@@ -176,7 +187,14 @@ def _train(
     device: torch.device,
     progress: ProgressFn | None,
     checkpoint: Checkpointer | None,
+    on_evaluate: EvaluateFn | None,
 ) -> TrainResult:
+    """Train, keep the best-dev state, evaluate dev and (unless ``test_split`` is None) test with it.
+
+    ``on_evaluate(step, dev_metrics)`` runs after each periodic dev evaluation; raising ``StopTraining`` ends
+    the loop there (the result keeps what was done, ``stopped`` says why). A search passes no test split, so
+    the test data is never evaluated.
+    """
     method = backbone.method
     result.method_record_init = method.record()
     plan = StagePlan(method.training_stages(train.max_steps))  # one stage of max_steps unless multi-stage
@@ -288,6 +306,12 @@ def _train(
                 score = metrics[task.selection_metric]
                 if score > best_score:
                     best_score, best_state, result.best_step = score, _state(backbone), step
+                if on_evaluate is not None:
+                    try:
+                        on_evaluate(step, metrics)
+                    except StopTraining as stop:
+                        result.stopped = str(stop) or f"stopped at step {step}"
+                        break
             if checkpoint and checkpoint.due(step, plan.total_steps):
                 checkpoint.save(snapshot(time_before + time.perf_counter() - loop_start))
         if best_state is None:  # every step skipped or no evaluation reached: nothing to select
@@ -304,7 +328,8 @@ def _train(
     result.method_record_best = method.record()
     with eval_watch:
         result.dev_metrics = evaluate(backbone, dev_split, task, train, device)
-        result.test_metrics = evaluate(backbone, test_split, task, train, device, result.test_predictions)
-    result.test_references = list(test_split.references)
+        if test_split is not None:
+            result.test_metrics = evaluate(backbone, test_split, task, train, device, result.test_predictions)
+            result.test_references = list(test_split.references)
     result.eval_time_s = eval_watch.total
     return result

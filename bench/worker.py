@@ -106,11 +106,20 @@ def execute(spec: RunSpec, progress=None, results_dir: Path | None = None, check
     task, train_examples, dev, test, info = prepare_data(spec, train)
     backbone, method = build(spec, task, train, results_dir)
     label_strings = task.label_strings()
-    encoded = [backbone.encode(split, label_strings) for split in (train_examples, dev, test)]
+    # A search trial is dev-only: its test split is never encoded or evaluated.
+    splits = (train_examples, dev) if spec.trial is not None else (train_examples, dev, test)
+    encoded = [backbone.encode(split, label_strings) for split in splits] + [None] * (3 - len(splits))
     backbone.to(device)
     load_time = time.perf_counter() - load_start
+    on_evaluate = None
+    if spec.trial is not None:
+        from bench.tune.report import trial_reporter
 
-    result = train_and_evaluate(backbone, task, *encoded, train, spec.seed, device, progress, checkpoint)
+        on_evaluate = trial_reporter(task.selection_metric)
+
+    result = train_and_evaluate(
+        backbone, task, *encoded, train, spec.seed, device, progress, checkpoint, on_evaluate
+    )
 
     artifact, artifact_bytes = None, None
     if results_dir is not None:  # the backbone now holds the best checkpoint (train_and_evaluate restored it)
@@ -123,7 +132,8 @@ def execute(spec: RunSpec, progress=None, results_dir: Path | None = None, check
     head = sum(p.numel() for p in backbone.head_parameters())
     train_s = max(result.train_time_s, 1e-9)
     record.update(
-        status="ok",
+        status="pruned" if result.stopped else "ok",
+        error=result.stopped,
         finished_at=_now(),
         metrics={
             "dev": result.dev_metrics,
@@ -245,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json_atomic(out_path, record)
     if checkpoint is not None and record["status"] == "ok":
         checkpoint.delete()
-    return 0 if record["status"] == "ok" else 1
+    return 0 if record["status"] in ("ok", "pruned") else 1
 
 
 if __name__ == "__main__":

@@ -236,3 +236,15 @@ class Method(nn.Module):
     def record(self) -> dict:
         """Extra method-specific facts for the run record (variant names, gate weights, ...)."""
         return {}
+
+    # ---- tuning -----------------------------------------------------------------------------------------
+    @classmethod
+    def search_space(cls) -> dict:
+        """What ``bench tune`` varies: config paths (or ``train.*``) -> distributions (methods/search_space.py).
+
+        Default: every learning rate of the config (``lr``, ``lr_*``; one per parameter group) log-uniform over
+        ×[0.1, 10] of its untuned value. Methods override it with the grids their papers searched.
+        """
+        from methods.search_space import default_space
+
+        return default_space(cls.config_class)

@@ -98,6 +98,12 @@ class DecomposedPrompt(nn.Module):
         return [self.lora_a, self.lora_b]
 
 
+def dept_search_space() -> dict:
+    from methods.search_space import LogFloat
+
+    return {"lr": LogFloat(1 / 3, 3.0, relative=True), "lr_lowrank": LogFloat(1e-4, 5e-3)}
+
+
 @register_method
 class DePT(Method):
     name = "dept"
@@ -110,6 +116,15 @@ class DePT(Method):
     def __init__(self, config: DePTConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)
         self.decomposition = DecomposedPrompt(config, dims)
+
+    @classmethod
+    def search_space(cls) -> dict:
+        """DePT's grids (METHODS.md §3.2): prompt lr {0.3, 0.4}, low-rank lr {1e-4, 5e-4, 1e-3, 5e-3}.
+
+        The prompt lr is searched relative to the untuned value (×[1/3, 3]: 0.1–0.9 around the paper's 0.3,
+        1e-2–9e-2 around the quick preset's 3e-2 on MiniLM); the low-rank lr over the grid's absolute range.
+        """
+        return dept_search_space()
 
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
         self.decomposition.initialize(embeddings, generator)

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.base import BackboneDims, EmbeddingSource, Method, ParamCounts, ParamGroup
-from methods.dept import DecomposedPrompt, DePTConfig
+from methods.dept import DecomposedPrompt, DePTConfig, dept_search_space
 from methods.registry import register_method
 
 
@@ -222,6 +222,13 @@ class EPT(Method):
     formula = "m·d + r·(s+d) + extra (fusion 2·d·d_a + spaces N·2·d·k + gate N·d+N; placeholder-v0)"
     config_class = EPTConfig
     requires_fixed_length = True
+
+    @classmethod
+    def search_space(cls) -> dict:
+        """DePT's grids for ``lr``/``lr_lowrank`` plus ``lr_modules`` over {1e-4 … 5e-3} (METHODS.md §4.2)."""
+        from methods.search_space import LogFloat
+
+        return {**dept_search_space(), "lr_modules": LogFloat(1e-4, 5e-3)}
 
     def __init__(self, config: EPTConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)

@@ -52,6 +52,15 @@ class PromptTuning(Method):
     formula = "l·d"
     config_class = PTConfig
 
+    @classmethod
+    def search_space(cls) -> dict:
+        """The prompt lr, log-uniform over ×[0.1, 10] of the untuned value (METHODS.md §3.1 fixes 0.3 on T5;
+        §2.4 warns it transfers poorly across families, so the range is wide: 0.03–3 on the paper preset,
+        3e-3–0.3 around the quick preset's 3e-2)."""
+        from methods.search_space import LogFloat
+
+        return {"lr": LogFloat(0.1, 10.0, relative=True)}
+
     def __init__(self, config: PTConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)
         self.soft_prompt = nn.Parameter(torch.zeros(config.num_tokens, dims.hidden_size))  # [l, d]

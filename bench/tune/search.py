@@ -1,0 +1,454 @@
+"""The search: one Optuna study per (method, task), trials executed as normal runs, N worker processes.
+
+A trial is a ``RunSpec`` planned exactly as ``bench run`` plans it (preset, ``--set``), with the sampled values
+as further overrides and ``spec.trial = {"study", "trial"}``; it runs in the same worker subprocess
+(``bench.runner.run_one``) and writes a normal record. The objective is the task's dev selection metric at the
+best evaluation (maximised); trials never evaluate the test split (``bench.worker``). Each dev evaluation is
+reported to Optuna from inside the run (``bench.tune.report``), and a pruned trial ends with record status
+``pruned`` and Optuna state PRUNED.
+
+Workers: ``--workers N`` starts N processes that share the study through its storage, each with a TPE sampler
+seeded ``sampler_seed + k`` (``constant_liar`` so parallel workers spread out); on a GPU machine worker ``k``'s
+runs see GPU ``k mod #GPUs``. ``--trials`` is the study's total: a worker stops once the study holds that many
+complete, pruned, failed or running trials, so re-running the command resumes an interrupted search and the
+same command on another machine (same ``--storage``, a different ``--sampler-seed``) joins it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.runner import RunRequest, plan, run_one
+from bench.spec import RunSpec
+from bench.tune.report import trial_env
+from bench.tune.space import method_space, suggest, untuned_value
+from bench.tune.storage import build_pruner, check_storage, open_storage
+from methods.search_space import Dim, describe
+
+
+class TrialFailed(RuntimeError):
+    """The trial's run failed; Optuna records the trial as FAIL and the search goes on."""
+
+
+@dataclass
+class StudyJob:
+    """One study: a single (method, task, seed) request and its space. Picklable for worker processes."""
+
+    name: str
+    storage: str
+    pruner: str
+    request: RunRequest
+    space: dict[str, Dim]
+    out_dir: str
+    trials: int
+    sampler_seed: int = 0
+
+    @property
+    def method(self) -> str:
+        return self.request.methods[0]
+
+    @property
+    def task(self) -> str:
+        return self.request.tasks[0]
+
+    def base_spec(self) -> RunSpec:
+        return plan(self.request)[0]
+
+    def trial_spec(self, sampled: dict[str, dict[str, Any]], number: int) -> RunSpec:
+        overrides = {k: dict(v) for k, v in (self.request.overrides or {}).items()}
+        for scope, values in sampled.items():
+            overrides.setdefault(scope, {}).update(values)
+        (spec,) = plan(dataclasses.replace(self.request, overrides=overrides))
+        return dataclasses.replace(spec, trial={"study": self.name, "trial": number})
+
+
+@dataclass
+class TuneRequest:
+    request: RunRequest  # suite, tasks, methods, one seed, preset, model, data, steps, --set overrides
+    out_dir: str
+    trials: int
+    storage: str
+    study: str | None = None
+    pruner: str = "median"
+    sampler_seed: int = 0
+    workers: int = 1
+    space_overrides: dict = field(default_factory=dict)
+    reports_dir: str = "reports"
+
+
+def study_jobs(req: TuneRequest) -> list[StudyJob]:
+    """One job per (method, task); names ``<method>-<suite>-<task>-<preset>`` unless ``--study`` is given."""
+    check_storage(req.storage, req.workers)
+    build_pruner(req.pruner)
+    pairs = [(m, t) for m in req.request.methods for t in req.request.tasks]
+    jobs = []
+    for method, task in pairs:
+        if req.study and len(pairs) == 1:
+            name = req.study
+        elif req.study:
+            name = f"{req.study}-{method}" + (f"-{task}" if len(req.request.tasks) > 1 else "")
+        else:
+            name = f"{method}-{req.request.suite}-{task}-{req.request.preset}"
+        overrides = {
+            k: v for k, v in (req.request.overrides or {}).items() if k in ("train", method)
+        }  # --set for other methods of the comparison does not concern this study
+        single = dataclasses.replace(req.request, methods=[method], tasks=[task], overrides=overrides)
+        job = StudyJob(
+            name=name,
+            storage=req.storage,
+            pruner=req.pruner,
+            request=single,
+            space=method_space(method, req.space_overrides),
+            out_dir=req.out_dir,
+            trials=req.trials,
+            sampler_seed=req.sampler_seed,
+        )
+        base = job.base_spec()  # validates the request and every path of the space
+        for path, dim in job.space.items():
+            value = untuned_value(base, path)
+            if getattr(dim, "relative", False):
+                dim.bounds(value)
+        jobs.append(job)
+    return jobs
+
+
+COUNTED = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
+
+
+def create_study(job: StudyJob):
+    """Create (or reopen) the study and record what it searches in its user attributes."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=job.name,
+        storage=open_storage(job.storage),
+        direction="maximize",
+        load_if_exists=True,
+    )
+    base = job.base_spec()
+    attrs = {
+        "method": job.method,
+        "suite": job.request.suite,
+        "task": job.task,
+        "preset": job.request.preset,
+        "model": base.model,
+        "seed": base.seed,
+        "out_dir": str(Path(job.out_dir).resolve()),
+        "space": {path: describe(dim, untuned_value(base, path)) for path, dim in job.space.items()},
+    }
+    for key, value in attrs.items():
+        if key not in study.user_attrs:
+            study.set_user_attr(key, value)
+    if study.user_attrs.get("method") != job.method or study.user_attrs.get("task") != job.task:
+        raise ValueError(
+            f"study {job.name!r} in this storage tunes {study.user_attrs.get('method')} on "
+            f"{study.user_attrs.get('task')}, not {job.method} on {job.task}; pick another --study name"
+        )
+    return study
+
+
+def _states(study, names) -> int:
+    import optuna
+
+    wanted = tuple(getattr(optuna.trial.TrialState, n) for n in names)
+    return len(study.get_trials(deepcopy=False, states=wanted))
+
+
+def make_objective(job: StudyJob, gpu: str | None = None):
+    import optuna
+
+    base = job.base_spec()
+
+    def objective(trial: optuna.Trial) -> float:
+        spec = job.trial_spec(suggest(trial, job.space, base), trial.number)
+        trial.set_user_attr("run_id", spec.run_id)
+        env = trial_env(job.storage, job.name, trial._trial_id, job.pruner)  # noqa: SLF001 (the id to reopen it)
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        record = run_one(spec, Path(job.out_dir), env=env)
+        trial.set_user_attr("status", record["status"])
+        if record["status"] == "pruned":
+            trial.set_user_attr("pruned", record["error"])
+            raise optuna.TrialPruned(record["error"])
+        if record["status"] != "ok":
+            trial.set_user_attr("error", record["error"])
+            raise TrialFailed(record["error"])
+        metric = record["metrics"]["selection_metric"]
+        trial.set_user_attr("metric", metric)
+        trial.set_user_attr("best_step", record["metrics"]["best_step"])
+        return float(record["metrics"]["dev"][metric])
+
+    return objective
+
+
+def worker_main(job: StudyJob, index: int, n_trials: int, gpu: str | None = None) -> None:
+    """One searching process: run up to ``n_trials`` trials, stop when the study reaches ``job.trials``."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    sampler = optuna.samplers.TPESampler(
+        seed=job.sampler_seed + index,
+        n_startup_trials=max(2, min(10, job.trials // 3)),
+        constant_liar=True,
+    )
+    study = optuna.load_study(
+        study_name=job.name,
+        storage=open_storage(job.storage, heartbeat=True),
+        sampler=sampler,
+        pruner=build_pruner(job.pruner),
+    )
+
+    def announce(study, frozen) -> None:
+        value = f"dev {frozen.value:.2f}" if frozen.value is not None else ""
+        why = frozen.user_attrs.get("pruned") or frozen.user_attrs.get("error") or ""
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in frozen.params.items())
+        print(
+            f"[worker {index}] trial {frozen.number}: {frozen.state.name.lower()} {value} {why} ({params})",
+            flush=True,
+        )
+
+    counted = tuple(getattr(optuna.trial.TrialState, n) for n in COUNTED)
+    study.optimize(
+        make_objective(job, gpu),
+        n_trials=n_trials,
+        catch=(TrialFailed,),
+        callbacks=[announce, MaxTrialsCallback(job.trials, states=counted)],
+    )
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def visible_gpus() -> list[str]:
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip()]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # noqa: BLE001 - no torch CUDA: CPU workers
+        return []
+
+
+def run_study(job: StudyJob, workers: int, console) -> Any:
+    """Run the remaining trials of ``job`` with ``workers`` processes; return the study."""
+    study = create_study(job)
+    remaining = job.trials - _states(study, ("COMPLETE", "PRUNED", "FAIL"))
+    console.print(
+        f"[bold]study[/bold] {job.name}: {job.method} on {job.request.suite}/{job.task}, "
+        f"{job.trials} trials ({max(remaining, 0)} to run) with {workers} worker(s); storage {job.storage}"
+    )
+    for path, text in study.user_attrs.get("space", {}).items():
+        console.print(f"  {path}: {text}")
+    if remaining <= 0:
+        return study
+    gpus = visible_gpus()
+    workers = max(1, min(workers, remaining))
+    share = math.ceil(remaining / workers)
+    if workers == 1:
+        worker_main(job, 0, share, gpus[0] if gpus else None)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        procs = [
+            ctx.Process(target=worker_main, args=(job, k, share, gpus[k % len(gpus)] if gpus else None))
+            for k in range(workers)
+        ]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        dead = [k for k, p in enumerate(procs) if p.exitcode != 0]
+        if dead:
+            console.print(f"[red]worker(s) {dead} exited abnormally[/red]; re-run the command to resume")
+    return study
+
+
+# ---- summaries, plots, show -------------------------------------------------------------------------------
+
+
+def summarise(study) -> dict[str, Any]:
+    """Counts per state and the best trial of a study (what the summary table and files show)."""
+    counts = {n.lower(): _states(study, (n,)) for n in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
+    best = None
+    if counts["complete"]:
+        trial = study.best_trial
+        best = {
+            "number": trial.number,
+            "value": trial.value,
+            "params": trial.params,
+            "run_id": trial.user_attrs.get("run_id"),
+            "metric": trial.user_attrs.get("metric"),
+        }
+    return {"study": study.study_name, **study.user_attrs, "trials": counts, "best": best}
+
+
+def trials_table(study, top: int | None = None):
+    """Rich table of a study's trials, best first (complete), then pruned and failed."""
+    from rich.table import Table
+
+    trials = study.get_trials(deepcopy=False)
+    order = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "FAIL": 3, "WAITING": 4}
+    trials = sorted(trials, key=lambda t: (order[t.state.name], -(t.value or -math.inf), t.number))
+    if top:
+        trials = trials[:top]
+    attrs = study.user_attrs
+    table = Table(
+        title=f"{study.study_name}: {attrs.get('method')} on {attrs.get('suite')}/{attrs.get('task')} "
+        f"({attrs.get('preset')}), dev objective",
+        header_style="bold",
+    )
+    for col in ("trial", "state", "dev", "last reported", "params", "run_id"):
+        table.add_column(col, justify="right" if col in ("trial", "dev") else "left")
+    for t in trials:
+        last = max(t.intermediate_values) if t.intermediate_values else None
+        table.add_row(
+            str(t.number),
+            t.state.name.lower(),
+            f"{t.value:.2f}" if t.value is not None else "-",
+            f"step {last}: {t.intermediate_values[last]:.2f}" if last is not None else "-",
+            ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()),
+            t.user_attrs.get("run_id", "-"),
+        )
+    return table
+
+
+def write_plots(study, folder: Path) -> list[Path]:
+    """Optuna's matplotlib plots: optimisation history, intermediate values (pruning), parameter importances."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization import matplotlib as vis
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    plots = {
+        "history": vis.plot_optimization_history,
+        "intermediate": vis.plot_intermediate_values,
+        "importances": vis.plot_param_importances,
+    }
+    for name, plot in plots.items():
+        try:
+            axes = plot(study)
+        except (ValueError, RuntimeError) as exc:  # e.g. importances need >= 2 complete trials
+            (folder / f"{name}.txt").write_text(f"not plotted: {exc}\n")
+            continue
+        figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+        figure.tight_layout()
+        path = folder / f"{name}.png"
+        figure.savefig(path, dpi=120)
+        plt.close(figure)
+        written.append(path)
+    return written
+
+
+def summary_markdown(summaries: list[dict[str, Any]]) -> str:
+    """One row per study: trials by state and the best dev score with its settings."""
+    lines = [
+        "| study | method | task | preset | trials | complete | pruned | failed | best dev | best trial | best params |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        c, best = s["trials"], s["best"]
+        value = f"{best['value']:.2f}" if best else "-"
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in best["params"].items()) if best else "-"
+        lines.append(
+            f"| {s['study']} | {s.get('method')} | {s.get('task')} | {s.get('preset')} | "
+            f"{c['complete'] + c['pruned'] + c['fail'] + c['running']} | {c['complete']} | {c['pruned']} | "
+            f"{c['fail']} | {value} | {best['number'] if best else '-'} | {params} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(summaries: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """``summary.md`` and ``summary.csv`` in ``folder``."""
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    md = folder / "summary.md"
+    md.write_text(
+        "Objective: the task's dev selection metric (maximised); the test split is never evaluated during a "
+        "search. Every study got the same number of trials.\n\n" + summary_markdown(summaries)
+    )
+    rows = []
+    for s in summaries:
+        best = s["best"] or {}
+        rows.append(
+            {
+                "study": s["study"],
+                "method": s.get("method"),
+                "task": s.get("task"),
+                "preset": s.get("preset"),
+                **{f"trials_{k}": v for k, v in s["trials"].items()},
+                "best_dev": best.get("value"),
+                "best_trial": best.get("number"),
+                "best_run_id": best.get("run_id"),
+                **{f"param.{k}": v for k, v in (best.get("params") or {}).items()},
+            }
+        )
+    csv = folder / "summary.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    return [md, csv]
+
+
+def run_tune(req: TuneRequest, console) -> int:
+    """Run every study, then print and write summaries and plots. 0 if each study has a complete trial."""
+    jobs = study_jobs(req)
+    summaries = []
+    for job in jobs:
+        study = run_study(job, req.workers, console)
+        console.print(trials_table(study))
+        summary = summarise(study)
+        summaries.append(summary)
+        folder = Path(req.reports_dir) / "tune" / job.name
+        files = write_plots(study, folder) + write_summary([summary], folder)
+        console.print(f"reports: {', '.join(str(f) for f in files)}")
+    if len(jobs) > 1:
+        group = req.study or f"{req.request.suite}-{'_'.join(req.request.tasks)}-{req.request.preset}"
+        files = write_summary(summaries, Path(req.reports_dir) / "tune" / f"compare-{group}")
+        console.print(f"budget-matched comparison: {', '.join(str(f) for f in files)}")
+    console.print(summary_markdown(summaries), markup=False)
+    return 0 if all(s["best"] for s in summaries) else 1
+
+
+def load_study(name: str, storage: str):
+    """An existing study, or a one-line error naming the studies the storage holds."""
+    import optuna
+
+    from methods.registry import did_you_mean
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not storage.count("://") and not Path(storage).exists():
+        raise ValueError(f"no study storage at {storage!r}; run `bench tune` first or pass --storage")
+    store = open_storage(storage)
+    names = [s.study_name for s in optuna.get_all_study_summaries(store, include_best_trial=False)]
+    if name not in names:
+        raise ValueError(
+            f"unknown study {name!r}{did_you_mean(name, names)}; studies in {storage}: {', '.join(names) or 'none'}"
+        )
+    return optuna.load_study(study_name=name, storage=store)
+
+
+def best_overrides(name: str, storage: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """``--params best:STUDY``: the study's method and its best trial's settings as overrides."""
+    from bench.tune.space import params_to_overrides
+
+    study = load_study(name, storage)
+    if not _states(study, ("COMPLETE",)):
+        raise ValueError(f"study {name!r} has no complete trial yet; nothing to re-run")
+    method = study.user_attrs["method"]
+    return method, params_to_overrides(study.best_trial.params, method)
