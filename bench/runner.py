@@ -129,6 +129,7 @@ def _plan_requested(request: RunRequest) -> list[RunSpec]:
                     f"({', '.join(request.methods)}) nor 'train'"
                 )
         return _plan_sweeps(request)
+    return _plan_single(request)
 
 
 def parse_sweep(item: str) -> tuple[str, str, list[str]]:
@@ -165,6 +166,9 @@ def _plan_sweeps(request: RunRequest) -> list[RunSpec]:
     unique = {spec.run_id: spec for spec in specs}  # a swept value equal to the default is planned once
     return list(unique.values())
 
+
+def _plan_single(request: RunRequest) -> list[RunSpec]:
+    """Specs for one request without sweeps: task x method x seed."""
     preset = get_preset(request.preset)
     overrides = request.overrides or {}
     unknown = set(overrides) - set(request.methods) - {"train"}
