@@ -39,19 +39,20 @@ changes; the stacks still build their masks with the original implementation.
 Which modules [dec, ``cross_attention``]: every self-attention module: T5 encoder and decoder
 (``SelfAttention``), BERT's ``attention.self``, a causal LM's ``self_attn``. T5's decoder cross-attention gets
 no prefix by default (``cross_attention=True`` adds one; PEFT's seq2seq path also leaves it without, since it
-resets the cross-attention cache). Li & Liang's BART model prefixes encoder and decoder; PEFT on T5 reaches only
-the decoder.
+resets the cross-attention cache). Li & Liang prefix both encoder and decoder of BART; PEFT on seq2seq models
+reaches only the decoder ("which does not correspond to the paper specification", PEFT docs,
+package_reference/prefix_tuning), which is why the encoder path here is our own.
 
 Positions [dec]. T5: prefix columns get a zero relative-position bias (no bucket, no learned bias), so prefix
 attention depends only on the learned keys. Llama (RoPE): prefix keys are not rotated, as PEFT's cached prefix
 (the cache stores keys already in the rotated space); text positions stay those the backbone gives (0 at the
 first real token), whereas PEFT's text would start at ``l``; the prefix keys are learned either way.
 
-Defaults: ``num_tokens`` l=20 [dec] (PEFT's prefix-tuning examples; the paper used 10 for table-to-text and 200
+Defaults: ``num_tokens`` l=20 [dec] (the example in PEFT's ``PrefixEncoder`` docstring; the paper used 10 for table-to-text and 200
 for summarisation), ``projection=True`` with ``hidden_size`` h=512 (the paper trains through an MLP; 512 is the
-``mid_dim`` of Li & Liang's released code [unv]), lr 1e-3 [dec] (the paper's 5e-5 is for 10 epochs of GPT-2
-fine-tuning-length schedules; 1e-3–5e-3 is the range usual for PEFT prefix tuning), weight decay 0. The
-paper's initialisation from real-word activations is not implemented (PEFT's N(0, 1) embedding init).
+``mid_dim`` of Li & Liang's released code [unv]), lr 1e-3 [dec] (the paper's rate, 5e-5 [unv], belongs to
+epoch-long GPT-2/BART schedules; the quick presets use 3e-3, not swept), weight decay 0. The paper's
+initialisation from the activations of real words is not implemented (PEFT's N(0, 1) embedding init).
 """
 
 from __future__ import annotations
