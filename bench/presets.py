@@ -131,6 +131,8 @@ QUICK = Preset(
         "bitfit": {"lr": 3e-3},
         "adapter": {"lr": 1e-3},
         "ptuning": {"num_tokens": 20, "lr": 3e-3},
+        # Prefix tuning: l=20 with the MLP (h=512) as the default; rate not swept (README "Prefix tuning").
+        "prefix": {"num_tokens": 20, "lr": 3e-3},
     },
 )
 
@@ -160,6 +162,7 @@ QUICK_DECODER = Preset(
         "pt": {"num_tokens": 10, "lr": 3e-2},
         "dept": dict(_QUICK_DECODER_DECOMPOSED),
         "ept": {**_QUICK_DECODER_DECOMPOSED, "lr_modules": 1e-3},
+        "prefix": {"num_tokens": 10, "lr": 3e-3},
     },
 )
 

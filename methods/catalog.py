@@ -11,6 +11,7 @@ from methods import (  # noqa: F401
     lora,
     lpt,
     mpt,
+    prefix,
     pt,
     ptuning,
     residual_pt,
