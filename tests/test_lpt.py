@@ -114,6 +114,9 @@ def test_no_gradient_below_the_insertion_layer(tiny_model_dir, monkeypatch, gene
     if backbone.family == "seq2seq":
         blocks = backbone.model.get_encoder().block
         below, above = list(blocks[:lp]), list(blocks[lp:])
+    elif backbone.family == "decoder":  # the input embedding is tied to the LM head above: not "below"
+        layers = backbone.model.get_decoder().layers
+        below, above = list(layers[:lp]), list(layers[lp:])
     else:
         base = backbone.model.base_model
         below, above = [base.embeddings, *base.encoder.layer[:lp]], list(base.encoder.layer[lp:])
