@@ -29,19 +29,20 @@ def model_dims(model: str, max_length: int) -> BackboneDims:
     family = model_family(config)
     if family == "seq2seq":
         return BackboneDims(family, config.d_model, config.num_layers, max_length, config.vocab_size, None)
-    if family == "encoder":
+    if family in ("encoder", "decoder"):  # decoder: as ``DecoderBackbone.dims``
+        if not hasattr(config, "hidden_size") or not hasattr(config, "num_hidden_layers"):
+            raise UnknownModelError(
+                f"model {model!r} ({config.model_type!r}) has no hidden_size/num_hidden_layers in its config"
+            )
         return BackboneDims(
             family,
             config.hidden_size,
             config.num_hidden_layers,
             max_length,
             config.vocab_size,
-            config.max_position_embeddings,
+            getattr(config, "max_position_embeddings", None),
         )
-    raise UnknownModelError(
-        f"model {model!r} is a {config.model_type!r} decoder-only model; supported families: seq2seq (T5), "
-        "encoder (BERT)"
-    )
+    raise UnknownModelError(f"model {model!r}: unknown family {family!r}")
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:

@@ -130,41 +130,6 @@ def _plan_requested(request: RunRequest) -> list[RunSpec]:
                 )
         return _plan_sweeps(request)
 
-
-def parse_sweep(item: str) -> tuple[str, str, list[str]]:
-    """``"pt.num_tokens=10,20,50"`` -> ``("pt", "num_tokens", ["10", "20", "50"])`` (scope: a method or train)."""
-    key, sep, values = item.partition("=")
-    scope, dot, field = key.partition(".")
-    parts = [v.strip() for v in values.split(",") if v.strip()]
-    if not sep or not dot or not field or not parts:
-        raise ValueError(f"--sweep {item!r} is not of the form method.field=V1,V2,... (or train.field=V1,V2)")
-    if scope != "train":
-        parse_method_list(scope)  # unknown method -> did-you-mean error
-    return scope, field, parts
-
-
-def _plan_sweeps(request: RunRequest) -> list[RunSpec]:
-    """One plan per swept value (the first sweep; the rest recursively). A sweep over a method's field only
-    multiplies that method's runs; the other methods are planned once."""
-    if not request.sweeps:
-        return _plan_requested(request)
-    (scope, field, values), rest = request.sweeps[0], request.sweeps[1:]
-    if scope != "train" and scope not in request.methods:  # another method's sweep: nothing to do here
-        return _plan_sweeps(replace(request, sweeps=rest))
-    specs: list[RunSpec] = []
-    given = request.overrides or {}
-    others = [m for m in request.methods if m != scope] if scope != "train" else []
-    if others:
-        kept = {k: v for k, v in given.items() if k in others or k == "train"}
-        specs += _plan_sweeps(replace(request, methods=others, overrides=kept, sweeps=rest))
-    swept = request.methods if scope == "train" else [scope]
-    for value in values:
-        overrides = {k: dict(v) for k, v in given.items() if k in swept or k == "train"}
-        overrides.setdefault(scope, {})[field] = value
-        specs += _plan_sweeps(replace(request, methods=swept, overrides=overrides, sweeps=rest))
-    unique = {spec.run_id: spec for spec in specs}  # a swept value equal to the default is planned once
-    return list(unique.values())
-
     preset = get_preset(request.preset)
     overrides = request.overrides or {}
     unknown = set(overrides) - set(request.methods) - {"train"}
@@ -214,6 +179,41 @@ def _plan_sweeps(request: RunRequest) -> list[RunSpec]:
         for task in request.tasks:
             check_local_files(get_task(task, request.suite), request.data_dir)
     return specs
+
+
+def parse_sweep(item: str) -> tuple[str, str, list[str]]:
+    """``"pt.num_tokens=10,20,50"`` -> ``("pt", "num_tokens", ["10", "20", "50"])`` (scope: a method or train)."""
+    key, sep, values = item.partition("=")
+    scope, dot, field = key.partition(".")
+    parts = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not dot or not field or not parts:
+        raise ValueError(f"--sweep {item!r} is not of the form method.field=V1,V2,... (or train.field=V1,V2)")
+    if scope != "train":
+        parse_method_list(scope)  # unknown method -> did-you-mean error
+    return scope, field, parts
+
+
+def _plan_sweeps(request: RunRequest) -> list[RunSpec]:
+    """One plan per swept value (the first sweep; the rest recursively). A sweep over a method's field only
+    multiplies that method's runs; the other methods are planned once."""
+    if not request.sweeps:
+        return _plan_requested(request)
+    (scope, field, values), rest = request.sweeps[0], request.sweeps[1:]
+    if scope != "train" and scope not in request.methods:  # another method's sweep: nothing to do here
+        return _plan_sweeps(replace(request, sweeps=rest))
+    specs: list[RunSpec] = []
+    given = request.overrides or {}
+    others = [m for m in request.methods if m != scope] if scope != "train" else []
+    if others:
+        kept = {k: v for k, v in given.items() if k in others or k == "train"}
+        specs += _plan_sweeps(replace(request, methods=others, overrides=kept, sweeps=rest))
+    swept = request.methods if scope == "train" else [scope]
+    for value in values:
+        overrides = {k: dict(v) for k, v in given.items() if k in swept or k == "train"}
+        overrides.setdefault(scope, {})[field] = value
+        specs += _plan_sweeps(replace(request, methods=swept, overrides=overrides, sweeps=rest))
+    unique = {spec.run_id: spec for spec in specs}  # a swept value equal to the default is planned once
+    return list(unique.values())
 
 
 def parse_overrides(items: Iterable[str], methods: list[str]) -> dict[str, dict[str, str]]:
