@@ -23,6 +23,10 @@ methods are LoRA-like reparameterisations of existing weights, METHODS.md §2.5)
 
 Init [dec, near-identity as in Houlsby]: weights ~ N(0, 0.01²) (Compacter's ``init_linear_layer``, [unv]),
 biases 0. Activation: the ``activation`` field, default ``swish`` (Compacter's default non-linearity [unv]).
+
+On Llama-style decoders the adapters hook ``self_attn.o_proj`` (``self_attn``) and ``mlp.down_proj``
+(``ffn``), both ``d``-wide, before the residual; ``train_layer_norms`` trains the RMSNorm scales (no bias).
+SmolLM2-135M (d=576, b=18): 60 adapters × 21,330 = 1,279,800, plus 61 × 576 RMSNorm weights = 1,314,936.
 """
 
 from __future__ import annotations

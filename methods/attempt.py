@@ -40,6 +40,17 @@ Harness decisions [dec] (METHODS.md §3.8 "Single-task harness"):
 * Source prompts must have the target's length ``l`` (they are added row by row).
 * Whether the target task is among the sources (``self_transfer``) is for the harness to record: a method
   never knows its task.
+
+On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
+token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
+with position ids from the attention mask so the prompt starts at position 0 on either side. During
+training and label scoring the rows also hold the target tokens; the backbone therefore gives :meth:`prompt`
+the *prefix only* (source and cue): target positions appear as padding (the pad token's embedding, masked
+out), as an encoder would see ``[source ; pads]``. Otherwise the instance-dependent prompt, which every
+position attends to, would carry the label. ``x̂`` is then the max over the prefix embeddings
+(``summary_over="real_tokens"``) or over prefix and padding (``"all"``, the T5 parity mode); the quick-decoder
+preset uses ``real_tokens`` and ``T = d·e`` for SmolLM2's d=576.
 """
 
 from __future__ import annotations

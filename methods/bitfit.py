@@ -23,6 +23,11 @@ Equations: every selected layer ``y = f(x)`` becomes ``y = f(x) + b`` with ``b �
 
   Default ``encoder,decoder`` = 202,752 [dec]; which subset gave the table's 280K is unknown (METHODS.md §3.10).
   Linear biases use ``nn.Linear``'s own ``bias`` slot; LayerNorm biases a forward hook ``y + b``.
+
+* **Llama-style decoders (no linear biases):** as T5: the ``decoder`` part adds zero biases to every linear
+  of every layer (``q/k/v/o_proj``, ``gate/up/down_proj``; SmolLM2-135M: 30 × 5,184 = 155,520), ``layernorm``
+  a bias after every RMSNorm, ``lm_head`` one on the (tied) LM head; ``encoder`` matches nothing there. A
+  decoder that has native biases (Qwen2's q/k/v) takes the native path instead.
 """
 
 from __future__ import annotations

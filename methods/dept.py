@@ -21,6 +21,18 @@ PT with 100 tokens). The encoder processes ``m + s`` positions instead of ``l + 
 Optimiser (``train.py``): AdamW, eps 1e-6, two groups (``P_s`` at ``lr``; ``A, B`` at ``lr_lowrank``), no
 weight decay (the scripts pass 1e-5 but the optimiser is built without it), linear schedule, 500 warm-up steps.
 Every input must be padded to exactly ``s``: ``A`` has ``s`` rows.
+
+On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
+token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
+with position ids from the attention mask so the prompt starts at position 0 on either side. ``A`` has ``s``
+rows, where ``s`` is the length of the whole row, target included (not the encoder input as on T5): the
+backbone hands ``update_embeds`` the real tokens left-aligned, so row ``i`` is added to real token ``i`` of the
+text (source, cue and target tokens alike) whatever the padding side, and padding gets the remaining rows
+(masked out). DePT's own Llama path left-pads to ``s``, where the row a token meets depends on the example's
+length; the harness records ``prompt_placement`` instead of reproducing that. Label scoring (the default)
+offsets the candidate label tokens with the same rows as in training; greedy generation offsets the prefix
+only (tokens produced by ``generate`` are embedded by the model itself, without their rows).
 """
 
 from __future__ import annotations

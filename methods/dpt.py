@@ -16,6 +16,12 @@ abstract's "11.2K"). ``P`` is computed once per forward and broadcast over the b
 Defaults (``options.py``): l=100 (``--enc_prompt_tokens``), b=10 (``--bottle_neck``), AdamW lr 0.3, weight
 decay 1e-5. The code's 10 % warm-up and its protocol (full train set, validation as dev and test) are not used:
 the harness runs DPT with the common schedule and the DePT protocol (METHODS.md §2.1.6, §5) [dec].
+
+On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
+token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
+with position ids from the attention mask so the prompt starts at position 0 on either side. ``P = U V``
+is placed like PT's prompt; nothing else changes (the paper and code are T5 only).
 """
 
 from __future__ import annotations

@@ -34,6 +34,13 @@ step (unless the gate is instance-dependent), so the per-step cost is DePT's.
 
 Optimiser (assumption): AdamW with three groups: ``P_s`` at ``lr``, ``A, B`` at ``lr_lowrank``, the fusion,
 projection and gate modules at ``lr_modules`` (1e-3).
+
+On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
+token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
+with position ids from the attention mask so the prompt starts at position 0 on either side. The
+decomposition behaves as DePT's there (row ``i`` of ``κ·A B`` added to real token ``i``, target tokens
+included; see ``methods/dept.py``); fusion, projection and gate act on the prompt alone, so they are unchanged.
 """
 
 from __future__ import annotations

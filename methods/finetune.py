@@ -7,6 +7,9 @@ Trainable: all parameters of the model, each shared tensor once (T5 ties the inp
 ``N_total`` = 222,903,552 on T5-Base. On BERT-family backbones the task head is the backbone's and is counted
 in ``head_params``, so ``trainable_params`` is everything else (MiniLM: 22,713,216 with the pooler). Saved: the
 same tensors (the whole fine-tuned model).
+
+On decoder-only models every parameter of the causal LM trains (SmolLM2-135M ties its input embedding and
+LM head: 134,515,008 counted once); the loss is the decoder's (target tokens only).
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ default ``lora_dropout`` is also 0.0), targets ``q,v`` of every attention module
 adds k, o and both FFN matrices: 3,244,032. Targets are roles (``methods.model_parts``), mapped per family to
 module names: on BERT ``q,v`` are ``attention.self.query``/``value`` of every layer (MiniLM: 6 × 2 × 8 × 768 =
 73,728), never the pooler or the task head. lr 3e-4 as the lineage's other reference rows (METHODS.md §3.10).
+
+On decoder-only Llama-style models (``methods.model_parts``): ``q,v`` are ``self_attn.q_proj``/``v_proj`` of
+every layer; ``wi`` is ``mlp.gate_proj`` and ``up_proj``, ``wo`` ``mlp.down_proj``; never the LM head. With
+grouped-query attention ``v`` is narrower than ``d``: SmolLM2-135M, ``q,v``: 30 × 8 × ((576+576) + (576+192))
+= 460,800.
 """
 
 from __future__ import annotations

@@ -35,6 +35,13 @@ T5 port [dec] (METHODS.md §3.4, every choice a config field or recorded):
   ``0..l−1``; text–text distances unchanged) and extends the decoder's cross-attention mask by ``1_l``;
 * the generator's linears keep PyTorch's default init (the official init was not verified);
 * the prompt depends on the instance, so it cannot be cached for inference: ``saved_params`` is the generator.
+
+Decoder-only (Llama-style, RoPE) port [dec] (``bench/backbones/decoder.py``): ``insert_layer=None`` resolves to
+``num_layers // 2`` (15 of 30 on SmolLM2-135M); layers ``1..L_p`` run without gradient on the text alone; the
+generator reads the **prefix only** (source and cue, never the target tokens of a training or scoring row,
+which would leak the label into a prompt every position attends to); ``P(x)`` goes right before the first real
+token and position ids come from the new mask (prompt ``0..l−1``, text after it: RoPE keeps the text's
+relative distances). Greedy generation reruns the split forward per new token (no KV cache).
 """
 
 from __future__ import annotations

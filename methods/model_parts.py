@@ -1,17 +1,22 @@
-"""Find the transformer's linear layers by role, the same way on T5 and BERT, for wrap methods.
+"""Find the transformer's linear layers by role, the same way on T5, BERT and Llama, for wrap methods.
 
 A role names one projection of one block: ``q``, ``k``, ``v``, ``o`` (attention) and ``wi``, ``wo`` (feed-forward;
-gated T5 v1.1 has ``wi_0``/``wi_1``, both reported as ``wi``). The sub-layer is ``self_attn``, ``cross_attn`` or
-``ffn`` and the stack ``encoder`` or ``decoder``. The LM head, BERT's pooler and the task head have no role.
+gated T5 v1.1 has ``wi_0``/``wi_1`` and gated Llama ``gate_proj``/``up_proj``, each pair reported as ``wi``). The
+sub-layer is ``self_attn``, ``cross_attn`` or ``ffn`` and the stack ``encoder`` or ``decoder`` (BERT: ``encoder``;
+decoder-only Llama-style models: ``decoder``). The LM head, BERT's pooler and the task head have no role.
 
-====================  ==============================================  =========================================
-role                  T5 module (``{stack}.block.i.layer.j.…``)         BERT module (``…encoder.layer.i.…``)
-====================  ==============================================  =========================================
-q, k, v               ``SelfAttention.q`` / ``EncDecAttention.q`` …   ``attention.self.query`` / ``key`` / ``value``
-o                     ``SelfAttention.o`` / ``EncDecAttention.o``     ``attention.output.dense``
-wi                    ``DenseReluDense.wi`` (``wi_0``, ``wi_1``)      ``intermediate.dense``
-wo                    ``DenseReluDense.wo``                           ``output.dense``
-====================  ==============================================  =========================================
+======  ==========================================  ======================================  ==========================
+role    T5 module (``{stack}.block.i.layer.j.…``)     BERT module (``…encoder.layer.i.…``)    Llama (``…layers.i.…``)
+======  ==========================================  ======================================  ==========================
+q, k, v ``SelfAttention.q`` / ``EncDecAttention.q``  ``attention.self.query`` / ``key`` …    ``self_attn.q_proj`` …
+o       ``SelfAttention.o`` / ``EncDecAttention.o``  ``attention.output.dense``              ``self_attn.o_proj``
+wi      ``DenseReluDense.wi`` (``wi_0``, ``wi_1``)   ``intermediate.dense``                  ``mlp.gate_proj``, ``up_proj``
+wo      ``DenseReluDense.wo``                        ``output.dense``                        ``mlp.down_proj``
+======  ==========================================  ======================================  ==========================
+
+The Llama layout (``model.layers.i.self_attn.{q,k,v,o}_proj``, ``model.layers.i.mlp.{gate,up,down}_proj``) is
+shared by SmolLM2, Mistral, Qwen2 and most current decoder-only checkpoints. With grouped-query attention ``k``
+and ``v`` are narrower than ``d`` (``num_key_value_heads · head_dim`` outputs).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ _BERT = [
     (re.compile(r"(^|\.)encoder\.layer\.\d+\.intermediate\.dense$"), "ffn", "wi"),
     (re.compile(r"(^|\.)encoder\.layer\.\d+\.output\.dense$"), "ffn", "wo"),
 ]
+_LLAMA_ATTN = re.compile(r"(^|\.)layers\.\d+\.self_attn\.([qkvo])_proj$")
+_LLAMA_FFN = re.compile(r"(^|\.)layers\.\d+\.mlp\.(gate|up|down)_proj$")
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,10 @@ def linear_parts(model: nn.Module) -> list[LinearPart]:
             parts.append(LinearPart(name, module, m.group(1), sub, m.group(3)))
         elif m := _T5_FFN.match(name):
             parts.append(LinearPart(name, module, m.group(1), "ffn", m.group(2)[:2]))
+        elif m := _LLAMA_ATTN.search(name):
+            parts.append(LinearPart(name, module, "decoder", "self_attn", m.group(2)))
+        elif m := _LLAMA_FFN.search(name):
+            parts.append(LinearPart(name, module, "decoder", "ffn", "wo" if m.group(2) == "down" else "wi"))
         else:
             for pattern, sub, role in _BERT:
                 if pattern.search(name):
@@ -64,15 +75,16 @@ def linear_parts(model: nn.Module) -> list[LinearPart]:
                     break
     if not parts:
         raise ValueError(
-            f"no transformer linear layers recognised in {type(model).__name__} (T5 or BERT layout)"
+            f"no transformer linear layers recognised in {type(model).__name__} (T5, BERT or Llama layout)"
         )
     return parts
 
 
 def layer_norms(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every LayerNorm of the model (``nn.LayerNorm`` or a class named ``*LayerNorm`` such as ``T5LayerNorm``)."""
+    """Every LayerNorm of the model: ``nn.LayerNorm``/``nn.RMSNorm`` or a class named ``*LayerNorm`` or
+    ``*RMSNorm`` (``T5LayerNorm``, ``LlamaRMSNorm``: scale only, no bias)."""
     return [
         (n, m)
         for n, m in model.named_modules()
-        if isinstance(m, nn.LayerNorm) or type(m).__name__.endswith("LayerNorm")
+        if isinstance(m, (nn.LayerNorm, nn.RMSNorm)) or type(m).__name__.endswith(("LayerNorm", "RMSNorm"))
     ]

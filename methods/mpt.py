@@ -38,6 +38,13 @@ Source stage, and what differs from the paper [dec, harness simplification]:
 * ``sources=none``: ``P*`` initialised like PT (sampled vocabulary) and ``u = v = 1``: PT with a rank-one
   multiplicative reparameterisation, recorded as ``mpt_variant = "mpt(src=none)"``.
 * ``sources=random`` is refused: it would average random matrices, which is no source at all.
+
+On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
+token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
+with position ids from the attention mask so the prompt starts at position 0 on either side. ``P̂ = P* ∘
+(U V)`` is placed like PT's prompt; the source prompts are PT prompts of the same decoder. Nothing else
+changes.
 """
 
 from __future__ import annotations

@@ -11,6 +11,14 @@ Equations (the backbone is frozen; only ``P`` trains):
 Trainable: ``l·d`` (T5-Base, l=100: 76,800). The prompt is built once per step and broadcast over the batch.
 Defaults follow the DePT/ATTEMPT lineage on T5-Base: l=100, AdamW, lr 0.3, weight decay 1e-5, prompt
 initialised from sampled vocabulary rows (ATTEMPT's ``init_prefix_from_vocab``).
+
+On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
+token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
+with position ids from the attention mask so the prompt starts at position 0 on either side. Under causal
+attention the prompt rows attend only to earlier prompt rows, never to the text, so their keys and values are
+the same for every input (the prompt acts like a learned prefix of the text); every text and target token reads
+them. Nothing else changes. The T5-era lr 0.3 is too high here (§2.4); the quick-decoder preset sets its own.
 """
 
 from __future__ import annotations

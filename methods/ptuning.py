@@ -17,6 +17,10 @@ Trainable: ``l·d + d·h + h + h·h + h + h·d + d``; T5-Base with l=100, h=d=76
 Saved: only the computed prompt ``P`` (``l·d`` = 76,800), as PEFT saves it; the encoder is dropped after
 training. Defaults [dec]: l=100 (PT's budget of prompt positions), h=d (``hidden_size=0`` means d), MLP, lr 1e-3
 (the T5-era 0.3 is for a raw prompt and diverges through an MLP), weight decay 0.
+
+On decoder-only models (the paper's own GPT setting) the encoder's ``P`` is placed like every prompt:
+right before the first real token under either padding, position ids from the attention mask
+(``bench/backbones/decoder.py``); nothing else changes.
 """
 
 from __future__ import annotations

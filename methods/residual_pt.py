@@ -25,6 +25,12 @@ Defaults (``train.py`` / README): lr 0.3 for prompt and MLP (``mlp_lr`` optional
 eps 1e-8, weight decay 1e-5, LayerNorm on, ReLU, residual on, prompt from random vocabulary rows. The bottleneck
 b=400 is the harness default (the setting implied by the DPT paper's 925K on T5-Large; the repository default is
 800) [dec]; the MLP's Linear and LayerNorm layers use PyTorch's default initialisation, as the repository does.
+
+On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
+token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
+with position ids from the attention mask so the prompt starts at position 0 on either side. ``P'`` is
+computed as on T5 and placed like PT's prompt; nothing else changes (the paper covers T5 and BERT only).
 """
 
 from __future__ import annotations

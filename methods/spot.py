@@ -19,6 +19,13 @@ the same backbone (prompts do not transfer across embedding spaces) and have exa
 ``source`` is one item (``bench/sources.py``): a task name (the exported prompt of a ``pt`` run on it, trained
 first if missing) or a ``.safetensors`` prompt file. ``random``/``none`` are refused: SPoT from a random prompt
 is plain PT and must not be reported as SPoT (§3.7); run ``pt`` instead.
+
+On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
+token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
+with position ids from the attention mask so the prompt starts at position 0 on either side. The source
+prompt must be a PT prompt trained on the same decoder (the harness trains it with the target's preset);
+nothing else changes.
 """
 
 from __future__ import annotations

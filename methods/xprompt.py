@@ -36,6 +36,13 @@ Harness decisions [dec] (METHODS.md §3.5 "harness knobs"):
 Trainable: stage 1 ``l·d`` (T5-Base, l=100: 76,800); after pruning, the surviving entries
 ``= (kept pieces) · d/k``; ``saved_params`` is the same number: :meth:`saved_state` stores the kept token
 indices, the piece mask and only the surviving values. Optimiser as PT: AdamW, lr 0.3, weight decay 1e-5.
+
+On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
+token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
+with position ids from the attention mask so the prompt starts at position 0 on either side. Stage 3
+places the ``l_kept`` surviving virtual tokens the same way (position ids start at 0 at the first kept token);
+importance scores use the decoder's loss, i.e. the target tokens only. Nothing else changes.
 """
 
 from __future__ import annotations

@@ -130,18 +130,28 @@ class DecoderBackbone(Backbone):
         return full, full_mask
 
     def _inputs(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, source_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
         """Embeddings with the prompt before the first real token, the mask, position ids, and the prompt length.
 
         Method hooks run on the left-aligned view (real token i at row i), whatever the padding side.
+        ``source_mask`` ``[B, L]`` marks the prefix (source and cue) when the rows also hold target tokens
+        (training, label scoring): an instance-dependent prompt (ATTEMPT's ``max E(x)``) is built from the
+        prefix only, with the target positions shown as padding, as an encoder would see ``[source ; pads]``.
+        Otherwise the prompt would carry the label to every position (it sits before the text).
         """
         embeds = self.embed_ids(input_ids)
         if self.method is None or self.method.attach != "input":
             return embeds, attention_mask, positions_from_mask(attention_mask), 0
         aligned, order = left_align(embeds, attention_mask)
         aligned_mask, _ = left_align(attention_mask, attention_mask)
-        prompt = self.method.prompt(aligned, aligned_mask)
+        if source_mask is None:
+            prompt = self.method.prompt(aligned, aligned_mask)
+        else:
+            source_ids = torch.where(source_mask.bool(), input_ids, torch.full_like(input_ids, self.pad_id))
+            source_embeds, _ = left_align(self.embed_ids(source_ids), attention_mask)
+            aligned_source, _ = left_align(source_mask.long(), attention_mask)
+            prompt = self.method.prompt(source_embeds, aligned_source)
         aligned = self.method.update_embeds(aligned)
         if prompt is None:
             restored = torch.empty_like(aligned).scatter_(1, order.unsqueeze(-1).expand_as(aligned), aligned)
@@ -189,6 +199,8 @@ class DecoderBackbone(Backbone):
     ) -> tuple[torch.Tensor, int]:
         """Final hidden states ``[B, n+L, d]`` and the number of virtual tokens ``n`` placed before the text.
 
+        ``generator_mask`` marks the prefix (source and cue): what an instance-dependent prompt may read.
+
         Layer methods (LPT): layers ``1..L_p`` run without gradient on the text alone; the method builds
         ``P(x)`` from the layer-``L_p`` states of the **prefix only** (``generator_mask``: source and cue, never
         the target tokens, which would otherwise leak the label into a prompt every position attends to); the
@@ -198,7 +210,7 @@ class DecoderBackbone(Backbone):
         """
         inner, _ = self._decoder_and_head()
         if self.layer_method is None:
-            embeds, mask, positions, n = self._inputs(input_ids, attention_mask)
+            embeds, mask, positions, n = self._inputs(input_ids, attention_mask, generator_mask)
             return inner(
                 inputs_embeds=embeds, attention_mask=mask, position_ids=positions
             ).last_hidden_state, n
