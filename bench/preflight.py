@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from bench.spec import RunSpec
+from bench.spec import RunSpec, flatten_config
 from methods.base import BackboneDims
 
 
@@ -41,16 +41,6 @@ def model_dims(model: str, max_length: int) -> BackboneDims:
     raise UnknownModelError(f"model {model!r} ({config.model_type!r}) has unsupported family {family!r}")
 
 
-def _flatten(config: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def check_methods(specs: list[RunSpec]) -> None:
     """Every method config validated against its backbone's dimensions (one error naming model and field)."""
     from methods.registry import build_config
@@ -62,7 +52,7 @@ def check_methods(specs: list[RunSpec]) -> None:
             continue
         seen.add(key)
         dims = model_dims(spec.model, spec.train["max_length"])
-        config = build_config(spec.method, _flatten(spec.method_config))
+        config = build_config(spec.method, flatten_config(spec.method_config))
         try:
             config.validate(dims)
         except ValueError as exc:

@@ -20,8 +20,8 @@ from typing import Any
 from bench.presets import get_preset, method_overrides, train_overrides
 from bench.results import failed_record, read_record, record_path, write_json_atomic
 from bench.signals import Terminated
-from bench.spec import RunSpec, TrainConfig
-from bench.worker import PROGRESS_PREFIX, _flatten
+from bench.spec import RunSpec, TrainConfig, flatten_config
+from bench.worker import PROGRESS_PREFIX
 from methods.registry import build_config, config_to_dict, get_method_class, parse_method_list
 
 
@@ -64,7 +64,7 @@ def plan_with_sources(request: RunRequest) -> tuple[list[RunSpec], list[RunSpec]
             continue
         if records is None:
             records = list(iter_records(out_dir)) if out_dir.is_dir() else []
-        config = build_config(spec.method, _flatten(spec.method_config))
+        config = build_config(spec.method, flatten_config(spec.method_config))
 
         def source_spec(task: str, seed: int, spec=spec, cls=method_cls) -> RunSpec:
             return _source_spec(request, spec, cls, task, seed)

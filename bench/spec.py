@@ -119,3 +119,14 @@ class RunSpec:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**self.train)
+
+
+def flatten_config(config: dict, prefix: str = "") -> dict:
+    """A nested config dict as dotted overrides: ``{"fusion": {"attn_dim": 8}}`` -> ``{"fusion.attn_dim": 8}``."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

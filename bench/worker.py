@@ -17,7 +17,7 @@ import torch
 
 from bench.results import empty_record, failed_record, write_json_atomic
 from bench.sources import transfer_record
-from bench.spec import RunSpec, TrainConfig
+from bench.spec import RunSpec, TrainConfig, flatten_config
 
 PROGRESS_PREFIX = "@@progress "
 
@@ -66,7 +66,7 @@ def build(spec: RunSpec, task, train: TrainConfig, results_dir: Path | None = No
     labels = None if task.is_regression else task.label_strings()
     backbone = load_backbone(spec.model, labels, train.max_length)
     method_cls = get_method_class(spec.method)
-    config = build_config(spec.method, _flatten(spec.method_config))
+    config = build_config(spec.method, flatten_config(spec.method_config))
     method = method_cls(config, backbone.dims)
     if method_cls.requires_sources:
         from bench.sources import load_source_prompts
@@ -75,16 +75,6 @@ def build(spec: RunSpec, task, train: TrainConfig, results_dir: Path | None = No
     method.initialize(backbone, torch.Generator().manual_seed(spec.seed))
     backbone.attach(method)
     return backbone, method
-
-
-def _flatten(config: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def execute(spec: RunSpec, progress=None, results_dir: Path | None = None, checkpoint=None) -> dict:
