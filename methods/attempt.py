@@ -61,7 +61,15 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
-from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, ParamCounts, ParamGroup
+from methods.base import (
+    BackboneDims,
+    EmbeddingSource,
+    Method,
+    MethodConfig,
+    ParamCounts,
+    ParamGroup,
+    check_prompt_fits,
+)
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
 from methods.source_prompts import parse_sources, stack_sources
@@ -102,11 +110,7 @@ class ATTEMPTConfig(MethodConfig):
                 "sources='none' leaves ATTEMPT only its target prompt (a degenerate PT); "
                 "allowed: source task names, or 'random' for the architecture ablation"
             )
-        if dims.max_positions is not None and self.num_tokens + dims.max_length > dims.max_positions:
-            raise ValueError(
-                f"num_tokens={self.num_tokens} + max_length={dims.max_length} exceeds the backbone's "
-                f"{dims.max_positions} positions"
-            )
+        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method

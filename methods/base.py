@@ -76,6 +76,15 @@ class BackboneDims:
     max_positions: int | None = None  # learned absolute positions (BERT: 512); None if relative (T5)
 
 
+def check_prompt_fits(num_tokens: int, dims: BackboneDims) -> None:
+    """Raise if ``num_tokens`` virtual tokens plus the padded input exceed the backbone's learned positions."""
+    if dims.max_positions is not None and num_tokens + dims.max_length > dims.max_positions:
+        raise ValueError(
+            f"num_tokens={num_tokens} + max_length={dims.max_length} exceeds the backbone's "
+            f"{dims.max_positions} positions"
+        )
+
+
 class EmbeddingSource(Protocol):
     """Access to the frozen word embeddings, for inits such as DePT's text init or vocabulary sampling."""
 

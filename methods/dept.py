@@ -44,7 +44,15 @@ from typing import Literal
 import torch
 from torch import nn
 
-from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, ParamCounts, ParamGroup
+from methods.base import (
+    BackboneDims,
+    EmbeddingSource,
+    Method,
+    MethodConfig,
+    ParamCounts,
+    ParamGroup,
+    check_prompt_fits,
+)
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
 
@@ -72,11 +80,7 @@ class DePTConfig(MethodConfig):
             raise ValueError(f"rank={self.rank} must be between 1 and the hidden size {dims.hidden_size}")
         if self.lr_lowrank <= 0:
             raise ValueError(f"lr_lowrank={self.lr_lowrank} must be > 0")
-        if dims.max_positions is not None and self.num_tokens + dims.max_length > dims.max_positions:
-            raise ValueError(
-                f"num_tokens={self.num_tokens} + max_length={dims.max_length} exceeds the backbone's "
-                f"{dims.max_positions} positions"
-            )
+        check_prompt_fits(self.num_tokens, dims)
 
 
 class DecomposedPrompt(nn.Module):

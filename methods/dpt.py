@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, ParamCounts
+from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, ParamCounts, check_prompt_fits
 from methods.registry import register_method
 
 
@@ -51,11 +51,7 @@ class DPTConfig(MethodConfig):
             raise ValueError(f"bottleneck={self.bottleneck} must be >= 1")
         if self.init_scale <= 0:
             raise ValueError(f"init_scale={self.init_scale} must be > 0")
-        if dims.max_positions is not None and self.num_tokens + dims.max_length > dims.max_positions:
-            raise ValueError(
-                f"num_tokens={self.num_tokens} + max_length={dims.max_length} exceeds the backbone's "
-                f"{dims.max_positions} positions"
-            )
+        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method

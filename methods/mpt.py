@@ -55,7 +55,15 @@ from typing import ClassVar, Literal
 import torch
 
 from methods.attempt import GLUE4
-from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, ParamCounts, ParamGroup
+from methods.base import (
+    BackboneDims,
+    EmbeddingSource,
+    Method,
+    MethodConfig,
+    ParamCounts,
+    ParamGroup,
+    check_prompt_fits,
+)
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
 from methods.source_prompts import parse_sources, stack_sources
@@ -85,11 +93,7 @@ class MPTConfig(MethodConfig):
                 "sources='random' is not defined for MPT (an average of random matrices is no source); "
                 "allowed: source task names, or 'none'"
             )
-        if dims.max_positions is not None and self.num_tokens + dims.max_length > dims.max_positions:
-            raise ValueError(
-                f"num_tokens={self.num_tokens} + max_length={dims.max_length} exceeds the backbone's "
-                f"{dims.max_positions} positions"
-            )
+        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig
+from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, check_prompt_fits
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
 
@@ -45,11 +45,7 @@ class PTConfig(MethodConfig):
         super().validate(dims)
         if self.num_tokens < 1:
             raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
-        if dims.max_positions is not None and self.num_tokens + dims.max_length > dims.max_positions:
-            raise ValueError(
-                f"num_tokens={self.num_tokens} + max_length={dims.max_length} exceeds the backbone's "
-                f"{dims.max_positions} positions"
-            )
+        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method

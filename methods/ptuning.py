@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.base import BackboneDims, Method, MethodConfig, ParamCounts
+from methods.base import BackboneDims, Method, MethodConfig, ParamCounts, check_prompt_fits
 from methods.registry import register_method
 
 
@@ -46,11 +46,7 @@ class PTuningConfig(MethodConfig):
             raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if self.hidden_size < 0:
             raise ValueError(f"hidden_size={self.hidden_size} must be >= 0 (0 means the model's d)")
-        if dims.max_positions is not None and self.num_tokens + dims.max_length > dims.max_positions:
-            raise ValueError(
-                f"num_tokens={self.num_tokens} + max_length={dims.max_length} exceeds the backbone's "
-                f"{dims.max_positions} positions"
-            )
+        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method

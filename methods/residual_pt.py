@@ -40,7 +40,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, ParamCounts, ParamGroup
+from methods.base import (
+    BackboneDims,
+    EmbeddingSource,
+    Method,
+    MethodConfig,
+    ParamCounts,
+    ParamGroup,
+    check_prompt_fits,
+)
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
 
@@ -67,11 +75,7 @@ class ResidualPTConfig(MethodConfig):
             raise ValueError(f"bottleneck={self.bottleneck} must be >= 1")
         if self.mlp_lr is not None and self.mlp_lr <= 0:
             raise ValueError(f"mlp_lr={self.mlp_lr} must be > 0 (or none: the same as lr)")
-        if dims.max_positions is not None and self.num_tokens + dims.max_length > dims.max_positions:
-            raise ValueError(
-                f"num_tokens={self.num_tokens} + max_length={dims.max_length} exceeds the backbone's "
-                f"{dims.max_positions} positions"
-            )
+        check_prompt_fits(self.num_tokens, dims)
 
 
 class ResMLP(nn.Module):

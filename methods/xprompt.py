@@ -60,6 +60,7 @@ from methods.base import (
     ParamCounts,
     StageContext,
     TrainingStage,
+    check_prompt_fits,
 )
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
@@ -98,11 +99,7 @@ class XPromptConfig(MethodConfig):
             raise ValueError(f"rounds={self.rounds} must be >= 1")
         if self.score_batches < 1:
             raise ValueError(f"score_batches={self.score_batches} must be >= 1")
-        if dims.max_positions is not None and self.num_tokens + dims.max_length > dims.max_positions:
-            raise ValueError(
-                f"num_tokens={self.num_tokens} + max_length={dims.max_length} exceeds the backbone's "
-                f"{dims.max_positions} positions"
-            )
+        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method
