@@ -25,6 +25,13 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"bench: error: {message} (see {self.prog} --help)\n")
 
 
+def _with_padding(overrides: dict[str, dict[str, str]], padding: str | None) -> dict[str, dict[str, str]]:
+    """``--padding X`` is ``--set train.padding=X``."""
+    if padding:
+        overrides.setdefault("train", {})["padding"] = padding
+    return overrides
+
+
 def _int_list(text: str, what: str) -> list[int]:
     try:
         values = [int(t) for t in text.split(",") if t.strip()]
@@ -69,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="results folder (default results/)")
     run.add_argument("--max-steps", type=int, help="override the preset's optimiser steps")
     run.add_argument("--max-train-samples", type=int, help="cap on training examples (fixed random subset)")
+    run.add_argument(
+        "--padding",
+        choices=["longest", "max_length"],
+        help="longest: batches cut to their longest row (default); max_length: every input padded to s (the "
+        "papers' protocol, the paper preset's); same as --set train.padding=...",
+    )
     run.add_argument(
         "--set",
         action="append",
@@ -130,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--warmup", type=int, default=5)
     perf.add_argument("--out", default="reports/perf.json", help="JSON output (default reports/perf.json)")
     perf.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE")
+    perf.add_argument(
+        "--eval",
+        action="store_true",
+        help="also time evaluation of one batch by label scoring vs greedy generation (seq2seq, decoder)",
+    )
 
     report = sub.add_parser(
         "report", help="tables, bootstrap tests, figures and an HTML page from the records"
@@ -247,7 +265,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         max_steps=args.max_steps,
         max_train_samples=args.max_train_samples,
-        overrides=parse_overrides(args.set, methods),
+        overrides=_with_padding(parse_overrides(args.set, methods), args.padding),
         out=args.out,
         sweeps=[parse_sweep(item) for item in args.sweep],
     )
@@ -535,6 +553,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
         args.steps,
         args.warmup,
         parse_overrides(args.set, methods),
+        eval_modes=args.eval,
     )
     rows = []
     for case in cases:

@@ -62,7 +62,14 @@ PAPER = Preset(
     name="paper",
     description="the papers' settings: T5-Base, s=256 (MultiRC 348), batch 32, DePT's per-task steps, eval every 1k",
     model="t5-base",
-    train={"batch_size": 32, "max_length": 256, "warmup_steps": 500, "eval_every": 1_000, "grad_clip": 1.0},
+    train={
+        "batch_size": 32,
+        "max_length": 256,
+        "padding": "max_length",  # the papers pad every input to s (results on real tokens are the same)
+        "warmup_steps": 500,
+        "eval_every": 1_000,
+        "grad_clip": 1.0,
+    },
     task_train={
         **{task: {"max_steps": steps} for task, (*_, steps) in _DEPT_TABLE.items()},
         "multirc": {"max_steps": 30_000, "max_length": 348},

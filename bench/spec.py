@@ -27,7 +27,11 @@ class TrainConfig:
     max_steps: int = 30_000
     warmup_steps: int = 500
     eval_every: int = 1_000
-    max_length: int = 256  # s: every source padded to exactly this length
+    max_length: int = 256  # s: sources truncated to this length (and padded to it with padding="max_length")
+    # "longest": each batch is cut to its longest row (dynamic padding; results on real tokens are those of
+    # "max_length", methods whose outputs read pad positions always get s, see Method.pad_positions_matter);
+    # "max_length": every batch is s wide, the papers' protocol (the paper preset uses it).
+    padding: Literal["longest", "max_length"] = "longest"
     eval_batch_size: int = 64
     grad_clip: float = 1.0
     head_lr: float = 1e-3  # task head of encoder backbones (its own parameter group)

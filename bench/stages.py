@@ -93,7 +93,7 @@ class StagePlan:
 
 
 def scoring_batches(
-    split: EncodedSplit, batch_size: int, seed: int, device: torch.device
+    split: EncodedSplit, batch_size: int, seed: int, device: torch.device, trim: bool = False
 ) -> Iterator[dict[str, torch.Tensor]]:
     """An endless stream of random training batches (its own generator: the training order is untouched)."""
     generator = torch.Generator().manual_seed(seed)
@@ -101,7 +101,7 @@ def scoring_batches(
         permutation = torch.randperm(len(split), generator=generator)
         for start in range(0, len(permutation) - batch_size + 1, batch_size):
             index = permutation[start : start + batch_size]
-            yield {k: v.to(device, non_blocking=True) for k, v in split.batch(index).items()}
+            yield {k: v.to(device, non_blocking=True) for k, v in split.batch(index, trim).items()}
 
 
 def begin_stage(
@@ -120,7 +120,9 @@ def begin_stage(
     start = time.perf_counter()
     plan.stage_began(index, start, eval_total)
     context = StageContext(
-        batches=scoring_batches(train_split, train.batch_size, seed * 1000 + index, device),
+        batches=scoring_batches(
+            train_split, train.batch_size, seed * 1000 + index, device, backbone.trims_batches(train.padding)
+        ),
         loss=backbone.loss,
     )
     backbone.train(False)

@@ -120,11 +120,11 @@ def evaluate(
     are appended to ``keep`` when given (the test split's, stored for per-example bootstraps)."""
     backbone.train(False)
     predictions: list[str] = []
+    trim = backbone.trims_batches(train.padding)
     with torch.inference_mode():
         for start in range(0, len(split), train.eval_batch_size):
-            batch = {
-                k: v.to(device) for k, v in split.batch(slice(start, start + train.eval_batch_size)).items()
-            }
+            rows = slice(start, start + train.eval_batch_size)
+            batch = {k: v.to(device) for k, v in split.batch(rows, trim).items()}
             predictions += backbone.predict(batch, train.eval_mode, task.label_strings())
     backbone.train(True)
     if keep is not None:
@@ -251,6 +251,7 @@ def _train(
             "loop_time_s": loop_time_s,
         }
 
+    trim = backbone.trims_batches(train.padding)
     sync(device)
     loop_start = time.perf_counter()
     plan.stage_began(0, loop_start, 0.0, trainable_params=method.counts().trainable_params)
@@ -264,7 +265,7 @@ def _train(
                 permutation, cursor = torch.randperm(len(train_split), generator=order), 0
             index = permutation[cursor : cursor + train.batch_size]
             cursor += train.batch_size
-            batch = {k: v.to(device, non_blocking=True) for k, v in train_split.batch(index).items()}
+            batch = {k: v.to(device, non_blocking=True) for k, v in train_split.batch(index, trim).items()}
 
             sync(device)
             start = time.perf_counter()

@@ -182,6 +182,10 @@ class ATTEMPT(Method):
     def num_virtual_tokens(self) -> int:
         return self.config.num_tokens
 
+    @property
+    def pad_positions_matter(self) -> bool:
+        return self.config.summary_over == "all"  # the max-pool reads pad positions (official T5 behaviour)
+
     def attention_weights(self, token_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``a`` ``[B, t+1]``: softmax weights over the sources and (last) the target prompt."""
         x = token_embeds  # E(x) [B, s, d]

@@ -145,7 +145,6 @@ class Method(nn.Module):
     attach: ClassVar[Attach]
     formula: ClassVar[str]  # trainable-parameter formula, one line, for `bench list methods`
     config_class: ClassVar[type[MethodConfig]]
-    requires_fixed_length: ClassVar[bool] = False  # DePT/EPT: every input padded to exactly s
     requires_sources: ClassVar[bool] = False  # SPoT/ATTEMPT/MPT: needs prompts trained on source tasks
     source_field: ClassVar[str | None] = None  # config field listing the sources ("source" / "sources")
     source_method: ClassVar[str] = "pt"  # the method whose runs' exported prompts are the source prompts
@@ -184,6 +183,16 @@ class Method(nn.Module):
     def num_virtual_tokens(self) -> int:
         """Virtual tokens the method adds to the processed sequence (for throughput accounting)."""
         return 0
+
+    @property
+    def pad_positions_matter(self) -> bool:
+        """Whether outputs on real tokens depend on how many pad positions follow them.
+
+        False for every method whose pad positions are masked out (the rule): the harness may then cut each
+        batch to its longest row (``train.padding="longest"``) with identical results on the real tokens.
+        True (ATTEMPT with ``summary_over="all"``, whose max-pool reads the pads) keeps every batch ``s`` wide.
+        """
+        return False
 
     def prompt(self, token_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor | None:
         """Virtual tokens ``[n, d]`` (shared over the batch) or ``[B, n, d]`` (instance-dependent)."""

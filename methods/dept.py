@@ -127,7 +127,6 @@ class DePT(Method):
     attach = "input"
     formula = "m·d + r·(s+d)"
     config_class = DePTConfig
-    requires_fixed_length = True
 
     def __init__(self, config: DePTConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)

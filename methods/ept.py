@@ -228,7 +228,6 @@ class EPT(Method):
     attach = "input"
     formula = "m·d + r·(s+d) + extra (fusion 2·d·d_a + spaces N·2·d·k + gate N·d+N; placeholder-v0)"
     config_class = EPTConfig
-    requires_fixed_length = True
 
     @classmethod
     def search_space(cls) -> dict:

@@ -26,16 +26,24 @@ class EncodedSplit:
     attention_mask: torch.Tensor
     labels: torch.Tensor
     references: list[str]  # gold target strings, for the metric
+    labels_follow_inputs: bool = False  # decoder: labels are [N, s], column-aligned with the inputs
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
-    def batch(self, index: torch.Tensor | slice) -> dict[str, torch.Tensor]:
-        return {
-            "input_ids": self.input_ids[index],
-            "attention_mask": self.attention_mask[index],
-            "labels": self.labels[index],
-        }
+    def batch(self, index: torch.Tensor | slice, trim: bool = False) -> dict[str, torch.Tensor]:
+        """Rows ``index``; with ``trim`` (dynamic padding) cut to the batch's last column holding a real token.
+
+        Rows are padded on the right at encoding, so trimming drops only pad columns: ``[b, s]`` becomes
+        ``[b, L]`` with ``L`` the longest row of this batch, and every real token keeps its column.
+        """
+        ids, mask, labels = self.input_ids[index], self.attention_mask[index], self.labels[index]
+        if trim and mask.numel():
+            length = int(mask.any(0).nonzero().max()) + 1 if bool(mask.any()) else 1
+            ids, mask = ids[:, :length], mask[:, :length]
+            if self.labels_follow_inputs:
+                labels = labels[:, :length]
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
 class Backbone(ABC):
@@ -51,6 +59,10 @@ class Backbone(ABC):
         self.method: Method | None = None
         for p in self.model.parameters():
             p.requires_grad_(False)
+
+    def trims_batches(self, padding: str) -> bool:
+        """Dynamic padding: ``padding="longest"`` unless the attached method's outputs read pad positions."""
+        return padding == "longest" and not (self.method is not None and self.method.pad_positions_matter)
 
     # ---- what methods may know ------------------------------------------------------------------------
     @property

@@ -97,7 +97,7 @@ class DecoderBackbone(Backbone):
             ids[i, : len(row)] = torch.tensor(row)
             mask[i, : len(row)] = 1
             labels[i, len(prefix) : len(row)] = torch.tensor(target)
-        return EncodedSplit(ids, mask, labels, [e.target for e in examples])
+        return EncodedSplit(ids, mask, labels, [e.target for e in examples], labels_follow_inputs=True)
 
     def count_tokens(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
         """Targets are inside the sequence here: real tokens = the mask's sum, positions = its size."""
