@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 VARIANTS = ("harness", "bare", "peft")
+# Evaluation timing (``--eval``, seq2seq and decoder models): one predict() call per batch in each mode.
+EVAL_VARIANTS = ("score", "generate")
 
 # PEFT configs for the methods PEFT has (METHODS.md §2.5): harness method -> builder of its PEFT config.
 PEFT_METHODS = ("pt", "lora", "prefix", "ptuning", "mpt")
@@ -122,7 +124,17 @@ def _peft_model(case: PerfCase):
     elif case.method == "prefix":
         peft_config = PrefixTuningConfig(**common, num_virtual_tokens=tokens)
     elif case.method == "lora":
-        peft_config = LoraConfig(**common, r=getattr(config, "r", 8), lora_alpha=getattr(config, "alpha", 16))
+        from methods.model_parts import ROLES, linear_parts
+        from methods.wrapping import parse_names
+
+        roles = set(parse_names(config.targets, ROLES, "targets"))  # the same modules as our LoRA wraps
+        peft_config = LoraConfig(
+            **common,
+            r=config.rank,
+            lora_alpha=config.alpha,
+            lora_dropout=config.dropout,
+            target_modules=[p.name for p in linear_parts(backbone.model) if p.role in roles],
+        )
     else:
         raise ValueError(f"PEFT has no {case.method!r}; PEFT variants exist for {', '.join(PEFT_METHODS)}")
     model = get_peft_model(backbone.model, peft_config)
@@ -171,6 +183,8 @@ def run_case(case: PerfCase) -> dict[str, Any]:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     total = case.warmup + case.steps
+    if case.variant in EVAL_VARIANTS:
+        return _eval_case(case, device)
     if case.variant == "peft":
         backbone, model, loss_fn = _peft_model(case)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -253,6 +267,52 @@ def run_case(case: PerfCase) -> dict[str, Any]:
     }
 
 
+def _eval_case(case: PerfCase, device) -> dict[str, Any]:
+    """Time ``predict`` on one batch by label scoring or greedy generation (the method's prompt attached).
+
+    Generation is capped at the longest label's tokens plus EOS: the steps a trained model takes before it
+    ends its answer. Untrained (random-init) weights never write EOS, and would otherwise run to the 20-token
+    cap, inflating generation's cost; with the cap both modes do the work they do on a trained model.
+    """
+    import torch
+
+    from bench.backbones import decoder, seq2seq
+    from bench.measure import StepTimes, sync
+
+    backbone, method = _build(case)
+    if backbone.family == "encoder":
+        raise ValueError("evaluation modes exist for seq2seq and decoder models; an encoder has a class head")
+    labels = ["0", "1"]
+    longest = max(len(backbone._target_ids(text)) for text in labels)
+    seq2seq.MAX_NEW_TOKENS = decoder.MAX_NEW_TOKENS = longest
+    backbone.to(device)
+    backbone.train(False)
+    split = backbone.encode(_examples(backbone, case.batch, case.seq_len), labels)
+    batch = {k: v.to(device) for k, v in split.batch(slice(None)).items()}
+    times = StepTimes(case.warmup)
+    memory = _PeakMemory(device)
+    with torch.inference_mode():
+        for _ in range(case.warmup + case.steps):
+            sync(device)
+            start = time.perf_counter()
+            backbone.predict(batch, case.variant, labels)
+            sync(device)
+            times.add(time.perf_counter() - start)
+    median = times.median_ms()
+    return {
+        **asdict(case),
+        "device": str(device),
+        "ms_per_step": median,
+        "ms_per_step_p90": times.p90_ms(),
+        "tokens_per_s": int(batch["attention_mask"].sum()) / (median / 1000),
+        "peak_mem_over_baseline_bytes": memory.peak_over_baseline(),
+        "memory_kind": "cuda_allocated" if device.type == "cuda" else "cpu_rss",
+        "trainable_params": method.counts().trainable_params,
+        "virtual_tokens": method.num_virtual_tokens,
+        "max_new_tokens": longest,
+    }
+
+
 # ---- the table ---------------------------------------------------------------------------------------------
 
 
@@ -300,6 +360,13 @@ def ratios(rows: list[dict[str, Any]], seq_len: int) -> list[dict[str, Any]]:
     lpt, pt_same = ok.get(("lpt", "harness")), ok.get(("pt@lpt", "harness"))
     add("lpt / pt (same l) time", lpt, pt_same, "ms_per_step", 0.70)
     add("lpt / pt (same l) memory", lpt, pt_same, "peak_mem_over_baseline_bytes", 0.70)
+    add(
+        "eval: score / generate time (>= 3x faster)",
+        ok.get(("eval", "score")),
+        ok.get(("eval", "generate")),
+        "ms_per_step",
+        1 / 3,
+    )
     return out
 
 
@@ -312,8 +379,10 @@ def plan_cases(
     steps: int,
     warmup: int,
     overrides: dict[str, dict[str, str]],
+    eval_modes: bool = False,
 ) -> list[PerfCase]:
-    """Every (method, variant) pair that exists; LPT also brings PT at LPT's prompt length (``pt@lpt``)."""
+    """Every (method, variant) pair that exists; LPT also brings PT at LPT's prompt length (``pt@lpt``);
+    ``eval_modes`` adds PT's evaluation by label scoring and by generation (rows ``eval``)."""
     from methods.registry import build_config
 
     cases = []
@@ -326,6 +395,11 @@ def plan_cases(
             if variant == "peft" and method not in PEFT_METHODS:
                 continue
             cases.append(PerfCase(label, method, variant, model, batch, seq_len, steps, warmup, dict(fields)))
+    if eval_modes:
+        for variant in EVAL_VARIANTS:
+            cases.append(
+                PerfCase("eval", "pt", variant, model, batch, seq_len, steps, warmup, overrides.get("pt", {}))
+            )
     return cases
 
 

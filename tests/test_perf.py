@@ -57,3 +57,28 @@ def test_ratios_arithmetic():
 def test_lpt_brings_pt_at_the_same_prompt_length():
     cases = plan_cases(["pt"], ["harness", "peft"], "minilm", 2, 16, 1, 0, {})
     assert [(c.label, c.variant) for c in cases] == [("pt", "harness"), ("pt", "peft")]
+
+
+def test_peft_lora_uses_our_rank_and_modules(tiny_bert_dir):
+    """PEFT's LoRA gets our config's rank, alpha and target modules, so both train the same tensors."""
+    from bench.perf import PerfCase, run_case
+
+    def case(variant):
+        return PerfCase("lora", "lora", variant, str(tiny_bert_dir), 2, 16, 1, 0, {"rank": "4"})
+
+    ours, peft = run_case(case("bare")), run_case(case("peft"))
+    assert ours["trainable_params"] == peft["trainable_params"]
+
+
+def test_eval_modes_are_timed_on_t5(tiny_t5_dir, tmp_path):
+    out = tmp_path / "perf.json"
+    args = ["perf", "--model", str(tiny_t5_dir), "--methods", "pt", "--variants", "bare", "--eval"]
+    assert (
+        main([*args, "--batch", "2", "--seq-len", "16", "--steps", "2", "--warmup", "1", "--out", str(out)])
+        == 0
+    )
+    data = json.loads(out.read_text())
+    rows = {(r["label"], r["variant"]): r for r in data["rows"]}
+    assert set(rows) == {("pt", "bare"), ("eval", "score"), ("eval", "generate")}
+    assert rows[("eval", "generate")]["max_new_tokens"] == 2  # "0" and [SEP]: a trained model's answer length
+    assert "eval: score / generate time (>= 3x faster)" in {r["ratio"] for r in data["ratios"]}
