@@ -516,6 +516,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0 if same else 1
 
 
+def _tflops(row: dict) -> str:
+    """Achieved TFLOP/s, and the share of the GPU's datasheet peak when it is known."""
+    if row.get("tflops_per_s") is None:
+        return "-"
+    peak = row.get("device_peak_tflops")
+    share = f" ({100 * row['tflops_per_s'] / peak:.0f}% of {peak:g})" if peak else ""
+    return f"{row['tflops_per_s']:.3f}{share}"
+
+
 def cmd_perf(args: argparse.Namespace) -> int:
     import json
 
@@ -560,11 +569,21 @@ def cmd_perf(args: argparse.Namespace) -> int:
         console.print(f"timing {case.label} ({case.variant}) ...")
         rows.append(run_in_subprocess(case))
     table = Table(title=f"{args.model}, batch {args.batch}, seq {args.seq_len}", header_style="bold")
-    for col in ("method", "variant", "ms/step", "p90", "tokens/s", "peak mem MB", "trainable", "note"):
+    for col in (
+        "method",
+        "variant",
+        "ms/step",
+        "p90",
+        "tokens/s",
+        "TFLOP/s",
+        "peak mem MB",
+        "trainable",
+        "note",
+    ):
         table.add_column(col, justify="left" if col in ("method", "variant", "note") else "right")
     for row in rows:
         if "error" in row:
-            table.add_row(row["label"], row["variant"], "-", "-", "-", "-", "-", row["error"][:80])
+            table.add_row(row["label"], row["variant"], "-", "-", "-", "-", "-", "-", row["error"][:80])
             continue
         table.add_row(
             row["label"],
@@ -572,6 +591,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
             f"{row['ms_per_step']:.1f}",
             f"{row['ms_per_step_p90']:.1f}",
             f"{row['tokens_per_s']:,.0f}",
+            _tflops(row),
             f"{row['peak_mem_over_baseline_bytes'] / 2**20:.1f}",
             f"{row['trainable_params']:,}",
             row["memory_kind"],

@@ -148,6 +148,41 @@ def _peft_model(case: PerfCase):
     return backbone, model, loss
 
 
+# Dense peak TFLOP/s of common GPUs for fp32 matmuls through TF32 tensor cores / bf16 (vendor datasheets, SXM
+# parts, no sparsity). Achieved TFLOP/s are printed against the fp32/TF32 figure, the precision of these runs.
+GPU_PEAK_TFLOPS = {
+    "H100": 494.7,
+    "H200": 494.7,
+    "A100": 156.0,
+    "L4": 60.0,
+    "A10": 62.5,
+    "V100": 15.7,
+    "T4": 8.1,
+}
+
+
+def device_peak_tflops(device) -> float | None:
+    """The GPU's datasheet peak (TF32) by name, or None (CPUs, unknown GPUs)."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in GPU_PEAK_TFLOPS.items() if key in name), None)
+
+
+def step_flops(loss_fn, batch: dict, params: list) -> int:
+    """Floating-point operations of one forward + backward, counted by ``torch.utils.flop_counter`` (matmuls and
+    attention; the optimiser's elementwise work is not counted). Run once before timing; gradients dropped."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        loss_fn(batch).backward()
+    for p in params:
+        p.grad = None
+    return counter.get_total_flops()
+
+
 class _PeakMemory:
     """Peak memory over the baseline at construction: CUDA allocated, or process RSS sampled every 10 ms."""
 
@@ -205,6 +240,7 @@ def run_case(case: PerfCase) -> dict[str, Any]:
     split = backbone.encode(_examples(backbone, case.batch, case.seq_len), ["0", "1"])
     batch = {k: v.to(device) for k, v in split.batch(slice(None)).items()}
     tokens_per_step = int(batch["attention_mask"].sum())
+    flops = step_flops(loss_fn, batch, params)
     memory = _PeakMemory(device)
     if case.variant == "harness":
         from bench.trainer import train_and_evaluate
@@ -264,6 +300,8 @@ def run_case(case: PerfCase) -> dict[str, Any]:
         "memory_kind": "cuda_allocated" if device.type == "cuda" else "cpu_rss",
         "trainable_params": sum(p.numel() for p in params),
         "virtual_tokens": virtual,
+        "tflops_per_s": flops / (median / 1000) / 1e12,
+        "device_peak_tflops": device_peak_tflops(device),
     }
 
 

@@ -273,9 +273,9 @@ def _train(
             loss = backbone.loss(batch)
             if injected:
                 loss = faults.at_step(injected, step, loss)
+            loss.backward()  # before the finiteness check, so a GPU is not synchronised between forward and backward
             if torch.isfinite(loss):
                 nan_streak = 0
-                loss.backward()
                 if train.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(params, train.grad_clip)
                 optimizer.step()

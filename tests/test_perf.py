@@ -25,6 +25,8 @@ def test_perf_table_and_ratios_on_a_tiny_model(tiny_bert_dir, tmp_path, capsys):
     for row in rows.values():
         assert row["ms_per_step"] > 0 and row["tokens_per_s"] > 0
         assert row["memory_kind"] == "cpu_rss"
+        # FLOPs are counted on any device; a CPU has no datasheet peak to compare with.
+        assert row["tflops_per_s"] > 0 and row["device_peak_tflops"] is None
     # Same method, same trainable tensors whichever loop runs it; PEFT's prompt has the same size too.
     assert rows[("pt", "harness")]["trainable_params"] == rows[("pt", "bare")]["trainable_params"]
     assert rows[("pt", "peft")]["virtual_tokens"] == rows[("pt", "harness")]["virtual_tokens"] == 100
