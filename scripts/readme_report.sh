@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the README's report figure and table (docs/report/) from a small real run set:
-# PT, DePT, EPT on RTE, MRPC, CoLA with the quick preset, 2 seeds, cut to a few steps so that it finishes on a
-# shared CPU. For the real set (the quick preset's own budget): MAX_STEPS=200 EXTRA= scripts/readme_report.sh
+# PT, DePT, EPT on RTE, MRPC, CoLA with the quick preset, 2 seeds. The README's example is the real set (the quick
+# preset's own budget, ~50 min on 2 cores): MAX_STEPS=200 EXTRA= scripts/readme_report.sh
+# Without those variables the runs are cut to 4 steps and 32 examples: a minute-long check of the pipeline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${RESULTS:-/tmp/readme_results}
