@@ -141,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--seq-len", type=int, default=128)
     perf.add_argument("--steps", type=int, default=20, help="timed steps (median), after --warmup")
     perf.add_argument("--warmup", type=int, default=5)
+    perf.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run every case N times, interleaved; keep the best (default 1)",
+    )
     perf.add_argument("--out", default="reports/perf.json", help="JSON output (default reports/perf.json)")
     perf.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE")
     perf.add_argument(
@@ -530,7 +536,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
 
     from rich.table import Table
 
-    from bench.perf import VARIANTS, plan_cases, ratios, run_in_subprocess
+    from bench.perf import VARIANTS, best_of, plan_cases, ratios, run_in_subprocess
     from bench.runner import parse_overrides
     from methods.registry import did_you_mean, parse_method_list
 
@@ -545,6 +551,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
         ("--batch", args.batch, 1),
         ("--seq-len", args.seq_len, 8),
         ("--steps", args.steps, 1),
+        ("--repeats", args.repeats, 1),
     ):
         if value < low:
             raise UsageError(f"{name} {value} must be >= {low}")
@@ -565,9 +572,11 @@ def cmd_perf(args: argparse.Namespace) -> int:
         eval_modes=args.eval,
     )
     rows = []
-    for case in cases:
-        console.print(f"timing {case.label} ({case.variant}) ...")
-        rows.append(run_in_subprocess(case))
+    for repeat in range(args.repeats):
+        for case in cases:
+            console.print(f"timing {case.label} ({case.variant}) [{repeat + 1}/{args.repeats}] ...")
+            rows.append(run_in_subprocess(case))
+    rows = best_of(rows)
     table = Table(title=f"{args.model}, batch {args.batch}, seq {args.seq_len}", header_style="bold")
     for col in (
         "method",

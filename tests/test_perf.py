@@ -84,3 +84,18 @@ def test_eval_modes_are_timed_on_t5(tiny_t5_dir, tmp_path):
     assert set(rows) == {("pt", "bare"), ("eval", "score"), ("eval", "generate")}
     assert rows[("eval", "generate")]["max_new_tokens"] == 2  # "0" and [SEP]: a trained model's answer length
     assert "eval: score / generate time (>= 3x faster)" in {r["ratio"] for r in data["ratios"]}
+
+
+def test_best_of_repeats_keeps_the_fastest_median_and_lowest_peak():
+    from bench.perf import best_of
+
+    rows = [
+        {"label": "pt", "variant": "bare", "ms_per_step": 12.0, "peak_mem_over_baseline_bytes": 5},
+        {"label": "pt", "variant": "harness", "error": "exit 1: boom"},
+        {"label": "pt", "variant": "bare", "ms_per_step": 10.0, "peak_mem_over_baseline_bytes": 7},
+        {"label": "pt", "variant": "harness", "ms_per_step": 11.0, "peak_mem_over_baseline_bytes": 6},
+    ]
+    best = {r["variant"]: r for r in best_of(rows)}
+    assert best["bare"]["ms_per_step"] == 10.0 and best["bare"]["peak_mem_over_baseline_bytes"] == 5
+    assert best["bare"]["ms_per_step_repeats"] == [12.0, 10.0]
+    assert best["harness"]["ms_per_step"] == 11.0  # a failed repeat does not hide a good one
