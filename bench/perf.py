@@ -293,17 +293,27 @@ def run_case(case: PerfCase) -> dict[str, Any]:
     flops = step_flops(loss_fn, batch, params)  # after the peak, so counting cannot raise the baseline
     median = times.median_ms()
     return {
+        **_row(case, device, times, tokens_per_step, peak, sum(p.numel() for p in params), virtual),
+        "tflops_per_s": flops / (median / 1000) / 1e12,
+        "device_peak_tflops": device_peak_tflops(device),
+    }
+
+
+def _row(
+    case: PerfCase, device, times, tokens: int, peak: int, trainable: int, virtual: int
+) -> dict[str, Any]:
+    """The table row every variant reports: the case, its median/p90 time, tokens/s and memory peak."""
+    median = times.median_ms()
+    return {
         **asdict(case),
         "device": str(device),
         "ms_per_step": median,
         "ms_per_step_p90": times.p90_ms(),
-        "tokens_per_s": tokens_per_step / (median / 1000),
+        "tokens_per_s": tokens / (median / 1000),
         "peak_mem_over_baseline_bytes": peak,
         "memory_kind": "cuda_allocated" if device.type == "cuda" else "cpu_rss",
-        "trainable_params": sum(p.numel() for p in params),
+        "trainable_params": trainable,
         "virtual_tokens": virtual,
-        "tflops_per_s": flops / (median / 1000) / 1e12,
-        "device_peak_tflops": device_peak_tflops(device),
     }
 
 
@@ -338,17 +348,10 @@ def _eval_case(case: PerfCase, device) -> dict[str, Any]:
             backbone.predict(batch, case.variant, labels)
             sync(device)
             times.add(time.perf_counter() - start)
-    median = times.median_ms()
+    tokens = int(batch["attention_mask"].sum())
+    peak, trainable = memory.peak_over_baseline(), method.counts().trainable_params
     return {
-        **asdict(case),
-        "device": str(device),
-        "ms_per_step": median,
-        "ms_per_step_p90": times.p90_ms(),
-        "tokens_per_s": int(batch["attention_mask"].sum()) / (median / 1000),
-        "peak_mem_over_baseline_bytes": memory.peak_over_baseline(),
-        "memory_kind": "cuda_allocated" if device.type == "cuda" else "cpu_rss",
-        "trainable_params": method.counts().trainable_params,
-        "virtual_tokens": method.num_virtual_tokens,
+        **_row(case, device, times, tokens, peak, trainable, method.num_virtual_tokens),
         "max_new_tokens": longest,
     }
 
