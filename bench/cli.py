@@ -8,10 +8,10 @@ import sys
 import traceback
 from pathlib import Path
 
-from rich.console import Console
+from bench.terminal import escape, make_console, show
 
-# Not a terminal (CI logs, pipes): a wide fixed width so tables stay readable instead of wrapping at 80.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+# Messages print whole at any width (soft-wrapped); tables fold cells (bench/terminal.py).
+console = make_console()
 
 
 class UsageError(ValueError):
@@ -301,7 +301,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.preflight import check_plan
 
     for note in check_plan(sources + specs):
-        console.print(f"[yellow]data[/yellow] {note}", markup=True, highlight=False)
+        console.print(f"[yellow]data[/yellow] {escape(note)}")
     for spec in sources:
         console.print(
             f"[bold]source[/bold]: {spec.label} ({spec.run_id}) is not in {args.out}/; it trains first "
@@ -356,7 +356,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         from bench.tune.search import load_study, summarise, trials_table
 
         study = load_study(args.action[1], storage)
-        console.print(trials_table(study, args.top))
+        show(console, trials_table(study, args.top))
         counts = summarise(study)["trials"]
         console.print(", ".join(f"{n} {state}" for state, n in counts.items()))
         return 0
@@ -449,7 +449,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         table.add_column("description")
         for preset in PRESETS.values():
             table.add_row(preset.name, preset.model, preset.description)
-    console.print(table)
+    show(console, table)
     return 0
 
 
@@ -490,7 +490,7 @@ def cmd_params(args: argparse.Namespace) -> int:
             f"{total:,}",
             f"{share:.4f}",
         )
-    console.print(table)
+    show(console, table)
     return 0
 
 
@@ -516,7 +516,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         table.add_column(col, justify="right" if col in ("recorded", "reproduced") else "left")
     for split, name, recorded, again, equal in rows:
         table.add_row(split, name, repr(recorded), repr(again), "equal" if equal else "[red]DIFFERS[/red]")
-    console.print(table)
+    show(console, table)
     same = all(row[4] for row in rows)
     console.print("reproduced exactly" if same else "[red]not reproduced[/red]: metrics differ")
     return 0 if same else 1
@@ -605,7 +605,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
             f"{row['trainable_params']:,}",
             row["memory_kind"],
         )
-    console.print(table)
+    show(console, table)
     targets = ratios(rows, args.seq_len)
     ratio_table = Table(title="targets (ratio <= target)", header_style="bold")
     for col in ("ratio", "measured", "target", "met"):
@@ -614,7 +614,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
         ratio_table.add_row(
             r["ratio"], f"{r['value']:.3f}", f"{r['target']:.3f}", "yes" if r["met"] else "NO"
         )
-    console.print(ratio_table)
+    show(console, ratio_table)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "ratios": targets}, indent=2))

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from bench.runner import existing, run_locked
 from bench.spec import RunSpec
+from bench.terminal import escape, show
 
 EXECUTORS = ("sequential", "local", "slurm", "submitit-local")
 
@@ -150,9 +151,11 @@ def execute_grid(
             cluster = "local" if executor == "submitit-local" else "slurm"
             records.update(run_submitit(todo, out_dir, workers, console, cluster, slurm))
     ordered = [records[s.run_id] for s in specs if s.run_id in records]  # locked elsewhere: not here
-    console.print(summary_table(ordered))
+    show(console, summary_table(ordered))
     failed = [r for r in ordered if r["status"] != "ok"]
     for rec in failed:
         spec = RunSpec.from_dict(rec["spec"])
-        console.print(f"[red]failed[/red] {spec.label} ({rec['run_id']}): {rec['error']}", markup=True)
+        console.print(
+            f"[red]failed[/red] {escape(spec.label)} ({rec['run_id']}): {escape(str(rec['error']))}"
+        )
     return 1 if failed else 0

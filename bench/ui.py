@@ -12,6 +12,7 @@ from rich.table import Table
 
 from bench.runner import existing, run_one
 from bench.spec import RunSpec
+from bench.terminal import show
 
 
 def execute_plan(
@@ -37,12 +38,12 @@ def execute_plan(
     }
     todo = [s for s in specs if s.run_id not in done]
     console.print(
-        f"[bold]plan[/bold]: {len(specs)} runs, {len(done)} already done, {len(todo)} to run -> {out_dir}/"
+        f"[bold]plan[/bold]: {len(specs)} runs, {len(done)} already done, {len(todo)} to run -> {escape(str(out_dir))}/"
     )
     if todo:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         for tmp in remove_stale_temp_files(out_dir):
-            console.print(f"removed a temporary file left by a killed run: {tmp.name}")
+            console.print(f"removed a temporary file left by a killed run: {escape(tmp.name)}")
     records = dict(done)
     locked: list[RunSpec] = []
     with Progress(
@@ -60,7 +61,7 @@ def execute_plan(
             if lock is None:
                 locked.append(spec)
                 progress.console.print(
-                    f"[yellow]skipped[/yellow] {spec.label} ({spec.run_id}): running in another bench "
+                    f"[yellow]skipped[/yellow] {escape(spec.label)} ({spec.run_id}): running in another bench "
                     f"process (pid {holder(out_dir, spec.run_id)})"
                 )
                 progress.advance(overall)
@@ -93,7 +94,7 @@ def execute_plan(
             )
             progress.update(bar, completed=steps if record["status"] == "ok" else None, info=info)
             progress.advance(overall)
-    console.print(summary_table([records[s.run_id] for s in specs if s.run_id in records]))
+    show(console, summary_table([records[s.run_id] for s in specs if s.run_id in records]))
     malformed = {
         r["spec"]["task"]: r["data"]["malformed_rows"]
         for r in records.values()
@@ -101,18 +102,18 @@ def execute_plan(
     }
     for task, count in malformed.items():
         console.print(
-            f"[yellow]data[/yellow] {task}: {count} malformed row(s) skipped (record: data.malformed_rows)"
+            f"[yellow]data[/yellow] {escape(task)}: {count} malformed row(s) skipped (record: data.malformed_rows)"
         )
     failed = [records[s.run_id] for s in specs if s.run_id in records and records[s.run_id]["status"] != "ok"]
     for rec in failed:
         spec = RunSpec.from_dict(rec["spec"])
         step = f" at step {rec['steps']}" if rec.get("steps") else ""
         console.print(
-            f"[red]{rec['status']}[/red] {spec.label} ({rec['run_id']}){step}: {escape(str(rec['error']))}"
+            f"[red]{rec['status']}[/red] {escape(spec.label)} ({rec['run_id']}){step}: {escape(str(rec['error']))}"
         )
     if locked:
         console.print(
-            f"[yellow]{len(locked)} run(s) skipped[/yellow]: running in another bench process on {out_dir}/ "
+            f"[yellow]{len(locked)} run(s) skipped[/yellow]: running in another bench process on {escape(str(out_dir))}/ "
             "(not failed; re-run the command later to collect them)"
         )
     if failed:
@@ -124,9 +125,9 @@ def execute_plan(
 
 def print_plan(specs: list[RunSpec], out_dir: Path, console: Console) -> None:
     """``--dry-run``: every planned run with its id and what ``bench run`` would do with it."""
-    table = Table(
-        title=f"plan: {len(specs)} runs -> {out_dir}/ (dry run: nothing is run)", header_style="bold"
-    )
+    # The folder goes in a message line, not the table title: a title wraps with the table, a message never does.
+    console.print(f"[bold]plan[/bold]: {len(specs)} runs -> {escape(str(out_dir))}/ (dry run: nothing is run)")
+    table = Table(header_style="bold")
     for col in ("run", "run_id", "model", "steps", "record", "action"):
         table.add_column(col)
     for spec in specs:
@@ -140,7 +141,7 @@ def print_plan(specs: list[RunSpec], out_dir: Path, console: Console) -> None:
             status,
             "skip" if status == "ok" else "run",
         )
-    console.print(table)
+    show(console, table)
 
 
 def _mean_std(values: list[float]) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 
 from bench.runner import RunRequest, plan, run_one
 from bench.spec import RunSpec
+from bench.terminal import show
 from bench.tune.report import trial_env
 from bench.tune.space import method_space, suggest, untuned_value
 from bench.tune.storage import build_pruner, check_storage, open_storage
@@ -411,7 +412,7 @@ def run_tune(req: TuneRequest, console) -> int:
     summaries = []
     for job in jobs:
         study = run_study(job, req.workers, console)
-        console.print(trials_table(study))
+        show(console, trials_table(study))
         summary = summarise(study)
         summaries.append(summary)
         folder = Path(req.reports_dir) / "tune" / job.name
