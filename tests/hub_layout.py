@@ -7,10 +7,12 @@ Where the layout facts come from:
   the repository): one folder per config holding ``<split>-00000-of-00001.parquet``, and a ``README.md`` whose
   YAML lists ``configs`` (``data_files`` per split, ``<config>/<split>-*``) and ``dataset_info`` (the features).
   ``datasets`` 4+ no longer runs loading scripts, so this Parquet layout is what ``load_dataset`` reads. The
-  SuperGLUE repository (``aps/super_glue``, where lm-evaluation-harness loads it from) is written the same way.
-* Features per config, from the dataset cards' ``dataset_info`` (docs/protocol.md lists them): text fields as
-  strings, ``idx`` int32 (0-based row number; WiC/BoolQ/CB/WSC: the file's ``idx``), ``label`` a ClassLabel
-  with the card's names in card order (STS-B: float32), test labels -1.
+  SuperGLUE repository (``aps/super_glue``, which lm-evaluation-harness loads since 2026) is assumed to have
+  the same layout; its tree could not be inspected offline.
+* Features per config, from the dataset cards' ``dataset_info``: text fields as strings, ``idx`` int32 (0-based
+  row number of the split; SuperGLUE: the file's own ``idx``), ``label`` a ClassLabel with the card's names in
+  card order (STS-B: float32), test labels -1 (for MRPC's test split, whose MSR source file has labels, the
+  -1 is this helper's assumption).
 * Rows are converted here on their own (``csv`` with quoting off, ``json``), not through ``suites.readers``, so a
   test comparing both sources compares two independent conversions. MRPC is built as the GLUE data is defined:
   train and validation from ``msr_paraphrase_train.txt`` split by ``dev_ids.tsv``, test from
