@@ -57,13 +57,10 @@ def _hf_model(model_dir, family: str):
     )
 
 
-def _peft(model_dir, family: str, config, prepare=None):
+def _peft(model_dir, family: str, config):
     from peft import get_peft_model
 
-    model = _hf_model(model_dir, family)
-    if prepare is not None:
-        prepare(model)
-    peft_model = get_peft_model(model, config)
+    peft_model = get_peft_model(_hf_model(model_dir, family), config)
     peft_model.eval()
     return peft_model
 
@@ -90,10 +87,10 @@ def _peft_loss(peft_model, family: str, batch, move_cls: bool = False, **kwargs)
     return peft_model(input_ids=ids, attention_mask=mask, labels=batch["labels"], **kwargs).loss
 
 
-def _cls_in_front(peft_model) -> None:
+def _cls_in_front(peft_model, cls_token_id: int) -> None:
     """Make PEFT's prompt ``[E([CLS]) ; P]``: a forward hook on its prompt encoder ``[B, l, d] -> [B, 1+l, d]``."""
     embeddings = peft_model.get_base_model().get_input_embeddings()
-    cls_id = torch.tensor([101])  # the MiniLM tokenizer's [CLS]
+    cls_id = torch.tensor([cls_token_id])
 
     def hook(module, args, output):
         cls = embeddings(cls_id).unsqueeze(0).expand(output.shape[0], -1, -1)
@@ -117,13 +114,13 @@ def _check_prompt_method(model_dir, family: str, method: str, peft_config, copy_
     if family == "bert":
         with torch.no_grad():  # placement matters: PEFT's own layout gives another loss
             plain = _peft_loss(peft_model, family, batch, **extra)
-        _cls_in_front(peft_model)
+        _cls_in_front(peft_model, backbone.tokenizer.cls_token_id)
         heads = _head_pairs(backbone, peft_model)
     loss = backbone.loss(batch)
     reference = _peft_loss(peft_model, family, batch, move_cls=family == "bert", **extra)
     if family == "bert":
-        assert abs(float(plain) - float(reference)) > 1e-4, "placement after [CLS] made no difference"
-    assert abs(float(loss) - float(reference)) <= 1e-5 * abs(float(reference)), (loss, reference)
+        assert abs(plain.item() - reference.item()) > 1e-4, "placement after [CLS] made no difference"
+    assert abs(loss.item() - reference.item()) <= 1e-5 * abs(reference.item()), (loss, reference)
     loss.backward()
     reference.backward()
     for name, mine, theirs in pairs + heads:
@@ -211,9 +208,9 @@ def _check_wrapped(backbone, peft_model, pairs, batch, **kwargs) -> None:
     """Same loss and gradients for methods whose tensors live in the model (LoRA, prefix)."""
     loss = backbone.loss(batch)
     reference = _peft_loss(peft_model, "", batch, **kwargs)
-    assert abs(float(loss) - float(reference)) <= 1e-5 * abs(float(reference)), (
-        float(loss),
-        float(reference),
+    assert abs(loss.item() - reference.item()) <= 1e-5 * abs(reference.item()), (
+        loss.item(),
+        reference.item(),
     )
     loss.backward()
     reference.backward()
@@ -285,7 +282,7 @@ def test_prefix_on_t5_decoder_equals_peft(tiny_t5_dir, monkeypatch):
     slots = [block.layer[0].SelfAttention.ptbench_prefix for block in blocks]
 
     def gap() -> float:
-        return abs(float(backbone.loss(batch)) - float(_peft_loss(peft_model, "t5", batch)))
+        return abs(backbone.loss(batch).item() - _peft_loss(peft_model, "t5", batch).item())
 
     with torch.no_grad():
         for j, slot in enumerate(slots):
