@@ -88,11 +88,14 @@ def check_prompt_fits(num_tokens: int, dims: BackboneDims) -> None:
 class EmbeddingSource(Protocol):
     """Access to the frozen word embeddings, for inits such as DePT's text init or vocabulary sampling."""
 
-    def embed_text(self, text: str, length: int) -> torch.Tensor:
-        """Embeddings ``[length, d]`` of the text's token ids, repeated or cut to ``length`` rows."""
+    def embed_text(self, text: str, length: int, special_tokens: bool = False) -> torch.Tensor:
+        """Embeddings ``[length, d]`` of the text's token ids (with the tokenizer's special tokens, e.g. T5's
+        ``</s>``, when ``special_tokens``), repeated or cut to ``length`` rows."""
 
-    def embed_random_vocab(self, length: int, generator: torch.Generator) -> torch.Tensor:
-        """Embeddings ``[length, d]`` of ``length`` token ids sampled from the vocabulary."""
+    def embed_random_vocab(
+        self, length: int, generator: torch.Generator, max_id: int | None = None
+    ) -> torch.Tensor:
+        """Embeddings ``[length, d]`` of ``length`` token ids sampled below ``max_id`` (None: whole vocabulary)."""
 
 
 @dataclass

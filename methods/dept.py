@@ -53,7 +53,7 @@ from methods.base import (
     ParamGroup,
     check_prompt_fits,
 )
-from methods.prompt_init import PromptInit, init_prompt_
+from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
 
 DEPT_INIT_TEXT = "Classify this text is postive or not:"
@@ -67,6 +67,7 @@ class DePTConfig(MethodConfig):
     lowrank_scaling: Literal["alpha/sqrt(r)", "alpha/r"] = "alpha/sqrt(r)"
     init: PromptInit = "text"
     init_text: str = DEPT_INIT_TEXT
+    init_special_tokens: bool = True  # text init: tokenise with </s> etc., as DePT and PEFT's TEXT init
     lr: float = 0.3  # P_s
     lr_lowrank: float = 1e-4  # A, B (per-task values in the paper preset)
     weight_decay: float = 0.0
@@ -97,7 +98,7 @@ class DecomposedPrompt(nn.Module):
         self.scaling = config.lora_alpha / (math.sqrt(r) if config.lowrank_scaling == "alpha/sqrt(r)" else r)
 
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
-        init_prompt_(self.short_prompt, self.config.init, embeddings, generator, self.config.init_text)
+        init_from_config_(self.short_prompt, self.config, embeddings, generator)
         with torch.no_grad():
             # Kaiming-uniform with a=√5 on A [s, r] (fan_in = r), as nn.Linear / PEFT LoRA do.
             bound = math.sqrt(6 / ((1 + 5) * self.lora_a.shape[1]))

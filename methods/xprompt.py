@@ -62,7 +62,7 @@ from methods.base import (
     TrainingStage,
     check_prompt_fits,
 )
-from methods.prompt_init import PromptInit, init_prompt_
+from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
 
 
@@ -71,6 +71,7 @@ class XPromptConfig(MethodConfig):
     num_tokens: int = 100  # l
     init: PromptInit = "vocab"
     init_text: str = ""
+    init_special_tokens: bool = True  # text init: tokenise with </s> etc., as DePT and PEFT's TEXT init
     token_prune_ratio: float = 0.2  # ρ_tok [dec: METHODS.md searches {0.1, 0.2, 0.3, 0.5}]
     piece_prune_ratio: float = 0.25  # ρ_piece [dec: METHODS.md searches {0.1, 0.25, 0.5}]
     num_pieces: int = 16  # k pieces per token (T5-Base: 48 dims each)
@@ -123,7 +124,7 @@ class XPrompt(Method):
         self.token_importance: list[float] = []  # last round's token scores, for the record
 
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
-        init_prompt_(self.soft_prompt, self.config.init, embeddings, generator, self.config.init_text)
+        init_from_config_(self.soft_prompt, self.config, embeddings, generator)
 
     # ---- forward ------------------------------------------------------------------------------------------
     @property
