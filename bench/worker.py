@@ -172,7 +172,11 @@ def execute(spec: RunSpec, progress=None, results_dir: Path | None = None, check
         transfer=transfer_record(spec),
         data=info,
         predictions={"test": {"predicted": result.test_predictions, "reference": result.test_references}},
-        env={**environment(device), "backbone_family": backbone.family, "eval_mode": train.eval_mode},
+        env={
+            **environment(device, backbone.trainable_modules()),
+            "backbone_family": backbone.family,
+            "eval_mode": train.eval_mode,
+        },
     )
     record.update(result.gpu)
     return record

@@ -241,6 +241,11 @@ class Method(nn.Module):
         n = sum(p.numel() for g in self.param_groups() for p in g.params)
         return ParamCounts(trainable_params=n, saved_params=n)
 
+    def stage_trainable_params(self) -> int:
+        """Parameters the optimiser updates in the current stage (the per-stage record of multi-stage methods);
+        default: ``counts().trainable_params``. XPrompt: the surviving entries after pruning."""
+        return self.counts().trainable_params
+
     # ---- saving -----------------------------------------------------------------------------------------
     def saved_state(self) -> dict[str, torch.Tensor]:
         """What must be saved to reproduce inference (METHODS.md §2.2 ``saved_params``); default: the state dict.

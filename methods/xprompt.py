@@ -33,9 +33,11 @@ Harness decisions [dec] (METHODS.md §3.5 "harness knobs"):
   and {0.1, 0.25, 0.5}; the paper's per-task values are not available.
 * Dev evaluation and best-checkpoint selection happen in the final stage only (``bench/stages.py``).
 
-Trainable: stage 1 ``l·d`` (T5-Base, l=100: 76,800); after pruning, the surviving entries
-``= (kept pieces) · d/k``; ``saved_params`` is the same number: :meth:`saved_state` stores the kept token
-indices, the piece mask and only the surviving values. Optimiser as PT: AdamW, lr 0.3, weight decay 1e-5.
+Counts (``docs/methods/xprompt.md#differences-from-the-official-code``): ``trainable_params`` is what stage 1
+trains, ``l·d`` (T5-Base, l=100: 76,800), as the paper reports it; ``saved_params`` is the surviving entries
+after pruning, ``(kept pieces) · d/k`` (:meth:`saved_state` stores the kept token indices, the piece mask and
+only the surviving values). The per-stage record (``stages``) gives each stage's own trainable count
+(:meth:`stage_trainable_params`: the surviving entries in the retraining stages). Optimiser as PT: AdamW, lr 0.3, weight decay 1e-5.
 
 On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
 target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
@@ -195,8 +197,15 @@ class XPrompt(Method):
         return self.kept_pieces * (self.dims.hidden_size // self.config.num_pieces)
 
     def counts(self) -> ParamCounts:
-        n = self.surviving_entries()  # masked entries get no gradient and are not saved
-        return ParamCounts(trainable_params=n, saved_params=n, breakdown={"prompt": n})
+        """Trainable: stage 1's full prompt ``l·d``; saved: the surviving entries (masked ones are not saved)."""
+        trained = self.config.num_tokens * self.dims.hidden_size
+        n = self.surviving_entries()
+        return ParamCounts(
+            trainable_params=trained, saved_params=n, breakdown={"prompt": trained, "surviving": n}
+        )
+
+    def stage_trainable_params(self) -> int:
+        return self.surviving_entries()  # l·d in stage 1; masked entries get no gradient afterwards
 
     def record(self) -> dict:
         kept = set(self.kept_tokens)
