@@ -259,6 +259,17 @@ class Method(nn.Module):
         """Inverse of :meth:`saved_state`: after it, the method predicts exactly as when it was saved."""
         self.load_state_dict(state)
 
+    @classmethod
+    def display_name_for(cls, config: MethodConfig) -> str:
+        """The name reports show for a run with ``config`` (the worker writes it into the record as
+        ``method_record.display_name``, so ``bench report`` never imports training code); default: ``name``.
+        EPT: its variant, ``ept[placeholder-v0]`` (``*`` added when the design differs from the variant's)."""
+        return cls.name
+
+    def display_name(self) -> str:
+        """:meth:`display_name_for` of this method's config."""
+        return self.display_name_for(self.config)
+
     def record(self) -> dict:
         """Extra method-specific facts for the run record (variant names, gate weights, ...)."""
         return {}
