@@ -13,7 +13,9 @@ an ``s×d`` additive offset to the frozen input embeddings, one row per input po
     X_enc = [P_s ; E'(x)] ∈ ℝ^{B×(m+s)×d},  mask [1_m ; M(x)]
 
 Init: ``P_s`` from the embeddings of the text "Classify this text is postive or not:" (misspelling as in the
-released configs), repeated or cut to ``m`` rows; ``A`` Kaiming-uniform (a=√5); ``B`` zeros, so E' = E at step 0.
+released configs) tokenised *with* the tokenizer's special tokens, so on T5 the id pattern ends in ``</s>``, as
+DePT's ``prompt_tuning_lora.py`` (``init_special_tokens=false`` drops them), repeated or cut to ``m`` rows; ``A``
+Kaiming-uniform (a=√5); ``B`` zeros, so E' = E at step 0.
 
 Trainable: ``m·d + r·(s+d)``; T5-Base with m=60, r=30, s=256: 46,080 + 30,720 = 76,800 (budget-matched to
 PT with 100 tokens). The encoder processes ``m + s`` positions instead of ``l + s``: DePT's time saving.

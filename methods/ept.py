@@ -11,7 +11,9 @@ network that learns the combination weights, (iv) a reconstructed prompt that is
 **Everything below the decomposition is an ASSUMPTION of this harness, not the paper's**: the paper's attention
 form, number and shape of subspaces, gate input and the reconstruction are unknown. The default is METHODS.md
 §4.2's ``placeholder-v0`` design; every choice is a config field, and every run record carries
-``ept_variant`` and the full config so no result is mistaken for the paper's own.
+``ept_variant`` and the full config so no result is mistaken for the paper's own. Reports show the row as
+``ept[placeholder-v0]`` (``ept[placeholder-v0*]`` when the design fields differ from the variant's;
+``methods/ept_config.py``), never as a bare ``ept``.
 
 placeholder-v0 (T5-Base, m=60, r=30, s=256, d=768):
 
