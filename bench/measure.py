@@ -145,8 +145,27 @@ def git_commit() -> dict[str, str | bool | None]:
         return {"commit": None, "dirty": None}
 
 
-def environment(device: torch.device) -> dict:
-    """Provenance of software and hardware (METHODS.md §8.5)."""
+def parameter_dtypes(modules: list[torch.nn.Module]) -> dict[str, int]:
+    """``{dtype name: parameter count}`` over ``modules`` (each tensor once), largest share first.
+
+    transformers 5.x loads a checkpoint in its stored dtype, so a bf16 checkpoint runs in bf16 unless told
+    otherwise: the record states what the parameters actually were (``docs/protocol.md``), not a constant.
+    """
+    seen: set[int] = set()
+    counts: dict[str, int] = {}
+    for module in modules:
+        for p in module.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                name = str(p.dtype).removeprefix("torch.")
+                counts[name] = counts.get(name, 0) + p.numel()
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def environment(device: torch.device, modules: list[torch.nn.Module] | None = None) -> dict:
+    """Provenance of software and hardware (METHODS.md §8.5); with ``modules`` (the backbone model first, then
+    the method), ``dtype`` is the dtype of most of the first module's parameters and ``param_dtypes`` the
+    count per dtype over all of them."""
     packages = ["torch", "transformers", "peft", "datasets", "tokenizers", "numpy", "scikit-learn", "ptbench"]
     env = {
         "python": platform.python_version(),
@@ -159,9 +178,13 @@ def environment(device: torch.device) -> dict:
         "git": git_commit(),
         "device": str(device),
         "device_name": platform.processor() or "cpu",
-        "dtype": "float32",
+        "dtype": None,
         "cuda": torch.version.cuda,
     }
+    if modules:
+        main = parameter_dtypes(modules[:1])
+        env["dtype"] = next(iter(main), None)
+        env["param_dtypes"] = parameter_dtypes(modules)
     if device.type == "cuda":
         env["device_name"] = torch.cuda.get_device_name(device)
         env["cudnn"] = torch.backends.cudnn.version()

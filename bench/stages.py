@@ -131,6 +131,6 @@ def begin_stage(
     optimizer = build_optimizer(method, backbone, train)
     scheduler = get_linear_schedule_with_warmup(optimizer, train.warmup_steps, plan.stages[index].max_steps)
     plan.info[index].update(
-        prepare_time_s=time.perf_counter() - start, trainable_params=method.counts().trainable_params
+        prepare_time_s=time.perf_counter() - start, trainable_params=method.stage_trainable_params()
     )
     return optimizer, scheduler

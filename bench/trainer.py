@@ -254,7 +254,7 @@ def _train(
     trim = backbone.trims_batches(train.padding)
     sync(device)
     loop_start = time.perf_counter()
-    plan.stage_began(0, loop_start, 0.0, trainable_params=method.counts().trainable_params)
+    plan.stage_began(0, loop_start, 0.0, trainable_params=method.stage_trainable_params())
     with RssSampler() as rss:
         for step in range(first_step, plan.total_steps + 1):
             if (stage := plan.starts_later_stage(step)) is not None:  # the trainable set may change

@@ -18,6 +18,7 @@ import torch
 from bench.results import empty_record, failed_record, write_json_atomic
 from bench.sources import transfer_record
 from bench.spec import RunSpec, TrainConfig, flatten_config
+from methods.registry import display_name
 
 PROGRESS_PREFIX = "@@progress "
 
@@ -163,6 +164,7 @@ def execute(spec: RunSpec, progress=None, results_dir: Path | None = None, check
             **{f"{k}_init": v for k, v in result.method_record_init.items() if k == "gate_weights"},
             **{f"{k}_best": v for k, v in result.method_record_best.items() if k == "gate_weights"},
             "attach": method.attach,
+            "display_name": method.display_name(),  # the row name reports show (e.g. ept[placeholder-v0])
             "prompt_placement": getattr(backbone, "prompt_placement", None),
             # Multi-stage methods only (XPrompt): per-stage steps, wall time, trainable_params (bench/stages.py).
             **({"stages": result.stages} if len(result.stages) > 1 else {}),
@@ -172,7 +174,11 @@ def execute(spec: RunSpec, progress=None, results_dir: Path | None = None, check
         transfer=transfer_record(spec),
         data=info,
         predictions={"test": {"predicted": result.test_predictions, "reference": result.test_references}},
-        env={**environment(device), "backbone_family": backbone.family, "eval_mode": train.eval_mode},
+        env={
+            **environment(device, backbone.trainable_modules()),
+            "backbone_family": backbone.family,
+            "eval_mode": train.eval_mode,
+        },
     )
     record.update(result.gpu)
     return record
@@ -210,13 +216,15 @@ def run_spec(spec: RunSpec, progress=None, checkpoint=None, results_dir: Path | 
             else None
         )
         status = "oom" if is_out_of_memory(exc) else "failed"
-        return failed_record(
+        record = failed_record(
             spec,
             f"{type(exc).__name__}: {message}",
             traceback.format_exc()[-4000:],
             status=status,
             progress=progress_state,
         )
+        record["method_record"]["display_name"] = display_name(spec.method, spec.method_config)
+        return record
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,8 +21,10 @@ Each adapter is a child module of the hooked output projection (``…SelfAttenti
 forward hook, so it lives in the model's state dict. Why not PEFT: PEFT has no Houlsby adapter (its "adapter"
 methods are LoRA-like reparameterisations of existing weights, METHODS.md §2.5).
 
-Init [dec, near-identity as in Houlsby]: weights ~ N(0, 0.01²) (Compacter's ``init_linear_layer``, [unv]),
-biases 0. Activation: the ``activation`` field, default ``swish`` (Compacter's default non-linearity [unv]).
+Init (near-identity as in Houlsby): weights ~ N(0, 0.01²), biases 0, as the lineage code base. Activation: the
+``activation`` field, default ``gelu_new`` (the tanh approximation of GELU), which the lineage ``adapter.json``
+sets as ``non_linearity``; ``swish`` (Compacter's own default), ``relu`` and exact ``gelu`` are options
+(``docs/methods/adapter.md#differences-from-the-official-code``).
 
 On Llama-style decoders the adapters hook ``self_attn.o_proj`` (``self_attn``) and ``mlp.down_proj``
 (``ffn``), both ``d``-wide, before the residual; ``train_layer_norms`` trains the RMSNorm scales (no bias).
@@ -42,7 +44,12 @@ from methods.registry import register_method
 from methods.wrapping import WrapMethod, parse_names
 
 SUBLAYERS = ["self_attn", "cross_attn", "ffn"]
-_ACTIVATIONS = {"swish": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU}
+_ACTIVATIONS = {
+    "gelu_new": lambda: nn.GELU(approximate="tanh"),  # transformers' gelu_new, the lineage adapter.json's
+    "swish": nn.SiLU,
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,  # exact (erf) GELU
+}
 
 
 @dataclass
@@ -50,7 +57,7 @@ class AdapterConfig(MethodConfig):
     reduction_factor: int = 32  # b = d / reduction_factor
     sublayers: str = "self_attn,ffn"
     train_layer_norms: bool = True
-    activation: str = "swish"  # swish | relu | gelu
+    activation: str = "gelu_new"  # gelu_new (tanh GELU, the lineage config) | swish | relu | gelu
     init_std: float = 1e-2
     lr: float = 3e-4
     weight_decay: float = 0.0

@@ -9,7 +9,7 @@ Frozen source prompts, trained beforehand with PT on source tasks, are mixed per
 module; the mixture is added to a trainable target prompt:
 
     P_1..P_t ∈ ℝ^{l×d}            frozen source prompts (buffers, not parameters; ``transfer_params`` = t·l·d)
-    P_{t+1} := P_tgt ∈ ℝ^{l×d}     trainable target prompt (sampled-vocabulary init)
+    P_{t+1} := P_tgt ∈ ℝ^{l×d}     trainable target prompt (starts as a copy of P_1, ``target_init``)
     x̂ = max_{positions} E(x) ∈ ℝ^{B×d}                 (``summary_over``: "all" = pads included, as the code)
     h = LN( W_up · SiLU( W_down · x̂ ) ) ∈ ℝ^{B×d}       W_down ∈ ℝ^{b_a×d}, W_up ∈ ℝ^{d×b_a}, no biases
     p̂_j = max_{rows} P_j ∈ ℝ^{d}                        j = 1..t+1 (the target prompt is a candidate too)
@@ -19,7 +19,15 @@ module; the mixture is added to a trainable target prompt:
 
 Trainable: ``l·d + 2·d·b_a + 2d``; T5-Base, l=100, b_a=100: 76,800 + 153,600 + 1,536 = 231,936 (METHODS.md,
 the paper's "232K"). One learning rate for everything (0.3 in the official config; ``lr_attention`` is the
-code's optional ``attn_learning_rate``), AdamW, weight decay 1e-5. Attention layers keep PyTorch's default init.
+code's optional ``attn_learning_rate``), AdamW, weight decay 0 (the official config sets none, so the Hugging
+Face default 0 applies). Attention layers keep PyTorch's default init.
+
+Target-prompt init (``target_init``, ``docs/methods/attempt.md#differences-from-the-official-code``): the
+official single-task path (``run_seq2seq.py`` with ``load_prefix_embeddings`` and ``attn_prefix_tuning``,
+``update_prefix_weights_single``) overwrites the target prompt with the **first source prompt** after the
+vocabulary draw, so ``"first_source"`` (default) starts ``P_tgt`` as a copy of ``P_1`` (with ``sources=random``:
+the first random matrix). ``"vocab"`` keeps a vocabulary draw instead, from token ids below ``vocab_max_id``
+(5,000, as the official ``init_prefix_from_vocab``); ``sources=random`` draws its matrices the same way.
 
 Code detail [code AkariAsai/ATTEMPT ``attempt/utils/utils.py`` ``freeze_model_params``]: for ``attn_method="sub"``
 it unfreezes only ``attn_W_down``, ``attn_W_up`` and the target prompt, so the LayerNorm's weight and bias seem
@@ -70,7 +78,6 @@ from methods.base import (
     ParamGroup,
     check_prompt_fits,
 )
-from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
 from methods.source_prompts import parse_sources, stack_sources
 
@@ -86,11 +93,13 @@ class ATTEMPTConfig(MethodConfig):
     sources: str = GLUE4
     num_random_sources: int = 4  # t when sources=random
     train_layer_norm: bool = True  # METHODS.md's count; the official freezing code leaves LN at (1, 0)
-    init: PromptInit = "vocab"
-    init_text: str = ""
+    # first_source: P_tgt starts as a copy of the first source prompt (official single-task path); vocab: a
+    # draw of token ids < vocab_max_id (the official init_prefix_from_vocab).
+    target_init: Literal["first_source", "vocab"] = "first_source"
+    vocab_max_id: int = 5000  # vocabulary draws (target_init=vocab, sources=random) use ids below this
     lr: float = 0.3
     lr_attention: float | None = None  # the official ``attn_learning_rate``; None: same as ``lr``
-    weight_decay: float = 1e-5
+    weight_decay: float = 0.0  # the official config sets none (Hugging Face default 0)
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
@@ -102,6 +111,8 @@ class ATTEMPTConfig(MethodConfig):
             raise ValueError(f"attn_dim={self.attn_dim} must be >= 1")
         if self.temperature <= 0:
             raise ValueError(f"temperature={self.temperature} must be > 0")
+        if self.vocab_max_id < 1:
+            raise ValueError(f"vocab_max_id={self.vocab_max_id} must be >= 1")
         if self.num_random_sources < 1:
             raise ValueError(f"num_random_sources={self.num_random_sources} must be >= 1")
         kind, _ = parse_sources(self.sources)
@@ -159,11 +170,12 @@ class ATTEMPT(Method):
         self._sources_loaded = True
 
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
+        """Random sources (``sources=random``) first, then ``P_tgt``: a copy of ``P_1`` or a vocabulary draw."""
         c = self.config
-        init_prompt_(self.target_prompt, c.init, embeddings, generator, c.init_text)
         if self.sources_kind == "random":
             randoms = [
-                embeddings.embed_random_vocab(c.num_tokens, generator) for _ in range(c.num_random_sources)
+                embeddings.embed_random_vocab(c.num_tokens, generator, c.vocab_max_id)
+                for _ in range(c.num_random_sources)
             ]
             self.source_prompts = torch.stack(randoms).float().to(self.target_prompt.device)
         elif not self._sources_loaded:
@@ -171,6 +183,12 @@ class ATTEMPT(Method):
                 f"attempt: sources={c.sources!r} were never loaded (the harness resolves source names to "
                 "prompts before initialize); use sources=random for the ablation"
             )
+        with torch.no_grad():
+            if c.target_init == "first_source":
+                self.target_prompt.copy_(self.source_prompts[0])
+            else:
+                draw = embeddings.embed_random_vocab(c.num_tokens, generator, c.vocab_max_id)
+                self.target_prompt.copy_(draw)
 
     @property
     def num_sources(self) -> int:

@@ -88,11 +88,14 @@ def check_prompt_fits(num_tokens: int, dims: BackboneDims) -> None:
 class EmbeddingSource(Protocol):
     """Access to the frozen word embeddings, for inits such as DePT's text init or vocabulary sampling."""
 
-    def embed_text(self, text: str, length: int) -> torch.Tensor:
-        """Embeddings ``[length, d]`` of the text's token ids, repeated or cut to ``length`` rows."""
+    def embed_text(self, text: str, length: int, special_tokens: bool = False) -> torch.Tensor:
+        """Embeddings ``[length, d]`` of the text's token ids (with the tokenizer's special tokens, e.g. T5's
+        ``</s>``, when ``special_tokens``), repeated or cut to ``length`` rows."""
 
-    def embed_random_vocab(self, length: int, generator: torch.Generator) -> torch.Tensor:
-        """Embeddings ``[length, d]`` of ``length`` token ids sampled from the vocabulary."""
+    def embed_random_vocab(
+        self, length: int, generator: torch.Generator, max_id: int | None = None
+    ) -> torch.Tensor:
+        """Embeddings ``[length, d]`` of ``length`` token ids sampled below ``max_id`` (None: whole vocabulary)."""
 
 
 @dataclass
@@ -238,6 +241,11 @@ class Method(nn.Module):
         n = sum(p.numel() for g in self.param_groups() for p in g.params)
         return ParamCounts(trainable_params=n, saved_params=n)
 
+    def stage_trainable_params(self) -> int:
+        """Parameters the optimiser updates in the current stage (the per-stage record of multi-stage methods);
+        default: ``counts().trainable_params``. XPrompt: the surviving entries after pruning."""
+        return self.counts().trainable_params
+
     # ---- saving -----------------------------------------------------------------------------------------
     def saved_state(self) -> dict[str, torch.Tensor]:
         """What must be saved to reproduce inference (METHODS.md §2.2 ``saved_params``); default: the state dict.
@@ -250,6 +258,17 @@ class Method(nn.Module):
     def load_saved_state(self, state: dict[str, torch.Tensor]) -> None:
         """Inverse of :meth:`saved_state`: after it, the method predicts exactly as when it was saved."""
         self.load_state_dict(state)
+
+    @classmethod
+    def display_name_for(cls, config: MethodConfig) -> str:
+        """The name reports show for a run with ``config`` (the worker writes it into the record as
+        ``method_record.display_name``, so ``bench report`` never imports training code); default: ``name``.
+        EPT: its variant, ``ept[placeholder-v0]`` (``*`` added when the design differs from the variant's)."""
+        return cls.name
+
+    def display_name(self) -> str:
+        """:meth:`display_name_for` of this method's config."""
+        return self.display_name_for(self.config)
 
     def record(self) -> dict:
         """Extra method-specific facts for the run record (variant names, gate weights, ...)."""

@@ -2,32 +2,32 @@
 
 Paper: Ben Zaken, Ravfogel, Goldberg, "BitFit: Simple Parameter-efficient Fine-tuning for Transformer-based
 Masked Language-models", ACL 2022, arXiv 2106.10199. Lineage config: AkariAsai/ATTEMPT ``attempt/configs/
-baselines/bitfit.json`` (lr 3e-4, LM-head bias frozen).
+baselines/bitfit.json`` (lr 3e-4); its ``freeze_bitfit_lm_head`` freezes only the LM head's *weight*, so the
+head's bias trains (``docs/methods/bitfit.md#differences-from-the-official-code``).
 
 Equations: every selected layer ``y = f(x)`` becomes ``y = f(x) + b`` with ``b ∈ ℝ^{d_out}``; only the ``b`` train.
 
 * **Backbones with native biases (BERT family):** every existing bias of the model trains (attention q/k/v/o,
   both FFN linears, every LayerNorm bias, the embedding LayerNorm and the pooler), as in the paper; the task
-  head is the backbone's (``head_params``). ``biases`` is then not used (recorded as ``bias_source=native``).
-* **T5 (no biases at all):** zero-initialised biases are added [dec] (so the wrapped model starts exactly as the
-  frozen one) to the subset named by ``biases`` (comma-separated):
+  head is the backbone's (``head_params``). The other fields are then not used (``bias_source=native``).
+* **T5 (no biases at all):** zero-initialised biases are added (so the wrapped model starts exactly as the
+  frozen one), as ATTEMPT's code base does:
 
-  ===========  ================================================================  =================
-  part         where                                                              T5-Base count
-  ===========  ================================================================  =================
-  encoder      every encoder linear (q,k,v,o: 4·768; wi: 3,072; wo: 768) × 12     82,944
-  decoder      every decoder linear (self + cross q,k,v,o; wi; wo) × 12           119,808
-  layernorm    every T5LayerNorm (62 × 768), added after the scale                47,616
-  lm_head      the LM head's output (32,128); frozen in the lineage config        32,128
-  ===========  ================================================================  =================
+  * ``biases=encoder``: every encoder linear (q,k,v,o: 4·768; wi: 3,072; wo: 768) × 12 = 82,944;
+  * ``biases=decoder``: every decoder linear (self + cross q,k,v,o; wi; wo) × 12 = 119,808;
+  * ``layernorm_bias``: every *block* T5LayerNorm, added after the scale: 60 × 768 = 46,080;
+  * ``final_layernorm_bias`` (off): the encoder's and decoder's final norms, 2 × 768 = 1,536;
+  * ``lm_head_bias``: the LM head's output, 32,128.
 
-  Default ``encoder,decoder`` = 202,752 [dec]; which subset gave the table's 280K is unknown (METHODS.md §3.10).
-  Linear biases use ``nn.Linear``'s own ``bias`` slot; LayerNorm biases a forward hook ``y + b``.
+  Default: ``encoder,decoder`` + block LayerNorms + LM head = **280,960**, the table's "280K".
+  ``layernorm_bias=false lm_head_bias=false`` gives the linear biases only (202,752). Linear biases use
+  ``nn.Linear``'s own ``bias`` slot; LayerNorm biases a forward hook ``y + b``.
 
-* **Llama-style decoders (no linear biases):** as T5: the ``decoder`` part adds zero biases to every linear
-  of every layer (``q/k/v/o_proj``, ``gate/up/down_proj``; SmolLM2-135M: 30 × 5,184 = 155,520), ``layernorm``
-  a bias after every RMSNorm, ``lm_head`` one on the (tied) LM head; ``encoder`` matches nothing there. A
-  decoder that has native biases (Qwen2's q/k/v) takes the native path instead.
+* **Llama-style decoders (no linear biases):** as T5: ``biases=decoder`` adds zero biases to every linear of
+  every layer (``q/k/v/o_proj``, ``gate/up/down_proj``; SmolLM2-135M: 30 × 5,184 = 155,520),
+  ``layernorm_bias`` one after each of the two RMSNorms per layer (60 × 576), ``final_layernorm_bias`` one after
+  ``model.norm``, ``lm_head_bias`` one on the (tied) LM head; ``encoder`` matches nothing there. A decoder that
+  has native biases (Qwen2's q/k/v) takes the native path instead.
 """
 
 from __future__ import annotations
@@ -38,16 +38,19 @@ import torch
 from torch import nn
 
 from methods.base import BackboneDims, MethodConfig
-from methods.model_parts import layer_norms, linear_parts
+from methods.model_parts import block_layer_norms, layer_norms, linear_parts
 from methods.registry import register_method
 from methods.wrapping import WrapMethod, parse_names
 
-PARTS = ["encoder", "decoder", "layernorm", "lm_head"]
+PARTS = ["encoder", "decoder"]
 
 
 @dataclass
 class BitFitConfig(MethodConfig):
-    biases: str = "encoder,decoder"  # parts that get added biases on bias-free models (T5)
+    biases: str = "encoder,decoder"  # stacks whose linears get added biases on bias-free models (T5, Llama)
+    layernorm_bias: bool = True  # bias after every block LayerNorm (not the final norms), as ATTEMPT's code
+    final_layernorm_bias: bool = False  # also after the stacks' final norms (ATTEMPT's code: none)
+    lm_head_bias: bool = True  # the LM head's bias (ATTEMPT's code freezes only the head's weight)
     lr: float = 3e-4
     weight_decay: float = 0.0
 
@@ -69,7 +72,7 @@ def _layer_norm_bias_hook(module: nn.Module, inputs, output: torch.Tensor) -> to
 class BitFit(WrapMethod):
     name = "bitfit"
     paper = "Ben Zaken et al., BitFit: Simple Parameter-efficient Fine-tuning, ACL 2022 (arXiv 2106.10199)"
-    formula = "Σ bias sizes (T5: added zero biases, default all encoder+decoder linears)"
+    formula = "Σ bias sizes (T5: added zero biases on every linear, block LayerNorm and the LM head)"
     config_class = BitFitConfig
 
     def modify(self, model: nn.Module) -> nn.Module:
@@ -83,16 +86,23 @@ class BitFit(WrapMethod):
         for part in linear_parts(model):
             if part.stack in parts:
                 _add_bias(part.module)
-        if "layernorm" in parts:
-            for _, norm in layer_norms(model):
+        c = self.config
+        block = {n for n, _ in block_layer_norms(model)}
+        for name, norm in layer_norms(model):
+            if c.layernorm_bias if name in block else c.final_layernorm_bias:
                 w = norm.weight
                 norm.bitfit_bias = nn.Parameter(torch.zeros(w.shape[-1], device=w.device, dtype=w.dtype))
                 norm.register_forward_hook(_layer_norm_bias_hook)
-        if "lm_head" in parts:
+        if c.lm_head_bias:
             head = model.get_output_embeddings()
             if not isinstance(head, nn.Linear):
-                raise ValueError("biases=lm_head: the model has no linear LM head")
-            _add_bias(head)
+                raise ValueError(
+                    "lm_head_bias=true: the model has no linear LM head (set lm_head_bias=false)"
+                )
+            if head.bias is None:
+                _add_bias(head)
+            else:
+                head.bias.requires_grad_(True)
         return model
 
     def record(self) -> dict:

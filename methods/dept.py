@@ -13,7 +13,9 @@ an ``s×d`` additive offset to the frozen input embeddings, one row per input po
     X_enc = [P_s ; E'(x)] ∈ ℝ^{B×(m+s)×d},  mask [1_m ; M(x)]
 
 Init: ``P_s`` from the embeddings of the text "Classify this text is postive or not:" (misspelling as in the
-released configs), repeated or cut to ``m`` rows; ``A`` Kaiming-uniform (a=√5); ``B`` zeros, so E' = E at step 0.
+released configs) tokenised *with* the tokenizer's special tokens, so on T5 the id pattern ends in ``</s>``, as
+DePT's ``prompt_tuning_lora.py`` (``init_special_tokens=false`` drops them), repeated or cut to ``m`` rows; ``A``
+Kaiming-uniform (a=√5); ``B`` zeros, so E' = E at step 0.
 
 Trainable: ``m·d + r·(s+d)``; T5-Base with m=60, r=30, s=256: 46,080 + 30,720 = 76,800 (budget-matched to
 PT with 100 tokens). The encoder processes ``m + s`` positions instead of ``l + s``: DePT's time saving.
@@ -53,7 +55,7 @@ from methods.base import (
     ParamGroup,
     check_prompt_fits,
 )
-from methods.prompt_init import PromptInit, init_prompt_
+from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
 
 DEPT_INIT_TEXT = "Classify this text is postive or not:"
@@ -67,6 +69,7 @@ class DePTConfig(MethodConfig):
     lowrank_scaling: Literal["alpha/sqrt(r)", "alpha/r"] = "alpha/sqrt(r)"
     init: PromptInit = "text"
     init_text: str = DEPT_INIT_TEXT
+    init_special_tokens: bool = True  # text init: tokenise with </s> etc., as DePT and PEFT's TEXT init
     lr: float = 0.3  # P_s
     lr_lowrank: float = 1e-4  # A, B (per-task values in the paper preset)
     weight_decay: float = 0.0
@@ -97,7 +100,7 @@ class DecomposedPrompt(nn.Module):
         self.scaling = config.lora_alpha / (math.sqrt(r) if config.lowrank_scaling == "alpha/sqrt(r)" else r)
 
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
-        init_prompt_(self.short_prompt, self.config.init, embeddings, generator, self.config.init_text)
+        init_from_config_(self.short_prompt, self.config, embeddings, generator)
         with torch.no_grad():
             # Kaiming-uniform with a=√5 on A [s, r] (fan_in = r), as nn.Linear / PEFT LoRA do.
             bound = math.sqrt(6 / ((1 + 5) * self.lora_a.shape[1]))

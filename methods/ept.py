@@ -11,7 +11,9 @@ network that learns the combination weights, (iv) a reconstructed prompt that is
 **Everything below the decomposition is an ASSUMPTION of this harness, not the paper's**: the paper's attention
 form, number and shape of subspaces, gate input and the reconstruction are unknown. The default is METHODS.md
 §4.2's ``placeholder-v0`` design; every choice is a config field, and every run record carries
-``ept_variant`` and the full config so no result is mistaken for the paper's own.
+``ept_variant`` and the full config so no result is mistaken for the paper's own. Reports show the row as
+``ept[placeholder-v0]`` (``ept[placeholder-v0*]`` when the design fields differ from the variant's;
+``methods/ept_config.py``), never as a bare ``ept``.
 
 placeholder-v0 (T5-Base, m=60, r=30, s=256, d=768):
 
@@ -26,7 +28,16 @@ placeholder-v0 (T5-Base, m=60, r=30, s=256, d=768):
     (c) reconstruction:  P_r = P_f + P_ms;   X_enc = [P_r ; E'(x)] ∈ ℝ^{B×(m+s)×d}
 
 Because ``B = 0`` and ``D_i = 0`` at initialisation, EPT starts exactly as DePT; with fusion off
-(``fusion.kv_source=none``) and projection off (``proj.num_spaces=0``) it *is* DePT.
+(``fusion.kv_source=none``) and projection off (``proj.num_spaces=0``) it *is* DePT. The price is that at the
+first step only ``P_s``, ``B`` and ``D_i`` receive a gradient (``W_q``, ``W_k``, ``U_i``, the gate and ``A`` see
+zeros until ``B`` and ``D_i`` have moved, one or two steps later); every learnable tensor has a non-zero gradient
+from then on (tested in ``tests/test_ept_gradients.py``).
+
+``reconstruct="proj"`` (``P_r = P_ms``) has no ``P_s``/``P_f`` term, so with ``D_i = 0`` its prompt would start
+as all zeros, the text init of ``P_s`` would be invisible, and ``P_s`` would get exactly zero gradient at the
+first step. That mode therefore initialises ``D_i`` (``proj.kind="full"``: the ``d×d`` maps) Kaiming-uniform
+like ``U_i``: the prompt starts as a random projection of ``P_f`` and every tensor learns from step one. It
+does not start as DePT (``docs/methods/ept.md#differences-from-the-official-code``).
 
 Trainable: DePT's ``m·d + r·(s+d)`` = 76,800 plus ``extra_params`` = fusion ``2·d·d_a`` (49,152) + projections
 ``N·2·d·k`` (49,152) + gate ``N·d + N`` (3,076) = 101,380; total 178,180. The prompt-side modules run once per
@@ -46,77 +57,15 @@ included; see ``methods/dept.py``); fusion, projection and gate act on the promp
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from methods.base import BackboneDims, EmbeddingSource, Method, ParamCounts, ParamGroup
-from methods.dept import DecomposedPrompt, DePTConfig, dept_search_space
+from methods.dept import DecomposedPrompt, dept_search_space
+from methods.ept_config import EPTConfig, FusionConfig, GateConfig, ProjectionConfig, ept_display_name
 from methods.registry import register_method
-
-
-@dataclass
-class FusionConfig:
-    """(a) Prompt fusion by attention: queries from ``P_s``, keys/values from the low-rank knowledge."""
-
-    kv_source: Literal["B", "AB", "none"] = "B"  # "none" disables fusion (P_f = P_s)
-    attn_dim: int = 32  # d_a
-    heads: int = 1  # attn_dim and d must be divisible by heads
-    value_proj: Literal["identity", "linear"] = "identity"  # linear: W_v ∈ ℝ^{d×d_a}, W_o ∈ ℝ^{d_a×d} (zeros)
-    residual: bool = True  # P_f = P_s + attn (true) or attn (false)
-    scale_init: float | None = None  # learnable scalar on the attention output, e.g. 0.0 or 1.0; None = off
-
-
-@dataclass
-class ProjectionConfig:
-    """(b) Multi-space projection: ``N`` subspaces combined by the gate."""
-
-    num_spaces: int = 4  # N; 0 disables projection (P_ms = 0)
-    kind: Literal["bottleneck", "full", "orthogonal"] = "bottleneck"
-    rank: int = 8  # k (bottleneck and orthogonal)
-    input: Literal["fused", "short"] = "fused"  # project P_f or P_s
-
-
-@dataclass
-class GateConfig:
-    """The gating network over the subspaces."""
-
-    input: Literal["prompt_mean", "input_mean", "per_token"] = "prompt_mean"
-    activation: Literal["softmax", "sigmoid"] = "softmax"
-    temperature: float = 1.0
-
-
-@dataclass
-class EPTConfig(DePTConfig):
-    fusion: FusionConfig = field(default_factory=FusionConfig)
-    proj: ProjectionConfig = field(default_factory=ProjectionConfig)
-    gate: GateConfig = field(default_factory=GateConfig)
-    reconstruct: Literal["fused+proj", "short+proj", "proj", "short+fused+proj"] = "fused+proj"
-    lr_modules: float = 1e-3
-    ept_variant: str = "placeholder-v0"
-
-    def validate(self, dims: BackboneDims) -> None:
-        super().validate(dims)
-        f, p, g = self.fusion, self.proj, self.gate
-        if f.attn_dim < 1 or f.heads < 1 or f.attn_dim % f.heads:
-            raise ValueError(
-                f"fusion.attn_dim={f.attn_dim} must be >= 1 and divisible by fusion.heads={f.heads}"
-            )
-        if f.value_proj == "identity" and dims.hidden_size % f.heads:
-            raise ValueError(f"fusion.heads={f.heads} must divide the hidden size {dims.hidden_size}")
-        if not 0 <= p.num_spaces <= 64:
-            raise ValueError(f"proj.num_spaces={p.num_spaces} must be between 0 and 64")
-        if not 1 <= p.rank <= dims.hidden_size:
-            raise ValueError(f"proj.rank={p.rank} must be between 1 and the hidden size {dims.hidden_size}")
-        if g.temperature <= 0:
-            raise ValueError(f"gate.temperature={g.temperature} must be > 0")
-        if self.lr_modules <= 0:
-            raise ValueError(f"lr_modules={self.lr_modules} must be > 0")
-        if not self.ept_variant:
-            raise ValueError("ept_variant must be a non-empty name")
 
 
 def _kaiming_uniform_(tensor: torch.Tensor, fan_in: int, generator: torch.Generator) -> None:
@@ -175,7 +124,8 @@ class MultiSpaceProjection(nn.Module):
             self.up = nn.Parameter(torch.zeros(n, k, d))  # D_i [N, k, d], zeros: P_i = 0 at start
         self.gate = nn.Linear(d, n)  # W_g [N, d], b_g [N]
 
-    def initialize(self, generator: torch.Generator) -> None:
+    def initialize(self, generator: torch.Generator, live_output: bool = False) -> None:
+        """``live_output``: also draw ``D_i`` (full: the maps), so ``P_ms`` is not zero at the start."""
         d = self.down.shape[1]
         if self.config.kind == "bottleneck":
             _kaiming_uniform_(self.down, d, generator)
@@ -186,6 +136,10 @@ class MultiSpaceProjection(nn.Module):
                     self.down[i].copy_(q)
         _kaiming_uniform_(self.gate.weight, d, generator)
         _kaiming_uniform_(self.gate.bias, d, generator)
+        if live_output and self.config.kind == "bottleneck":
+            _kaiming_uniform_(self.up, self.up.shape[1], generator)  # D_i [N, k, d], fan_in k
+        elif live_output and self.config.kind == "full":
+            _kaiming_uniform_(self.down, d, generator)
 
     def spaces(self, prompt: torch.Tensor) -> torch.Tensor:
         """Projections of ``prompt`` [m, d] into each space: [N, m, d]."""
@@ -249,8 +203,8 @@ class EPT(Method):
         self.decomposition.initialize(embeddings, generator)
         if self.fusion is not None:
             self.fusion.initialize(generator)
-        if self.projection is not None:
-            self.projection.initialize(generator)
+        if self.projection is not None:  # proj-only reconstruction: P_ms must not start at zero
+            self.projection.initialize(generator, live_output=self.config.reconstruct == "proj")
 
     @property
     def num_virtual_tokens(self) -> int:
@@ -319,6 +273,10 @@ class EPT(Method):
             else 0,
         }
         return counts
+
+    @classmethod
+    def display_name_for(cls, config: EPTConfig) -> str:
+        return ept_display_name(config)  # ept[placeholder-v0], never a bare "ept" (methods/ept_config.py)
 
     def record(self) -> dict:
         """Variant name and the gate weights (when they do not depend on the input), for the gating plots."""

@@ -23,7 +23,10 @@ Counts on T5-Base (d=768, b=128): NPG l=5 593,792; NPG l=10 1,089,152; PPG (any 
 
 From the official code [code]: the generator's dropout is the backbone's hidden dropout (RoBERTa 0.1), applied
 after the reshape (NPG) or after ``W_up`` (PPG); PPG pools each example over its real tokens only; defaults
-l=5, b=128, NPG, lr 1e-3, weight decay 0.1, ``L_p`` = mid-depth (12 of 24, 18 of 36).
+l=5, b=128, NPG, lr 1e-3, weight decay 0.1 on the weight matrices only: as the official optimiser
+(``run_roberta.py``), biases (and LayerNorm weights, of which the generator has none) form a group without
+decay (``decay_biases=false``; ``docs/methods/lpt.md#differences-from-the-official-code``), ``L_p`` = mid-depth
+(12 of 24, 18 of 36).
 
 T5 port [dec] (METHODS.md §3.4, every choice a config field or recorded):
 
@@ -53,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import BackboneDims, Method, MethodConfig, ParamCounts
+from methods.base import BackboneDims, Method, MethodConfig, ParamCounts, ParamGroup
 from methods.registry import register_method
 
 Generator = Literal["npg", "mppg", "appg"]
@@ -69,7 +72,8 @@ class LPTConfig(MethodConfig):
     pool: Pool = "mean"  # NPG input: mean of real tokens (T5 port) | first position (<s>/[CLS])
     dropout: float = 0.1  # official: the backbone's hidden dropout, after reshape / W_up
     lr: float = 1e-3
-    weight_decay: float = 0.1
+    weight_decay: float = 0.1  # on the weight matrices; see decay_biases
+    decay_biases: bool = False  # official: biases and LayerNorm weights are not decayed
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
@@ -145,6 +149,19 @@ class LatePromptTuning(Method):
             return self.dropout(p.view(batch, cfg.num_tokens, d))
         z = adaptive_pool_real_tokens(self.down(hidden), attention_mask, cfg.num_tokens, cfg.generator)
         return self.dropout(self.up(torch.relu(z)))  # [B, l, d]
+
+    def param_groups(self) -> list[ParamGroup]:
+        """Two AdamW groups as the official optimiser: weight matrices with ``weight_decay``, biases without."""
+        c = self.config
+        no_decay = [p for n, p in self.named_parameters() if n.endswith("bias") or "norm" in n.lower()]
+        keep = {id(p) for p in no_decay}
+        decay = [p for p in self.parameters() if id(p) not in keep]
+        if c.decay_biases:
+            return [ParamGroup("generator", decay + no_decay, c.lr, c.weight_decay)]
+        return [
+            ParamGroup("generator", decay, c.lr, c.weight_decay),
+            ParamGroup("generator_no_decay", no_decay, c.lr, 0.0),
+        ]
 
     def counts(self) -> ParamCounts:
         counts = super().counts()

@@ -88,3 +88,12 @@ def layer_norms(model: nn.Module) -> list[tuple[str, nn.Module]]:
         for n, m in model.named_modules()
         if isinstance(m, (nn.LayerNorm, nn.RMSNorm)) or type(m).__name__.endswith(("LayerNorm", "RMSNorm"))
     ]
+
+
+_IN_BLOCK = re.compile(r"(^|\.)(block|layers|layer)\.\d+\.")
+
+
+def block_layer_norms(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The LayerNorms inside the transformer blocks: :func:`layer_norms` without the stacks' final norms
+    (T5 ``encoder.final_layer_norm``/``decoder.final_layer_norm``, Llama ``model.norm``). T5-Base: 60 of 62."""
+    return [(n, m) for n, m in layer_norms(model) if _IN_BLOCK.search(n)]

@@ -64,7 +64,7 @@ from methods.base import (
     ParamGroup,
     check_prompt_fits,
 )
-from methods.prompt_init import PromptInit, init_prompt_
+from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
 from methods.source_prompts import parse_sources, stack_sources
 
@@ -78,6 +78,7 @@ class MPTConfig(MethodConfig):
     source_init: Literal["average"] = "average"  # harness simplification; no distillation (module docstring)
     init: PromptInit = "vocab"  # P* without sources
     init_text: str = ""
+    init_special_tokens: bool = True  # text init: tokenise with </s> etc., as DePT and PEFT's TEXT init
     lr: float = 0.3
     weight_decay: float = 1e-5
 
@@ -168,7 +169,7 @@ class MPT(Method):
             with torch.no_grad():
                 self.shared_prompt.copy_(self._source_mean)  # source_init="average"
         else:
-            init_prompt_(self.shared_prompt, c.init, embeddings, generator, c.init_text)
+            init_from_config_(self.shared_prompt, c, embeddings, generator)
         with torch.no_grad():
             u, v = self.factor_u, self.factor_v
             if c.factor_init == "peft":

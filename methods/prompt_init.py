@@ -2,7 +2,10 @@
 
 * ``vocab``: rows of the frozen vocabulary embedding at sampled token ids (ATTEMPT ``init_prefix_from_vocab``,
   PEFT ``SAMPLE_VOCAB``): the prompt starts on the scale the backbone expects.
-* ``text``: the embeddings of a fixed text's token ids, repeated or cut to the prompt length (DePT).
+* ``text``: the embeddings of a fixed text's token ids, repeated or cut to the prompt length (DePT). The text
+  is tokenised with the tokenizer's special tokens by default (``init_special_tokens``), so on T5 the repeated
+  id pattern holds ``</s>`` as in DePT's ``prompt_tuning_lora.py`` and PEFT's TEXT init
+  (``docs/methods/dept.md#differences-from-the-official-code``).
 * ``uniform``: Uniform(-scale, scale) (the prompt-tuning gin default uses scale 0.5).
 """
 
@@ -24,15 +27,26 @@ def init_prompt_(
     generator: torch.Generator,
     text: str = "",
     uniform_scale: float = 0.5,
+    special_tokens: bool = True,
+    vocab_max_id: int | None = None,
 ) -> None:
-    """Fill ``prompt`` ``[n, d]`` in place."""
+    """Fill ``prompt`` ``[n, d]`` in place; ``special_tokens`` applies to ``text``, ``vocab_max_id`` (draw ids
+    below it; None: the whole vocabulary) to ``vocab``."""
     n = prompt.shape[0]
     with torch.no_grad():
         if how == "vocab":
-            prompt.copy_(embeddings.embed_random_vocab(n, generator))
+            prompt.copy_(embeddings.embed_random_vocab(n, generator, vocab_max_id))
         elif how == "text":
-            prompt.copy_(embeddings.embed_text(text, n))
+            prompt.copy_(embeddings.embed_text(text, n, special_tokens))
         elif how == "uniform":
             prompt.copy_(torch.rand(prompt.shape, generator=generator) * 2 * uniform_scale - uniform_scale)
         else:
             raise ValueError(f"prompt init {how!r} is not one of 'vocab', 'text', 'uniform'")
+
+
+def init_from_config_(
+    prompt: torch.Tensor, config, embeddings: EmbeddingSource, generator: torch.Generator
+) -> None:
+    """:func:`init_prompt_` with a config's ``init``, ``init_text`` and ``init_special_tokens`` fields."""
+    special = getattr(config, "init_special_tokens", True)
+    init_prompt_(prompt, config.init, embeddings, generator, config.init_text, special_tokens=special)

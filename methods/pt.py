@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, check_prompt_fits
-from methods.prompt_init import PromptInit, init_prompt_
+from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
 
 
@@ -38,6 +38,7 @@ class PTConfig(MethodConfig):
     num_tokens: int = 100  # l
     init: PromptInit = "vocab"
     init_text: str = ""
+    init_special_tokens: bool = True  # text init: tokenise with </s> etc., as DePT and PEFT's TEXT init
     lr: float = 0.3
     weight_decay: float = 1e-5
 
@@ -70,7 +71,7 @@ class PromptTuning(Method):
         self.soft_prompt = nn.Parameter(torch.zeros(config.num_tokens, dims.hidden_size))  # [l, d]
 
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
-        init_prompt_(self.soft_prompt, self.config.init, embeddings, generator, self.config.init_text)
+        init_from_config_(self.soft_prompt, self.config, embeddings, generator)
 
     @property
     def num_virtual_tokens(self) -> int:

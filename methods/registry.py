@@ -142,3 +142,15 @@ def build_config(method: str, overrides: dict[str, Any] | None = None) -> Method
 
 def config_to_dict(config: MethodConfig) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def display_name(method: str, method_config: dict[str, Any]) -> str:
+    """The name reports show for a run of ``method`` with ``method_config`` (a nested dict as in a spec):
+    :meth:`Method.display_name_for`, or the bare method name when the config no longer builds (old records)."""
+    from bench.spec import flatten_config
+
+    try:
+        cls = get_method_class(method)
+        return cls.display_name_for(build_config(method, flatten_config(method_config)))
+    except (KeyError, ValueError, TypeError):
+        return method

@@ -49,7 +49,7 @@ from methods.base import (
     ParamGroup,
     check_prompt_fits,
 )
-from methods.prompt_init import PromptInit, init_prompt_
+from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
 
 
@@ -62,6 +62,7 @@ class ResidualPTConfig(MethodConfig):
     residual: bool = True
     init: PromptInit = "vocab"
     init_text: str = ""
+    init_special_tokens: bool = True  # text init: tokenise with </s> etc., as DePT and PEFT's TEXT init
     lr: float = 0.3  # P
     mlp_lr: float | None = None  # MLP (+ LN); None: the same as lr (the repository's default)
     weight_decay: float = 1e-5
@@ -114,7 +115,7 @@ class ResidualPT(Method):
         self.register_buffer("folded_prompt", None, persistent=False)
 
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
-        init_prompt_(self.soft_prompt, self.config.init, embeddings, generator, self.config.init_text)
+        init_from_config_(self.soft_prompt, self.config, embeddings, generator)
 
     @property
     def num_virtual_tokens(self) -> int:

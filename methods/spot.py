@@ -12,7 +12,8 @@ Equations (the backbone is frozen; only ``P`` trains):
     X_enc = [P ; E(x)] ∈ ℝ^{B×(l+s)×d},   mask [1_{B×l} ; M(x)]       (identical to PT)
 
 Trainable: ``l·d`` (T5-Base, l=100: 76,800); ``transfer_params``: the source prompt, ``l·d`` (76,800).
-Defaults (ATTEMPT's re-implementation): l=100, lr 0.3, AdamW, weight decay 1e-5, source = a PT prompt trained
+Defaults (ATTEMPT's re-implementation): l=100, lr 0.3, AdamW, weight decay 0 (``spot.json`` sets none, so the
+Hugging Face default applies; ``docs/methods/spot.md#differences-from-the-official-code``), source = a PT prompt trained
 on MNLI (the harness trains it itself, METHODS.md §3.7 single-task harness [dec]). The source must come from
 the same backbone (prompts do not transfer across embedding spaces) and have exactly ``l`` rows.
 
@@ -42,6 +43,7 @@ from methods.registry import register_method
 @dataclass
 class SPoTConfig(PTConfig):
     source: str = "mnli"  # the paper's (and ATTEMPT's re-implementation's) source task
+    weight_decay: float = 0.0  # spot.json sets none (Hugging Face default 0)
     # ``init``/``init_text`` of PT are unused: the prompt starts as the source prompt.
 
 

@@ -33,9 +33,11 @@ Harness decisions [dec] (METHODS.md §3.5 "harness knobs"):
   and {0.1, 0.25, 0.5}; the paper's per-task values are not available.
 * Dev evaluation and best-checkpoint selection happen in the final stage only (``bench/stages.py``).
 
-Trainable: stage 1 ``l·d`` (T5-Base, l=100: 76,800); after pruning, the surviving entries
-``= (kept pieces) · d/k``; ``saved_params`` is the same number: :meth:`saved_state` stores the kept token
-indices, the piece mask and only the surviving values. Optimiser as PT: AdamW, lr 0.3, weight decay 1e-5.
+Counts (``docs/methods/xprompt.md#differences-from-the-official-code``): ``trainable_params`` is what stage 1
+trains, ``l·d`` (T5-Base, l=100: 76,800), as the paper reports it; ``saved_params`` is the surviving entries
+after pruning, ``(kept pieces) · d/k`` (:meth:`saved_state` stores the kept token indices, the piece mask and
+only the surviving values). The per-stage record (``stages``) gives each stage's own trainable count
+(:meth:`stage_trainable_params`: the surviving entries in the retraining stages). Optimiser as PT: AdamW, lr 0.3, weight decay 1e-5.
 
 On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
 target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
@@ -62,7 +64,7 @@ from methods.base import (
     TrainingStage,
     check_prompt_fits,
 )
-from methods.prompt_init import PromptInit, init_prompt_
+from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
 
 
@@ -71,6 +73,7 @@ class XPromptConfig(MethodConfig):
     num_tokens: int = 100  # l
     init: PromptInit = "vocab"
     init_text: str = ""
+    init_special_tokens: bool = True  # text init: tokenise with </s> etc., as DePT and PEFT's TEXT init
     token_prune_ratio: float = 0.2  # ρ_tok [dec: METHODS.md searches {0.1, 0.2, 0.3, 0.5}]
     piece_prune_ratio: float = 0.25  # ρ_piece [dec: METHODS.md searches {0.1, 0.25, 0.5}]
     num_pieces: int = 16  # k pieces per token (T5-Base: 48 dims each)
@@ -123,7 +126,7 @@ class XPrompt(Method):
         self.token_importance: list[float] = []  # last round's token scores, for the record
 
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
-        init_prompt_(self.soft_prompt, self.config.init, embeddings, generator, self.config.init_text)
+        init_from_config_(self.soft_prompt, self.config, embeddings, generator)
 
     # ---- forward ------------------------------------------------------------------------------------------
     @property
@@ -194,8 +197,15 @@ class XPrompt(Method):
         return self.kept_pieces * (self.dims.hidden_size // self.config.num_pieces)
 
     def counts(self) -> ParamCounts:
-        n = self.surviving_entries()  # masked entries get no gradient and are not saved
-        return ParamCounts(trainable_params=n, saved_params=n, breakdown={"prompt": n})
+        """Trainable: stage 1's full prompt ``l·d``; saved: the surviving entries (masked ones are not saved)."""
+        trained = self.config.num_tokens * self.dims.hidden_size
+        n = self.surviving_entries()
+        return ParamCounts(
+            trainable_params=trained, saved_params=n, breakdown={"prompt": trained, "surviving": n}
+        )
+
+    def stage_trainable_params(self) -> int:
+        return self.surviving_entries()  # l·d in stage 1; masked entries get no gradient afterwards
 
     def record(self) -> dict:
         kept = set(self.kept_tokens)

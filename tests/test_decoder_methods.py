@@ -13,7 +13,7 @@ from methods.model_parts import layer_norms, linear_parts
 from tests.test_decoder import EXAMPLES, Ex, _backbone
 from tests.test_params_wrap import attach_meta
 
-D, LAYERS, KV, FFN = 576, 30, 192, 1_536
+D, LAYERS, KV, FFN, VOCAB = 576, 30, 192, 1_536, 49_152
 
 
 def test_llama_projections_get_their_roles(tiny_llama_dir):
@@ -38,8 +38,14 @@ def test_llama_projections_get_their_roles(tiny_llama_dir):
     [
         ("lora", {}, LAYERS * 8 * ((D + D) + (D + KV))),  # q: 576->576, v: 576->192
         ("lora", {"targets": "q,k,v,o,wi,wo"}, LAYERS * 8 * (2 * (D + D) + 2 * (D + KV) + 3 * (D + FFN))),
-        ("bitfit", {}, LAYERS * (D + KV + KV + D + FFN + FFN + D)),  # zero biases on every linear
-        ("bitfit", {"biases": "decoder,layernorm"}, LAYERS * (2 * D + 2 * KV + 2 * FFN + D) + 61 * D),
+        # zero biases on every linear, after both RMSNorms of every layer (not the final one), on the LM head
+        ("bitfit", {}, LAYERS * (D + KV + KV + D + FFN + FFN + D) + 60 * D + VOCAB),
+        ("bitfit", {"layernorm_bias": False, "lm_head_bias": False}, LAYERS * (2 * D + 2 * KV + 2 * FFN + D)),
+        (
+            "bitfit",
+            {"final_layernorm_bias": True, "lm_head_bias": False},
+            LAYERS * (2 * D + 2 * KV + 2 * FFN + D) + 61 * D,
+        ),
         ("adapter", {"train_layer_norms": False}, 2 * LAYERS * (2 * D * 18 + 18 + D)),  # after o and down
         ("adapter", {}, 2 * LAYERS * (2 * D * 18 + 18 + D) + 61 * D),
     ],
@@ -51,7 +57,7 @@ def test_wrap_counts_on_smollm2(name, overrides, expected):
 
 def test_bitfit_on_llama_adds_zero_biases_so_the_output_is_unchanged(tiny_llama_dir):
     plain = _backbone(tiny_llama_dir)
-    fitted = _backbone(tiny_llama_dir, "bitfit", biases="decoder,layernorm")
+    fitted = _backbone(tiny_llama_dir, "bitfit", final_layernorm_bias="true")
     batch = plain.encode(EXAMPLES, ["0", "1"]).batch(slice(None))
     with torch.no_grad():
         assert torch.allclose(plain.loss(batch), fitted.loss(batch))

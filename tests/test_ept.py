@@ -14,10 +14,10 @@ DIMS = BackboneDims("seq2seq", 32, 2, 16, 100)
 
 
 class FakeEmbeddings:
-    def embed_text(self, text: str, length: int) -> torch.Tensor:
+    def embed_text(self, text: str, length: int, special_tokens: bool = False) -> torch.Tensor:
         return torch.arange(length * 32, dtype=torch.float).view(length, 32) / 100
 
-    def embed_random_vocab(self, length: int, generator: torch.Generator) -> torch.Tensor:
+    def embed_random_vocab(self, length: int, generator: torch.Generator, max_id=None) -> torch.Tensor:
         return torch.randn(length, 32, generator=generator)
 
 

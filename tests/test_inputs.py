@@ -86,7 +86,9 @@ def test_xprompt_prunes_tokens_and_pieces_and_keeps_them_pruned(tiny_t5_dir):
     # Requested counts: round(0.25·8) = 2 tokens, then round(0.5·6·4) = 12 of the 24 pieces of kept tokens.
     assert record["pruned_tokens"] == 2 and sum(record["token_mask"]) == 6 and len(record["kept_tokens"]) == 6
     assert record["pruned_pieces"] == 12 and sum(map(sum, record["piece_mask"])) == 12
-    assert method.counts().trainable_params == method.counts().saved_params == 12 * 8
+    # Trainable: what stage 1 trained (8 tokens × 32); saved: the 12 surviving pieces × 8 dims.
+    assert (method.counts().trainable_params, method.counts().saved_params) == (8 * 32, 12 * 8)
+    assert method.stage_trainable_params() == 12 * 8
     # The two lowest-scoring tokens are the ones removed.
     scores = torch.tensor(record["token_importance"])
     dropped = [i for i in range(8) if i not in record["kept_tokens"]]
@@ -139,7 +141,7 @@ def test_xprompt_through_the_worker_on_tiny_t5(tiny_t5_dir, data_dir):
     assert [(s["name"], s["steps"]) for s in stages] == [("prompt_tuning", 4), ("rewind_retrain_1", 4)]
     assert stages[0]["trainable_params"] == 8 * 32 and stages[1]["trainable_params"] == 12 * 8
     assert all(s["train_time_s"] > 0 for s in stages) and stages[1]["prepare_time_s"] > 0
-    assert record["trainable_params"] == record["saved_params"] == 12 * 8
+    assert (record["trainable_params"], record["saved_params"]) == (8 * 32, 12 * 8)
     assert record["virtual_tokens"] == 6
     assert record["method_record"]["pruned_tokens"] == 2 and record["method_record"]["pruned_pieces"] == 12
     # Dev evaluation runs in the final stage only (global steps 5..8).

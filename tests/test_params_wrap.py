@@ -36,10 +36,13 @@ LN = 47_616  # the 62 T5LayerNorm weights of T5-Base
         ("lora", {"targets": "q,k,v,o,wi,wo"}, 3_244_032, 0),
         ("lora", {"rank": 4}, 442_368, 0),
         ("finetune", {}, T5_BASE_TOTAL, T5_BASE_TOTAL),  # tied embedding counted once
-        ("bitfit", {}, 82_944 + 119_808, 0),  # added biases on every encoder and decoder linear
-        ("bitfit", {"biases": "encoder"}, 82_944, 0),
-        ("bitfit", {"biases": "decoder"}, 119_808, 0),
-        ("bitfit", {"biases": "encoder,decoder,layernorm,lm_head"}, 202_752 + LN + 32_128, 0),
+        # added biases on every linear (202,752), every block LayerNorm (60 × 768) and the LM head (32,128)
+        ("bitfit", {}, 280_960, 0),
+        ("bitfit", {"layernorm_bias": False, "lm_head_bias": False}, 82_944 + 119_808, 0),
+        ("bitfit", {"biases": "encoder", "layernorm_bias": False, "lm_head_bias": False}, 82_944, 0),
+        ("bitfit", {"biases": "decoder", "layernorm_bias": False, "lm_head_bias": False}, 119_808, 0),
+        ("bitfit", {"final_layernorm_bias": True}, 202_752 + LN + 32_128, 0),
+        ("bitfit", {"lm_head_bias": False}, 202_752 + 60 * 768, 0),
         ("adapter", {}, 48 * 37_656 + LN, LN),  # self-attn + FFN adapters, b=24, LayerNorms unfrozen
         ("adapter", {"train_layer_norms": False}, 48 * 37_656, 0),
         ("adapter", {"sublayers": "self_attn,cross_attn,ffn", "train_layer_norms": False}, 60 * 37_656, 0),
@@ -77,12 +80,12 @@ def test_bitfit_on_bert_trains_native_biases_not_the_head():
 
 
 def test_bench_params_cli_all(capsys):
-    assert main(["params", "--model", "t5-base", "--methods", "lora,finetune,bitfit,adapter,pt"]) == 0
+    assert main(["params", "--model", "t5-base", "--methods", "all"]) == 0
     out = capsys.readouterr().out
     rows = {
         m: re.search(rf"│ {m}\s+│\s+([\d,]+)", out).group(1) for m in ("lora", "finetune", "bitfit", "pt")
     }
-    assert rows == {"lora": "884,736", "finetune": "222,903,552", "bitfit": "202,752", "pt": "76,800"}
+    assert rows == {"lora": "884,736", "finetune": "222,903,552", "bitfit": "280,960", "pt": "76,800"}
     assert re.search(r"│ finetune .*│\s+222,903,552 │\s+100\.0000", out), out
 
 

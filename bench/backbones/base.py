@@ -72,16 +72,21 @@ class Backbone(ABC):
     def embed_ids(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(ids)
 
-    def embed_text(self, text: str, length: int) -> torch.Tensor:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+    def embed_text(self, text: str, length: int, special_tokens: bool = False) -> torch.Tensor:
+        """``[length, d]``: the text's ids (with the tokenizer's special tokens, e.g. T5's ``</s>``, when
+        ``special_tokens``, as DePT and PEFT's TEXT init tokenise it), repeated or cut to ``length`` rows."""
+        ids = self.tokenizer(text, add_special_tokens=special_tokens)["input_ids"]
         if not ids:
             raise ValueError(f"prompt init text {text!r} has no tokens")
         ids = (ids * (length // len(ids) + 1))[:length]
         return self.embed_ids(torch.tensor(ids)).detach().clone()
 
-    def embed_random_vocab(self, length: int, generator: torch.Generator) -> torch.Tensor:
+    def embed_random_vocab(
+        self, length: int, generator: torch.Generator, max_id: int | None = None
+    ) -> torch.Tensor:
+        """``[length, d]``: embeddings of ids drawn uniformly below ``max_id`` (None: the whole vocabulary)."""
         vocab = self.model.get_input_embeddings().weight.shape[0]
-        ids = torch.randint(0, vocab, (length,), generator=generator)
+        ids = torch.randint(0, min(vocab, max_id or vocab), (length,), generator=generator)
         return self.embed_ids(ids).detach().clone()
 
     # ---- attaching a method ---------------------------------------------------------------------------

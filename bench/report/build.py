@@ -23,7 +23,7 @@ class ReportOptions:
     results: Path
     out: Path
     filters: Filters = field(default_factory=Filters)
-    vs: str | None = None  # None: the method "ept" when present, else no comparison
+    vs: str | None = None  # None: the method "ept" (its one row, e.g. ept[placeholder-v0]) when present
     with_published: bool = False
     resamples: int = 1000
     bootstrap_seed: int = 0
@@ -38,7 +38,9 @@ def build_report(options: ReportOptions) -> dict[str, Path]:
         )
     vs = options.vs
     if vs is None and runs["row"].nunique() > 1 and runs.loc[runs["method"] == "ept", "row"].nunique() == 1:
-        vs = "ept"  # the default comparison: the method this benchmark is about, when it has one row
+        # The default comparison: EPT's one row, labelled by its variant (ept[placeholder-v0], the harness's
+        # placeholder design, not the paper's EPT, which has no released code).
+        vs = "ept"
     reference = stats.resolve_reference(runs, vs) if vs else None  # bad --vs: fail before touching out
     out = Path(options.out)
     if out.exists():

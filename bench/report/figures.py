@@ -182,7 +182,7 @@ def prompt_length(summary: Summary, runs: pd.DataFrame, out_dir: Path) -> list[P
     for row in summary.rows:
         length = _num_tokens(runs, row)
         if not math.isnan(length):
-            method = runs.loc[runs["row"] == row, "method"].iloc[0]
+            method = runs.loc[runs["row"] == row, "display"].iloc[0]  # ept[placeholder-v0], not "ept"
             points.append((method, length, _overall_average(summary, row), summary.costs.at[row, "step_ms"]))
     frame = pd.DataFrame(points, columns=["method", "tokens", "score", "step_ms"])
     swept = frame.groupby("method")["tokens"].nunique() if not frame.empty else pd.Series(dtype=int)

@@ -3,7 +3,11 @@
 A report row is one *setting*: every run whose full spec is the same except for the seed (and the task, which
 is the table's other axis). Runs that differ in anything else (method config, training settings, model, preset,
 protocol, data source) land in different rows, so they are never averaged together. Rows are labelled by the
-method name plus only the fields that tell its rows apart, e.g. ``pt`` and ``pt (num_tokens=10)``.
+method's display name plus only the fields that tell its rows apart, e.g. ``pt`` and ``pt (num_tokens=10)``.
+The display name is the record's ``method_record.display_name`` (what the method declares from its config,
+e.g. ``ept[placeholder-v0]``; written by the worker, so reports never import training code); a setting whose
+records lack it (older records, runs that failed early) takes it from another record of the same setting,
+else the bare method name.
 
 Labelling rule, per method: a *config* field (``method_config.*``, ``train.*``) goes into the label when it takes
 more than one value among the runs of one task in one family; a *family* field (model, preset, protocol, data source) when it
@@ -72,10 +76,19 @@ def _peak_memory(rec: dict[str, Any]) -> tuple[float | None, str | None]:
     return (float(rss), "RSS") if rss is not None else (None, None)
 
 
+def display_names(runs: pd.DataFrame) -> pd.Series:
+    """Per run: the display name its records declare for its setting, else the method name."""
+    declared = runs["record"].map(lambda rec: (rec.get("method_record") or {}).get("display_name"))
+    per_setting = declared.groupby(runs["setting_key"]).transform(
+        lambda s: s.dropna().iloc[0] if s.notna().any() else None
+    )
+    return per_setting.where(per_setting.notna(), runs["method"]).astype(object)
+
+
 def label_rows(runs: pd.DataFrame) -> pd.Series:
-    """A readable row label per run (see the module docstring for the rule)."""
+    """A readable row label per run (see the module docstring for the rule), from the ``display`` column."""
     labels = pd.Series(index=runs.index, dtype=object)
-    for method, group in runs.groupby("method", sort=True):
+    for method, group in runs.groupby("display", sort=True):
         settings = {i: group.at[i, "setting"] for i in group.index}
         fields = sorted({f for s in settings.values() for f in s})
         split: list[str] = []
@@ -101,7 +114,8 @@ def load_runs(results_dir: Path | str, filters: Filters | None = None) -> pd.Dat
 
     Columns: run_id, status, error, suite, task, method, model, preset, seed, metric, score (headline test
     metric, x100), dev_score, trainable_params, train_time_s, step_ms, peak_mem_bytes, mem_kind, setting (the
-    row-defining fields), setting_key, row (label), record (the full dict).
+    row-defining fields), setting_key, display (the method's display name), row (label), record (the full
+    dict).
     """
     from bench.results import load_records
 
@@ -109,7 +123,7 @@ def load_runs(results_dir: Path | str, filters: Filters | None = None) -> pd.Dat
     columns = [
         "run_id", "status", "error", "suite", "task", "method", "model", "preset", "seed", "metric", "score",
         "dev_score", "trainable_params", "train_time_s", "step_ms", "peak_mem_bytes", "mem_kind", "setting",
-        "setting_key", "row", "record",
+        "setting_key", "display", "row", "record",
     ]  # fmt: skip
     if frame.empty:
         return pd.DataFrame(columns=columns)
@@ -157,6 +171,7 @@ def load_runs(results_dir: Path | str, filters: Filters | None = None) -> pd.Dat
             }
         )
     runs = pd.DataFrame(rows)
+    runs["display"] = display_names(runs)
     runs["row"] = label_rows(runs)
     for column in ("score", "dev_score", "trainable_params", "train_time_s", "step_ms", "peak_mem_bytes"):
         runs[column] = pd.to_numeric(runs[column], errors="coerce")

@@ -1,0 +1,63 @@
+"""The paper preset's per-task settings reach the planned specs for all 13 tasks, through the real planner.
+
+The expected table is written out here from DePT's released per-task settings (docs/protocol.md), not read
+from ``bench/presets.py``, so a wrong or unplumbed entry in the preset fails this test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.runner import RunRequest, plan
+
+# task: (m, r, prompt lr, low-rank lr, max_steps, s)
+EXPECTED = {
+    "cola": (80, 15, 0.3, 5e-4, 40_000, 256),
+    "mrpc": (60, 30, 0.3, 5e-3, 10_000, 256),
+    "rte": (60, 30, 0.4, 1e-4, 30_000, 256),
+    "stsb": (60, 30, 0.3, 1e-4, 30_000, 256),
+    "sst2": (60, 30, 0.3, 5e-4, 30_000, 256),
+    "qnli": (60, 30, 0.4, 5e-3, 100_000, 256),
+    "qqp": (60, 30, 0.4, 5e-3, 100_000, 256),
+    "mnli": (60, 30, 0.3, 1e-4, 250_000, 256),
+    "boolq": (40, 45, 0.3, 5e-3, 30_000, 256),
+    "cb": (60, 30, 0.4, 1e-4, 30_000, 256),
+    "multirc": (60, 30, 0.3, 5e-3, 30_000, 348),
+    "wic": (60, 30, 0.3, 1e-3, 20_000, 256),
+    "wsc": (60, 30, 0.3, 1e-4, 20_000, 256),
+}
+SUITES = {
+    "glue": ["cola", "mrpc", "rte", "stsb", "sst2", "qnli", "qqp", "mnli"],
+    "superglue": ["boolq", "cb", "multirc", "wic", "wsc"],
+}
+
+
+@pytest.fixture(scope="module")
+def planned() -> dict[tuple[str, str], object]:
+    """Planned with the hub data source: planning reads no data (the local folder lacks some train files)."""
+    specs = {}
+    for suite, tasks in SUITES.items():
+        request = RunRequest(
+            suite=suite, tasks=tasks, methods=["dept", "ept", "pt"], seeds=[42], preset="paper"
+        )
+        for spec in plan(request):
+            specs[(spec.method, spec.task)] = spec
+    return specs
+
+
+@pytest.mark.parametrize("task", list(EXPECTED))
+def test_per_task_settings_reach_the_specs(planned, task):
+    m, r, lr, lr_low, steps, s = EXPECTED[task]
+    for method in ("dept", "ept"):
+        spec = planned[(method, task)]
+        c = spec.method_config
+        assert (c["num_tokens"], c["rank"], c["lr"], c["lr_lowrank"]) == (m, r, lr, lr_low), (method, task)
+        assert (spec.train["max_steps"], spec.train["max_length"]) == (steps, s), (method, task)
+        assert spec.model == "t5-base" and spec.train["batch_size"] == 32
+    pt = planned[("pt", task)]  # PT: the per-task steps and s, its own defaults otherwise
+    assert (pt.train["max_steps"], pt.train["max_length"]) == (steps, s)
+    assert pt.method_config["num_tokens"] == 100 and pt.method_config["lr"] == 0.3
+
+
+def test_every_task_is_planned(planned):
+    assert {t for _, t in planned} == set(EXPECTED)
