@@ -24,7 +24,7 @@ methods are LoRA-like reparameterisations of existing weights, METHODS.md §2.5)
 Init (near-identity as in Houlsby): weights ~ N(0, 0.01²), biases 0, as the lineage code base. Activation: the
 ``activation`` field, default ``gelu_new`` (the tanh approximation of GELU), which the lineage ``adapter.json``
 sets as ``non_linearity``; ``swish`` (Compacter's own default), ``relu`` and exact ``gelu`` are options
-(``docs/methods/adapter.md#differences-from-the-official-code``).
+(``docs/methods/adapter.md#deviations-from-the-official-code``).
 
 On Llama-style decoders the adapters hook ``self_attn.o_proj`` (``self_attn``) and ``mlp.down_proj``
 (``ffn``), both ``d``-wide, before the residual; ``train_layer_norms`` trains the RMSNorm scales (no bias).

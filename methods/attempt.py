@@ -22,7 +22,7 @@ the paper's "232K"). One learning rate for everything (0.3 in the official confi
 code's optional ``attn_learning_rate``), AdamW, weight decay 0 (the official config sets none, so the Hugging
 Face default 0 applies). Attention layers keep PyTorch's default init.
 
-Target-prompt init (``target_init``, ``docs/methods/attempt.md#differences-from-the-official-code``): the
+Target-prompt init (``target_init``, ``docs/methods/attempt.md#deviations-from-the-official-code``): the
 official single-task path (``run_seq2seq.py`` with ``load_prefix_embeddings`` and ``attn_prefix_tuning``,
 ``update_prefix_weights_single``) overwrites the target prompt with the **first source prompt** after the
 vocabulary draw, so ``"first_source"`` (default) starts ``P_tgt`` as a copy of ``P_1`` (with ``sources=random``:

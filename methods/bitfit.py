@@ -3,7 +3,7 @@
 Paper: Ben Zaken, Ravfogel, Goldberg, "BitFit: Simple Parameter-efficient Fine-tuning for Transformer-based
 Masked Language-models", ACL 2022, arXiv 2106.10199. Lineage config: AkariAsai/ATTEMPT ``attempt/configs/
 baselines/bitfit.json`` (lr 3e-4); its ``freeze_bitfit_lm_head`` freezes only the LM head's *weight*, so the
-head's bias trains (``docs/methods/bitfit.md#differences-from-the-official-code``).
+head's bias trains (``docs/methods/bitfit.md#deviations-from-the-official-code``).
 
 Equations: every selected layer ``y = f(x)`` becomes ``y = f(x) + b`` with ``b ∈ ℝ^{d_out}``; only the ``b`` train.
 

@@ -37,7 +37,7 @@ from then on (tested in ``tests/test_ept_gradients.py``).
 as all zeros, the text init of ``P_s`` would be invisible, and ``P_s`` would get exactly zero gradient at the
 first step. That mode therefore initialises ``D_i`` (``proj.kind="full"``: the ``d×d`` maps) Kaiming-uniform
 like ``U_i``: the prompt starts as a random projection of ``P_f`` and every tensor learns from step one. It
-does not start as DePT (``docs/methods/ept.md#differences-from-the-official-code``).
+does not start as DePT (``docs/methods/ept.md#deviations-from-the-official-code``).
 
 Trainable: DePT's ``m·d + r·(s+d)`` = 76,800 plus ``extra_params`` = fusion ``2·d·d_a`` (49,152) + projections
 ``N·2·d·k`` (49,152) + gate ``N·d + N`` (3,076) = 101,380; total 178,180. The prompt-side modules run once per

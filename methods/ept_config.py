@@ -1,7 +1,7 @@
 """EPT's config: the placeholder-v0 design's fields and the label a run is reported under.
 
 The fields are documented in ``methods/ept.py``. Reports show an EPT run as ``ept[<variant>]`` (never a bare
-``ept``, which would read as the paper's method; see ``docs/methods/ept.md#differences-from-the-official-code``)
+``ept``, which would read as the paper's method; see ``docs/methods/ept.md#deviations-from-the-official-code``)
 and add ``*`` when the run's design fields (``fusion``, ``proj``, ``gate``, ``reconstruct``) differ from the
 named variant's defaults, so a changed design is never reported under the variant's own name. The DePT-level
 fields (m, r, learning rates), which presets set per task, do not change the label.

@@ -25,7 +25,7 @@ From the official code [code]: the generator's dropout is the backbone's hidden 
 after the reshape (NPG) or after ``W_up`` (PPG); PPG pools each example over its real tokens only; defaults
 l=5, b=128, NPG, lr 1e-3, weight decay 0.1 on the weight matrices only: as the official optimiser
 (``run_roberta.py``), biases (and LayerNorm weights, of which the generator has none) form a group without
-decay (``decay_biases=false``; ``docs/methods/lpt.md#differences-from-the-official-code``), ``L_p`` = mid-depth
+decay (``decay_biases=false``; ``docs/methods/lpt.md#deviations-from-the-official-code``), ``L_p`` = mid-depth
 (12 of 24, 18 of 36).
 
 T5 port [dec] (METHODS.md §3.4, every choice a config field or recorded):

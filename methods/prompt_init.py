@@ -5,7 +5,7 @@
 * ``text``: the embeddings of a fixed text's token ids, repeated or cut to the prompt length (DePT). The text
   is tokenised with the tokenizer's special tokens by default (``init_special_tokens``), so on T5 the repeated
   id pattern holds ``</s>`` as in DePT's ``prompt_tuning_lora.py`` and PEFT's TEXT init
-  (``docs/methods/dept.md#differences-from-the-official-code``).
+  (``docs/methods/dept.md#deviations-from-the-official-code``).
 * ``uniform``: Uniform(-scale, scale) (the prompt-tuning gin default uses scale 0.5).
 """
 

@@ -13,7 +13,7 @@ Equations (the backbone is frozen; only ``P`` trains):
 
 Trainable: ``l·d`` (T5-Base, l=100: 76,800); ``transfer_params``: the source prompt, ``l·d`` (76,800).
 Defaults (ATTEMPT's re-implementation): l=100, lr 0.3, AdamW, weight decay 0 (``spot.json`` sets none, so the
-Hugging Face default applies; ``docs/methods/spot.md#differences-from-the-official-code``), source = a PT prompt trained
+Hugging Face default applies; ``docs/methods/spot.md#deviations-from-the-official-code``), source = a PT prompt trained
 on MNLI (the harness trains it itself, METHODS.md §3.7 single-task harness [dec]). The source must come from
 the same backbone (prompts do not transfer across embedding spaces) and have exactly ``l`` rows.
 

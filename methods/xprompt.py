@@ -33,7 +33,7 @@ Harness decisions [dec] (METHODS.md §3.5 "harness knobs"):
   and {0.1, 0.25, 0.5}; the paper's per-task values are not available.
 * Dev evaluation and best-checkpoint selection happen in the final stage only (``bench/stages.py``).
 
-Counts (``docs/methods/xprompt.md#differences-from-the-official-code``): ``trainable_params`` is what stage 1
+Counts (``docs/methods/xprompt.md#deviations-from-the-official-code``): ``trainable_params`` is what stage 1
 trains, ``l·d`` (T5-Base, l=100: 76,800), as the paper reports it; ``saved_params`` is the surviving entries
 after pruning, ``(kept pieces) · d/k`` (:meth:`saved_state` stores the kept token indices, the piece mask and
 only the surviving values). The per-stage record (``stages``) gives each stage's own trainable count
