@@ -58,6 +58,14 @@ def _dept_task_overrides() -> dict[str, dict[str, dict[str, Any]]]:
 _SOURCES_GLUE4 = "mnli,qnli,qqp,sst2"
 _SOURCES_QUICK = "sst2,mrpc"
 
+# ADePT and ULPT (docs/methods/adept.md#defaults, docs/methods/ulpt.md#defaults): the official READMEs' settings,
+# the same for every task (their repositories give no per-task table). They train under this preset's shared
+# settings (batch 32, DePT's per-task steps); ULPT's README uses batch 16 (see its docs page).
+_PAPER_LINEAGE = {
+    "adept": {"num_tokens": 60, "rank": 19, "lr": 0.3, "lr_lowrank": 1e-4},
+    "ulpt": {"num_tokens": 100, "rank": 2, "lr": 0.6},
+}
+
 PAPER = Preset(
     name="paper",
     description="the papers' settings: T5-Base, s=256 (MultiRC 348), batch 32, DePT's per-task steps, eval every 1k",
@@ -75,7 +83,11 @@ PAPER = Preset(
         "multirc": {"max_steps": 30_000, "max_length": 348},
     },
     task_method=_dept_task_overrides(),
-    method={"attempt": {"sources": _SOURCES_GLUE4}, "mpt": {"sources": _SOURCES_GLUE4}},
+    method={
+        "attempt": {"sources": _SOURCES_GLUE4},
+        "mpt": {"sources": _SOURCES_GLUE4},
+        **_PAPER_LINEAGE,
+    },
 )
 
 # Quick preset: the packaged MiniLM on 2 CPU cores in minutes. Prompt budgets are scaled to the smaller model
@@ -92,6 +104,14 @@ _QUICK_DECOMPOSED = {"num_tokens": 12, "rank": 6, "lr": 3e-2, "lr_lowrank": 1e-3
 # saves (P') is PT's 7,680. DPT: b = l/10 = 2, keeping DPT's ~10x reduction against PT (808 vs 7,680; paper
 # 8,680 vs 76,800). XPrompt: k = 16 pieces of 24 dims; 8 scoring batches instead of 32 to stay in minutes
 # (each of the two stages trains max_steps, so a run costs about 2x PT).
+# ADePT and ULPT in the quick preset (docs/methods/adept.md#quick-presets): ADePT keeps DePT's m = 0.6·l = 12 and
+# takes the FFN width r that brings it closest to PT's 7,680: r=3 gives 12·384 + 2·384·3 + 3 + 384 = 7,299 (r=4:
+# 8,068), at DePT's quick rates. ULPT keeps PT's l=20 tokens (its budget is the point: 20·2 + 2·384 = 808) at
+# twice PT's rate, as 0.6 against 0.3 in the papers.
+_QUICK_LINEAGE = {
+    "adept": {"num_tokens": 12, "rank": 3, "lr": 3e-2, "lr_lowrank": 1e-3},
+    "ulpt": {"num_tokens": 20, "rank": 2, "lr": 6e-2},
+}
 _QUICK_INPUT_BASELINES = {
     "residual_pt": {"num_tokens": 20, "bottleneck": 80, "lr": 3e-2, "mlp_lr": 3e-2},
     "dpt": {"num_tokens": 20, "bottleneck": 2, "lr": 3e-2},
@@ -129,6 +149,7 @@ QUICK = Preset(
         },
         "mpt": {"num_tokens": 20, "lr": 3e-2, "sources": _SOURCES_QUICK},
         **_QUICK_INPUT_BASELINES,
+        **_QUICK_LINEAGE,
         # LPT keeps the paper's l=5, b=128 (NPG, 296,960 parameters on MiniLM; not budget-matched) and inserts at
         # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (README).
         "lpt": {"lr": 1e-2},
@@ -174,6 +195,10 @@ _QUICK_DECODER_OTHERS: dict[str, dict[str, Any]] = {
     "bitfit": {"lr": 3e-3},
     "adapter": {"lr": 1e-3},
     "ptuning": {"num_tokens": 10, "lr": 3e-3},
+    # ADePT m = 0.6·l = 6 with r=2: 6·576 + 2·576·2 + 2 + 576 = 6,338 against PT's 5,760 (r=1, a one-unit FFN,
+    # would give 5,185); ULPT with PT's l=10 at twice PT's rate: 10·2 + 2·576 = 1,172.
+    "adept": {**_QUICK_DECODER_DECOMPOSED, "rank": 2},
+    "ulpt": {"num_tokens": 10, "rank": 2, "lr": 6e-2},
 }
 QUICK_DECODER = Preset(
     name="quick-decoder",

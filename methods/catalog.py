@@ -2,6 +2,7 @@
 
 from methods import (  # noqa: F401
     adapter,
+    adept,
     attempt,
     bitfit,
     dept,
@@ -16,5 +17,6 @@ from methods import (  # noqa: F401
     ptuning,
     residual_pt,
     spot,
+    ulpt,
     xprompt,
 )

@@ -77,9 +77,9 @@ def test_source_is_truncated_so_cue_and_target_fit(tiny_llama_dir):
 @pytest.mark.parametrize("method_name", list_methods())
 def test_left_and_right_padding_give_the_same_loss(tiny_llama_dir, method_name):
     backbone = _backbone(tiny_llama_dir, method_name)
-    with torch.no_grad():  # a non-zero DePT/EPT update, so misaligned rows would change the loss
+    with torch.no_grad():  # a non-zero DePT/EPT/ADePT update, so misaligned rows would change the loss
         for name, p in backbone.method.named_parameters():
-            if name.endswith("lora_b"):
+            if name.endswith(("lora_b", "ffn_up")):  # ADePT: B of its FFN
                 p.normal_(0, 0.5)
     right = backbone.encode(EXAMPLES, ["0", "1"]).batch(slice(None))
     left = _to_left_padding(right)
