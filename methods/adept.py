@@ -44,7 +44,7 @@ from methods.base import (
     check_prompt_fits,
 )
 from methods.dept import DEPT_INIT_TEXT, dept_search_space
-from methods.prompt_init import PromptInit, init_prompt_
+from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
 
 
@@ -55,6 +55,7 @@ class ADePTConfig(MethodConfig):
     ffn_dropout: float = 0.1  # dropout on E·A + a before the ReLU, training only (hard-coded 0.1 officially)
     init: PromptInit = "text"  # P_s from the embeddings of init_text, as DePT
     init_text: str = DEPT_INIT_TEXT
+    init_special_tokens: bool = True  # text init: tokenise with </s> etc., as DePT (ADePT is a DePT fork)
     lr: float = 0.3  # P_s (the README sweeps 0.3 and 0.4)
     lr_lowrank: float = 1e-4  # A, a, B, b (the official lora_embedding_lr)
     weight_decay: float = 0.0  # the official optimiser is built without the CLI's weight decay
@@ -96,7 +97,7 @@ class ADePT(Method):
         return dept_search_space()
 
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
-        init_prompt_(self.short_prompt, self.config.init, embeddings, generator, self.config.init_text)
+        init_from_config_(self.short_prompt, self.config, embeddings, generator)
         with torch.no_grad():
             # kaiming_uniform_(a=√5) on a [d, r] tensor takes fan_in = r: bound = √(6 / ((1 + 5)·r)) = 1/√r.
             bound = math.sqrt(6 / ((1 + 5) * self.ffn_down.shape[1]))
