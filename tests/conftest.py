@@ -125,3 +125,30 @@ def _screen_width(monkeypatch):
 
     monkeypatch.setattr(cli, "console", cli.make_console())
     cli.console.width = 250
+
+
+# Files whose tests train real models or start several processes. Collected first, so that under
+# `pytest -n 2` (.ci/run) the long ones run beside the many short ones instead of after them.
+HEAVY_FIRST = (
+    "test_smollm2.py",
+    "test_tune.py",
+    "test_tune_postgres.py",
+    "test_end_to_end.py",
+    "test_reliability_kills.py",
+    "test_perf.py",
+    "test_lineage.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(
+        key=lambda item: rank.get(item.path.name, len(HEAVY_FIRST))
+    )  # stable: the rest keep their order
+
+
+def pytest_configure(config):
+    """Under xdist each worker (and every process it starts) uses one thread: two workers on two cores, not four."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
