@@ -20,8 +20,6 @@ A source-prompt file made by hand needs only the ``prompt`` tensor.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +28,7 @@ from safetensors import safe_open
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
+from bench.atomic import atomic_open
 from bench.spec import RunSpec
 
 if TYPE_CHECKING:
@@ -93,16 +92,8 @@ def save_artifact(path: Path, backbone: Backbone, spec: RunSpec) -> int:
         "seed": str(spec.seed),
     }
     data = save_bytes(artifact_tensors(backbone), metadata=metadata)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
     return path.stat().st_size
 
 

@@ -13,12 +13,12 @@ the ``run_id`` it belongs to and is ignored if that does not match.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from bench.atomic import atomic_open
 
 
 def checkpoint_path(out_dir: Path, run_id: str) -> Path:
@@ -37,17 +37,8 @@ class Checkpointer:
         return step % self.every == 0 and step < max_steps
 
     def save(self, state: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save({"run_id": self.run_id, **state}, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(self.path, "wb") as handle:
+            torch.save({"run_id": self.run_id, **state}, handle)
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None if there is none (or it is unreadable or belongs to another run)."""

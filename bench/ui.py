@@ -126,7 +126,9 @@ def execute_plan(
 def print_plan(specs: list[RunSpec], out_dir: Path, console: Console) -> None:
     """``--dry-run``: every planned run with its id and what ``bench run`` would do with it."""
     # The folder goes in a message line, not the table title: a title wraps with the table, a message never does.
-    console.print(f"[bold]plan[/bold]: {len(specs)} runs -> {escape(str(out_dir))}/ (dry run: nothing is run)")
+    console.print(
+        f"[bold]plan[/bold]: {len(specs)} runs -> {escape(str(out_dir))}/ (dry run: nothing is run)"
+    )
     table = Table(header_style="bold")
     for col in ("run", "run_id", "model", "steps", "record", "action"):
         table.add_column(col)
