@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from methods.registry import did_you_mean
+from bench.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -199,15 +199,13 @@ QUICK_DECODER = Preset(
     },
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, QUICK, QUICK_DECODER)}
+PRESETS: Registry[Preset] = Registry("preset")
+for _preset in (PAPER, QUICK, QUICK_DECODER):
+    PRESETS.register(_preset.name, _preset)
 
 
 def get_preset(name: str) -> Preset:
-    if name not in PRESETS:
-        raise ValueError(
-            f"unknown preset {name!r}{did_you_mean(name, list(PRESETS))}; allowed: {', '.join(PRESETS)}"
-        )
-    return PRESETS[name]
+    return PRESETS.lookup(name)
 
 
 def method_overrides(preset: Preset, task: str, method: str) -> dict[str, Any]:

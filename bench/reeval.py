@@ -23,7 +23,7 @@ class NotReproduced(Exception):
 
 def find_record(ref: str, out_dir: Path) -> tuple[Path, dict]:
     """A record by path or by run id (a unique prefix works); one-line ``ValueError`` with did-you-mean."""
-    from methods.registry import did_you_mean
+    from bench.registry import closest
 
     path = Path(ref)
     if path.suffix == ".json" or path.is_file():
@@ -42,8 +42,8 @@ def find_record(ref: str, out_dir: Path) -> tuple[Path, dict]:
             f"run id {ref!r} is ambiguous in {out_dir}/: {', '.join(r['run_id'] for r in matches)}"
         )
     by_prefix = {i[: len(ref)]: i for i in reversed(ids)}  # a mistyped prefix suggests the full id
-    close = did_you_mean(ref, list(by_prefix))
-    hint = f" (did you mean {by_prefix[close.split(chr(39))[1]]!r}?)" if close else ""
+    close = closest(ref, list(by_prefix))
+    hint = f" (did you mean {by_prefix[close]!r}?)" if close else ""
     hint = hint if ids else f" ({out_dir}/ has no records)"
     raise ValueError(f"no run {ref!r} in {out_dir}/{hint}; give a run id or a record path")
 

@@ -33,6 +33,15 @@ class UnknownNameError(InputError):
     """An unknown registered name; the message is one line with the allowed names."""
 
 
+def unknown_name(
+    kind: str, value: str, allowed: list[str], where: str = "", error: type[InputError] = UnknownNameError
+) -> InputError:
+    """The one-line error for a bad name: the value, a close match if any, and every allowed name."""
+    return error(
+        f"unknown {kind} {value!r}{where}{did_you_mean(value, allowed)}; allowed: {', '.join(allowed)}"
+    )
+
+
 class Registry(Mapping[str, T], Generic[T]):
     """Named items of one ``kind`` ("method", "preset", ...), in registration order; duplicates are refused.
 
@@ -88,9 +97,7 @@ class Registry(Mapping[str, T], Generic[T]):
     def unknown(self, value: str, allowed: list[str] | None = None, where: str = "") -> InputError:
         """The one-line error for a bad name: the value, a close match if any, and every allowed name."""
         allowed = self.names() if allowed is None else allowed
-        return self.error(
-            f"unknown {self.kind} {value!r}{where}{did_you_mean(value, allowed)}; allowed: {', '.join(allowed)}"
-        )
+        return unknown_name(self.kind, value, allowed, where, self.error)
 
     def lookup(self, name: str) -> T:
         """The item registered as ``name``, or the one-line error."""

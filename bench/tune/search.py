@@ -430,7 +430,7 @@ def load_study(name: str, storage: str):
     """An existing study, or a one-line error naming the studies the storage holds."""
     import optuna
 
-    from methods.registry import did_you_mean
+    from bench.registry import did_you_mean
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not storage.count("://") and not Path(storage).exists():

@@ -85,7 +85,7 @@ def build_pruner(text: str) -> Any:
 
     name, _, rest = text.partition(":")
     if name not in PRUNERS:
-        from methods.registry import did_you_mean
+        from bench.registry import did_you_mean
 
         raise ValueError(
             f"--pruner {text!r}: unknown pruner {name!r}{did_you_mean(name, list(PRUNERS))}; "
