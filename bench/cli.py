@@ -237,8 +237,8 @@ def _add_tune_parser(sub) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bench.plan import RunRequest, parse_overrides, parse_sweep, plan_with_sources
     from bench.presets import get_preset
-    from bench.runner import RunRequest, parse_overrides, parse_sweep, plan_with_sources
     from bench.ui import execute_plan
     from methods.registry import parse_method_list
     from suites import list_suites
@@ -360,8 +360,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         counts = summarise(study)["trials"]
         console.print(", ".join(f"{n} {state}" for state, n in counts.items()))
         return 0
+    from bench.plan import RunRequest, parse_overrides
     from bench.presets import get_preset
-    from bench.runner import RunRequest, parse_overrides
     from bench.tune.search import TuneRequest, run_tune
     from bench.tune.space import load_space_file
     from methods.registry import parse_method_list
@@ -458,7 +458,7 @@ def cmd_params(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from bench.backbones import meta_backbone
-    from bench.runner import parse_overrides
+    from bench.plan import parse_overrides
     from methods.registry import build_config, get_method_class, parse_method_list
 
     methods = parse_method_list(args.methods)
@@ -537,7 +537,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from bench.perf import VARIANTS, best_of, plan_cases, ratios, run_in_subprocess
-    from bench.runner import parse_overrides
+    from bench.plan import parse_overrides
     from methods.registry import did_you_mean, parse_method_list
 
     methods = parse_method_list(args.methods)

@@ -62,8 +62,8 @@ def _spec_with_data_dir(spec: RunSpec, data_dir: str | None) -> RunSpec:
 def reevaluate(record: dict, results_dir: Path, data_dir: str | None = None) -> dict[str, dict[str, float]]:
     """Dev and test metrics of the run rebuilt from ``record`` and its artifact under ``results_dir``."""
     from bench.artifacts import load_artifact
+    from bench.assemble import build, prepare_data
     from bench.trainer import evaluate
-    from bench.worker import build, prepare_data
 
     if record["status"] != "ok":
         raise ValueError(f"run {record['run_id']} is {record['status']!r}: nothing to re-evaluate")

@@ -149,6 +149,9 @@ class Method(nn.Module):
     source_field: ClassVar[str | None] = None  # config field listing the sources ("source" / "sources")
     source_method: ClassVar[str] = "pt"  # the method whose runs' exported prompts are the source prompts
     max_sources: ClassVar[int | None] = None  # at most this many source prompts (SPoT: 1); None: any number
+    # Keys of ``record()`` that the run's record also keeps at initialisation and at the best step, as
+    # ``<key>_init`` and ``<key>_best`` (EPT: its gate weights), so a report can show how they moved.
+    record_init_and_best: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: MethodConfig, dims: BackboneDims) -> None:
         super().__init__()

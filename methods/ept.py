@@ -228,6 +228,7 @@ class EPT(Method):
     attach = "input"
     formula = "m·d + r·(s+d) + extra (fusion 2·d·d_a + spaces N·2·d·k + gate N·d+N; placeholder-v0)"
     config_class = EPTConfig
+    record_init_and_best = ("gate_weights",)
 
     @classmethod
     def search_space(cls) -> dict:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.runner import RunRequest, plan, run_one
+from bench.plan import RunRequest, plan
+from bench.runner import run_one
 from bench.spec import RunSpec
 from bench.terminal import show
 from bench.tune.report import trial_env
