@@ -239,7 +239,6 @@ def _add_tune_parser(sub) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.plan import RunRequest, parse_overrides, parse_sweep, plan_with_sources
     from bench.presets import get_preset
-    from bench.ui import execute_plan
     from methods.registry import parse_method_list
     from suites import list_suites
 
@@ -287,14 +286,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out!r} is a file, not a results folder")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every {args.checkpoint_every} must be >= 1")
-    from bench.executors import EXECUTORS, execute_grid
-    from methods.registry import did_you_mean
+    from bench.executors import EXECUTORS
+    from bench.grid import execute_grid
 
-    if args.executor not in EXECUTORS:
-        raise UsageError(
-            f"--executor {args.executor!r} is not allowed{did_you_mean(args.executor, list(EXECUTORS))}; "
-            f"allowed: {', '.join(EXECUTORS)}"
-        )
+    EXECUTORS.lookup(args.executor)  # did-you-mean error before anything is planned
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} must be >= 1")
     sources, specs = plan_with_sources(request)
@@ -314,7 +309,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     options = {"checkpoint_every": args.checkpoint_every}
     if args.executor == "sequential" and args.workers == 1:
-        return execute_plan(
+        return execute_grid(
             sources + specs,
             Path(args.out),
             console,
@@ -324,7 +319,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     code = 0
     if sources:  # the prompts later runs start from: trained first, in order, before the grid fans out
-        code = execute_plan(sources, Path(args.out), console, **options)
+        code = execute_grid(sources, Path(args.out), console, **options)
     executor = "local" if args.executor == "sequential" else args.executor
     slurm = {
         "slurm_partition": args.slurm_partition,

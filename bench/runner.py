@@ -12,6 +12,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,19 +102,28 @@ def run_one(
     return record
 
 
-def run_locked(spec: RunSpec, out_dir: Path, **options: Any) -> dict[str, Any] | None:
+def run_locked(
+    spec: RunSpec,
+    out_dir: Path,
+    on_start: Callable[[RunSpec], Callable[[dict], None] | None] | None = None,
+    **options: Any,
+) -> dict[str, Any] | None:
     """``run_one`` under the run's lock (``bench.locks``): None if another live process holds it; the finished
-    record if another process completed the run meanwhile; else the new record."""
+    record if another process completed the run meanwhile; else the new record.
+
+    ``on_start(spec)``, called once the run really starts, returns its progress callback (or None);
+    ``options`` go to ``run_one``."""
     from bench.locks import try_lock
 
     lock = try_lock(out_dir, spec.run_id)
     if lock is None:
         return None
     with lock:
-        finished = existing(spec, out_dir)
+        finished = existing(spec, out_dir)  # another process may have finished it meanwhile
         if finished is not None and finished["status"] == "ok":
             return finished
-        return run_one(spec, out_dir, **options)
+        on_progress = on_start(spec) if on_start is not None else None
+        return run_one(spec, out_dir, on_progress, **options)
 
 
 def _mtime(path: Path) -> int | None:
