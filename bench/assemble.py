@@ -62,6 +62,7 @@ def attach_method(
     from methods.registry import get_method_class
 
     method_cls = get_method_class(name)
+    validate_config(name, config, backbone.dims)
     method = method_cls(config, backbone.dims)
     if method_cls.requires_sources and sources is not None:
         method.load_sources(sources(config))
@@ -69,6 +70,18 @@ def attach_method(
         method.initialize(backbone, torch.Generator().manual_seed(seed))
     backbone.attach(method)
     return method
+
+
+def validate_config(name: str, config: MethodConfig, dims: BackboneDims, model: str | None = None) -> None:
+    """``config.validate(dims)``, its ``ValueError`` (the contract of ``validate``: a config that does not fit
+    these dimensions) raised as the one-line ``InputError`` naming the method (and the model, when given)."""
+    from bench.errors import InputError
+
+    try:
+        config.validate(dims)
+    except ValueError as exc:
+        where = f"{name} on {model} (train.max_length={dims.max_length})" if model else name
+        raise InputError(f"{where}: {exc}") from None
 
 
 def method_config(spec: RunSpec) -> MethodConfig:

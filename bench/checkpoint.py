@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from bench.atomic import atomic_open
+from bench.errors import InputError
 
 
 def checkpoint_path(out_dir: Path, run_id: str) -> Path:
@@ -30,7 +31,7 @@ class Checkpointer:
 
     def __init__(self, path: Path, every: int, run_id: str) -> None:
         if every < 1:
-            raise ValueError(f"--checkpoint-every {every} must be >= 1")
+            raise InputError(f"--checkpoint-every {every} must be >= 1")
         self.path, self.every, self.run_id = Path(path), every, run_id
 
     def due(self, step: int, max_steps: int) -> bool:

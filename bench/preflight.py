@@ -1,7 +1,7 @@
 """Check a planned grid before any worker starts: bad input is one error at plan time, not N failed runs.
 
-``bench run`` calls :func:`check_plan` after ``runner.plan``; it raises ``ValueError``/``TaskDataError`` with a
-one-line message (the CLI turns it into ``bench: error: ...``, exit code 2) for
+``bench run`` calls :func:`check_plan` after ``bench.plan``; it raises an ``InputError`` (``TaskDataError`` is
+one) with a one-line message (the CLI turns it into ``bench: error: ...``, exit code 2) for
 
 * a method config that does not fit the backbone: rank larger than the hidden size, a prompt plus the padded
   input longer than the model's positions (BERT: 512), heads that do not divide d — every method's own
@@ -14,8 +14,7 @@ It returns notes to show the user (malformed rows skipped, per task), so they ar
 
 from __future__ import annotations
 
-from bench.assemble import method_config, model_dims, prepare_data
-from bench.errors import InputError
+from bench.assemble import method_config, model_dims, prepare_data, validate_config
 from bench.spec import RunSpec
 
 
@@ -28,13 +27,7 @@ def check_methods(specs: list[RunSpec]) -> None:
             continue
         seen.add(key)
         dims = model_dims(spec.model, spec.train["max_length"])
-        config = method_config(spec)
-        try:
-            config.validate(dims)
-        except ValueError as exc:  # validate()'s contract: a ValueError is a config that does not fit
-            raise InputError(
-                f"{spec.method} on {spec.model} (train.max_length={dims.max_length}): {exc}"
-            ) from None
+        validate_config(spec.method, method_config(spec), dims, spec.model)
 
 
 _DATA_INFO: dict[tuple, dict] = {}

@@ -21,6 +21,7 @@ from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 
 from bench.backbones.base import Backbone, EncodedSplit
+from bench.errors import InputError
 from methods.base import BackboneDims
 
 PROMPT_PLACEMENT = "after_cls"
@@ -43,7 +44,7 @@ class EncoderBackbone(Backbone):
         for attr in ("classifier", "score"):
             if hasattr(self.model, attr):
                 return getattr(self.model, attr)
-        raise ValueError(f"model {self.name!r} has no classification head ('classifier' or 'score')")
+        raise InputError(f"model {self.name!r} has no classification head ('classifier' or 'score')")
 
     def head_parameters(self) -> list[nn.Parameter]:
         return list(self.head.parameters())
@@ -92,7 +93,7 @@ class EncoderBackbone(Backbone):
     def _check_layer_support(self) -> None:
         base = self.model.base_model
         if not (hasattr(base, "embeddings") and hasattr(getattr(base, "encoder", None), "layer")):
-            raise ValueError(
+            raise InputError(
                 f"model {self.name!r} ({type(self.model).__name__}) has no BERT-style embeddings + "
                 "encoder.layer stack, which layer methods need"
             )
