@@ -34,10 +34,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 from torch import nn
+
+from bench.errors import InputError
 
 Attach = Literal["input", "layer", "wrap"]
 
@@ -57,11 +59,11 @@ class MethodConfig:
     def validate(self, dims: BackboneDims) -> None:
         """Raise ``ValueError`` (one line, naming the field, the value and what is allowed) on a bad value."""
         if self.lr <= 0:
-            raise ValueError(f"lr={self.lr} must be > 0")
+            raise InputError(f"lr={self.lr} must be > 0")
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay={self.weight_decay} must be >= 0")
+            raise InputError(f"weight_decay={self.weight_decay} must be >= 0")
         if self.optimizer not in ("adamw", "adafactor"):
-            raise ValueError(f"optimizer={self.optimizer!r} is not one of 'adamw', 'adafactor'")
+            raise InputError(f"optimizer={self.optimizer!r} is not one of 'adamw', 'adafactor'")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class BackboneDims:
 def check_prompt_fits(num_tokens: int, dims: BackboneDims) -> None:
     """Raise if ``num_tokens`` virtual tokens plus the padded input exceed the backbone's learned positions."""
     if dims.max_positions is not None and num_tokens + dims.max_length > dims.max_positions:
-        raise ValueError(
+        raise InputError(
             f"num_tokens={num_tokens} + max_length={dims.max_length} exceeds the backbone's "
             f"{dims.max_positions} positions"
         )
@@ -172,11 +174,22 @@ class Method(nn.Module):
         raise NotImplementedError(f"method {self.name!r} takes no source prompts")
 
     @classmethod
+    def peft_equivalent(cls, config: MethodConfig, model: nn.Module, task_type: Any) -> Any | None:
+        """The Hugging Face PEFT config of the same method on ``model`` (a ``peft.PeftConfig``), or None where
+        PEFT has no such method. ``bench perf`` times it against this implementation (its ``peft`` variant)."""
+        return None
+
+    @classmethod
+    def peft_inputs(cls, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Extra keyword inputs the PEFT twin's forward needs besides ids, mask and labels (none by default)."""
+        return {}
+
+    @classmethod
     def check_sources(cls, names: list[str]) -> None:
         """Raise ``ValueError`` (one line) if the config's source items are not acceptable; ``names`` is the
         list of items with ``random``/``none`` removed. Called at planning time, before anything trains."""
         if cls.max_sources is not None and len(names) > cls.max_sources:
-            raise ValueError(
+            raise InputError(
                 f"{cls.name}.{cls.source_field}={','.join(names)!r}: {cls.name} takes at most "
                 f"{cls.max_sources} source prompt(s)"
             )

@@ -109,6 +109,23 @@ class MPT(Method):
     requires_sources = True
     source_field: ClassVar[str] = "sources"
 
+    @classmethod
+    def peft_equivalent(cls, config: MPTConfig, model, task_type):
+        """PEFT's multitask prompt tuning with one task, one prompt on the input."""
+        from peft import MultitaskPromptTuningConfig
+
+        return MultitaskPromptTuningConfig(
+            task_type=task_type,
+            num_virtual_tokens=config.num_tokens,
+            num_tasks=1,
+            num_transformer_submodules=1,
+        )
+
+    @classmethod
+    def peft_inputs(cls, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """PEFT's MPT forward takes the task of each row: all task 0."""
+        return {"task_ids": torch.zeros(batch["input_ids"].shape[0], dtype=torch.long)}
+
     def __init__(self, config: MPTConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)
         from peft import MultitaskPromptTuningConfig  # imported here: peft takes seconds to import

@@ -137,6 +137,13 @@ class PrefixTuning(Method):
     formula = "projection: l·k + k·h + h + h·M·2k + M·2k; else l·M·2k (saved: l·M·2k), k = H_kv·d_h"
     config_class = PrefixConfig
 
+    @classmethod
+    def peft_equivalent(cls, config: PrefixConfig, model: nn.Module, task_type):
+        """PEFT's prefix tuning with the same prefix length."""
+        from peft import PrefixTuningConfig
+
+        return PrefixTuningConfig(task_type=task_type, num_virtual_tokens=config.num_tokens)
+
     def __init__(self, config: PrefixConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)
         self.encoder: nn.Module | None = None  # PEFT PrefixEncoder, built in wrap() from the model's shapes

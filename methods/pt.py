@@ -57,6 +57,15 @@ class PromptTuning(Method):
     config_class = PTConfig
 
     @classmethod
+    def peft_equivalent(cls, config: PTConfig, model: nn.Module, task_type):
+        """PEFT's prompt tuning, one prompt on the input (``num_transformer_submodules=1``, as here)."""
+        from peft import PromptTuningConfig
+
+        return PromptTuningConfig(
+            task_type=task_type, num_virtual_tokens=config.num_tokens, num_transformer_submodules=1
+        )
+
+    @classmethod
     def search_space(cls) -> dict:
         """The prompt lr, log-uniform over ×[0.1, 10] of the untuned value (METHODS.md §3.1 fixes 0.3 on T5;
         §2.4 warns it transfers poorly across families, so the range is wide: 0.03–3 on the paper preset,

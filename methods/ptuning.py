@@ -57,6 +57,15 @@ class PTuning(Method):
     formula = "l·d + d·h + h + h·h + h + h·d + d (saved: l·d)"
     config_class = PTuningConfig
 
+    @classmethod
+    def peft_equivalent(cls, config: PTuningConfig, model, task_type):
+        """PEFT's P-tuning prompt encoder, one prompt on the input."""
+        from peft import PromptEncoderConfig
+
+        return PromptEncoderConfig(
+            task_type=task_type, num_virtual_tokens=config.num_tokens, num_transformer_submodules=1
+        )
+
     def __init__(self, config: PTuningConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)
         from peft import PromptEncoder, PromptEncoderConfig

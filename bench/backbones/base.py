@@ -15,6 +15,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from bench.errors import InputError
 from methods.base import BackboneDims, Method
 
 
@@ -50,6 +51,9 @@ class Backbone(ABC):
     """A frozen model of one family with a method attached."""
 
     family: ClassVar[str]
+    # Greedy generation stops after this many new tokens (seq2seq, decoder); an instance may lower it (``bench
+    # perf`` caps it at the longest label, the work a trained model does before its EOS).
+    max_new_tokens: int = 20
 
     def __init__(self, model: nn.Module, tokenizer, name: str, max_length: int) -> None:
         self.model = model
@@ -75,7 +79,7 @@ class Backbone(ABC):
     def embed_text(self, text: str, length: int) -> torch.Tensor:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if not ids:
-            raise ValueError(f"prompt init text {text!r} has no tokens")
+            raise InputError(f"prompt init text {text!r} has no tokens")
         ids = (ids * (length // len(ids) + 1))[:length]
         return self.embed_ids(torch.tensor(ids)).detach().clone()
 
@@ -95,7 +99,7 @@ class Backbone(ABC):
 
     def _check_layer_support(self) -> None:
         """Raise ``ValueError`` if this backbone cannot run the attached layer method (override to allow)."""
-        raise ValueError(f"backbone family {self.family!r} does not support methods that attach at a layer")
+        raise InputError(f"backbone family {self.family!r} does not support methods that attach at a layer")
 
     @property
     def layer_method(self) -> Method | None:
@@ -123,7 +127,7 @@ class Backbone(ABC):
     def _layer_count_check(self, num_layers: int) -> None:
         lp = self.method.insert_layer
         if lp is None or not 1 <= lp < num_layers:
-            raise ValueError(f"insert_layer={lp} must be between 1 and {num_layers - 1} for {self.name!r}")
+            raise InputError(f"insert_layer={lp} must be between 1 and {num_layers - 1} for {self.name!r}")
 
     def head_parameters(self) -> list[nn.Parameter]:
         """Trainable task-head parameters (encoder classifiers); empty for text-to-text backbones."""

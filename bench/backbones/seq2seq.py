@@ -18,8 +18,6 @@ from transformers.modeling_outputs import BaseModelOutput
 from bench.backbones.base import Backbone, EncodedSplit
 from methods.base import BackboneDims
 
-MAX_NEW_TOKENS = 20
-
 
 class Seq2SeqBackbone(Backbone):
     family = "seq2seq"
@@ -106,7 +104,7 @@ class Seq2SeqBackbone(Backbone):
         out = self.model.generate(
             encoder_outputs=enc,
             attention_mask=mask,
-            max_new_tokens=MAX_NEW_TOKENS,
+            max_new_tokens=self.max_new_tokens,
             num_beams=1,
             do_sample=False,
         )
