@@ -13,15 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from transformers import get_linear_schedule_with_warmup
 
 from bench import faults
 from bench.backbones import Backbone, EncodedSplit
 from bench.checkpoint import Checkpointer
 from bench.measure import GpuMemory, RssSampler, StepTimes, Stopwatch, sync
+from bench.optim import (
+    build_optimizer,
+    build_scheduler,
+    load_trainable_state,
+    trainable_parameters,
+    trainable_state,
+)
 from bench.spec import TrainConfig
 from bench.stages import StagePlan, begin_stage
-from methods.base import Method
 
 ProgressFn = Callable[[int, float], None]
 EvaluateFn = Callable[[int, dict[str, float]], None]  # (step, dev metrics); may raise StopTraining
@@ -55,57 +60,6 @@ class TrainResult:
     stages: list[dict] = field(default_factory=list)  # per training stage (bench/stages.py)
     test_predictions: list[str] = field(default_factory=list)  # per test example, for paired bootstraps
     test_references: list[str] = field(default_factory=list)
-
-
-def trainable_parameters(backbone: Backbone) -> list[torch.nn.Parameter]:
-    """Every parameter the optimiser updates: the method's groups and the task head."""
-    params = [p for g in backbone.method.param_groups() for p in g.params] + backbone.head_parameters()
-    return list({id(p): p for p in params}.values())
-
-
-def build_optimizer(method: Method, backbone: Backbone, train: TrainConfig) -> torch.optim.Optimizer:
-    groups = [
-        {"params": g.params, "lr": g.lr, "weight_decay": g.weight_decay, "name": g.name}
-        for g in method.param_groups()
-        if g.params
-    ]
-    head = backbone.head_parameters()
-    if head:
-        groups.append({"params": head, "lr": train.head_lr, "weight_decay": 0.0, "name": "head"})
-    if method.config.optimizer == "adafactor":
-        from transformers.optimization import Adafactor
-
-        # The prompt-tuning code's Adafactor: fixed lr, no parameter scaling, decay rate 0.8 (METHODS.md §3.1).
-        return Adafactor(
-            groups, scale_parameter=False, relative_step=False, warmup_init=False, decay_rate=-0.8
-        )
-    return torch.optim.AdamW(groups, eps=method.config.adam_eps)
-
-
-def _state(backbone: Backbone) -> dict[str, torch.Tensor]:
-    """The trainable state to keep for the best checkpoint: method + head, cloned."""
-    state = {f"method.{k}": v for k, v in backbone.method.state_dict().items()}
-    head = backbone.head_parameters()
-    for i, p in enumerate(head):
-        state[f"head.{i}"] = p
-    if backbone.method.attach == "wrap":
-        trainable = {id(p) for p in trainable_parameters(backbone)}
-        for name, p in backbone.model.named_parameters():
-            if id(p) in trainable:
-                state[f"model.{name}"] = p
-    return {k: v.detach().clone() for k, v in state.items()}
-
-
-def _load_state(backbone: Backbone, state: dict[str, torch.Tensor]) -> None:
-    method_state = {k[len("method.") :]: v for k, v in state.items() if k.startswith("method.")}
-    backbone.method.load_state_dict(method_state)
-    with torch.no_grad():
-        for i, p in enumerate(backbone.head_parameters()):
-            p.copy_(state[f"head.{i}"])
-        params = dict(backbone.model.named_parameters())
-        for key, value in state.items():
-            if key.startswith("model."):
-                params[key[len("model.") :]].copy_(value)
 
 
 def evaluate(
@@ -202,7 +156,7 @@ def _train(
         checkpoint = None  # resuming inside a later stage (pruned masks, rebuilt optimiser) is not supported
     params = trainable_parameters(backbone)
     optimizer = build_optimizer(method, backbone, train)
-    scheduler = get_linear_schedule_with_warmup(optimizer, train.warmup_steps, plan.stages[0].max_steps)
+    scheduler = build_scheduler(optimizer, train, plan.stages[0].max_steps)
     order = torch.Generator().manual_seed(seed)
     injected = faults.active(seed)  # test-only fault injection; empty in real runs
     gpu = GpuMemory(device)
@@ -213,7 +167,7 @@ def _train(
     first_step, nan_streak, time_before = 1, 0, 0.0
     saved = checkpoint.load() if checkpoint else None
     if saved is not None:
-        _load_state(backbone, saved["trainable"])
+        load_trainable_state(backbone, saved["trainable"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         order.set_state(saved["order"])
@@ -234,7 +188,7 @@ def _train(
         keep = ("dev_history", "best_step", "steps", "real_tokens", "processed_positions", "virtual_tokens")
         keep += ("samples", "final_loss", "nan_skipped_batches")
         return {
-            "trainable": _state(backbone),
+            "trainable": trainable_state(backbone),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "order": order.get_state(),
@@ -306,7 +260,7 @@ def _train(
                 result.dev_history.append({"step": step, "metrics": metrics, "loss": result.final_loss})
                 score = metrics[task.selection_metric]
                 if score > best_score:
-                    best_score, best_state, result.best_step = score, _state(backbone), step
+                    best_score, best_state, result.best_step = score, trainable_state(backbone), step
                 if on_evaluate is not None:
                     try:
                         on_evaluate(step, metrics)
@@ -325,7 +279,7 @@ def _train(
     # Wall time of the loop (batching, transfer, forward, backward, clipping, optimiser) minus evaluation.
     result.train_time_s = loop_seconds - eval_watch.total
     result.gpu = gpu.peaks()
-    _load_state(backbone, best_state)
+    load_trainable_state(backbone, best_state)
     result.method_record_best = method.record()
     with eval_watch:
         result.dev_metrics = evaluate(backbone, dev_split, task, train, device)
@@ -334,3 +288,8 @@ def _train(
             result.test_references = list(test_split.references)
     result.eval_time_s = eval_watch.total
     return result
+
+
+# Old names (tests and parallel branches import them from here).
+_state, _load_state = trainable_state, load_trainable_state
+__all__ = ["build_optimizer", "trainable_parameters", "train_and_evaluate", "evaluate", "TrainResult"]
