@@ -55,7 +55,7 @@ def sequential(grid: Grid, specs: list[RunSpec]) -> None:
 
 def local(grid: Grid, specs: list[RunSpec]) -> None:
     """``grid.workers`` threads share one queue of specs; each run is its own process."""
-    from bench.tune.search import visible_gpus
+    from bench.measure import visible_gpus
 
     todo: queue.Queue[RunSpec] = queue.Queue()
     for spec in specs:
