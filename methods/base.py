@@ -87,6 +87,24 @@ def check_prompt_fits(num_tokens: int, dims: BackboneDims) -> None:
         )
 
 
+@dataclass
+class PromptConfig(MethodConfig):
+    """The prompt methods' shared field and its checks: ``num_tokens`` (l) virtual tokens, at least one, and
+    (for a prompt prepended to the input) l + s within the backbone's learned positions. Subclasses set their
+    own default for ``num_tokens`` and validate only their own fields (after ``super().validate``)."""
+
+    num_tokens: int = 100  # l
+    # The l tokens are prepended to the input sequence (False for prefix tuning's per-layer keys/values).
+    prompt_on_input: ClassVar[bool] = True
+
+    def validate(self, dims: BackboneDims) -> None:
+        super().validate(dims)
+        if self.num_tokens < 1:
+            raise InputError(f"num_tokens={self.num_tokens} must be >= 1")
+        if self.prompt_on_input:
+            check_prompt_fits(self.num_tokens, dims)
+
+
 class EmbeddingSource(Protocol):
     """Access to the frozen word embeddings, for inits such as DePT's text init or vocabulary sampling."""
 

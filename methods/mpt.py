@@ -59,10 +59,9 @@ from methods.base import (
     BackboneDims,
     EmbeddingSource,
     Method,
-    MethodConfig,
     ParamCounts,
     ParamGroup,
-    check_prompt_fits,
+    PromptConfig,
 )
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
@@ -70,7 +69,7 @@ from methods.source_prompts import parse_sources, stack_sources
 
 
 @dataclass
-class MPTConfig(MethodConfig):
+class MPTConfig(PromptConfig):
     num_tokens: int = 100  # l
     rank: int = 1  # R (the paper's rank-one factor is R = 1)
     factor_init: Literal["ones", "peft"] = "ones"
@@ -83,8 +82,6 @@ class MPTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if not 1 <= self.rank <= min(self.num_tokens, dims.hidden_size):
             raise ValueError(f"rank={self.rank} must be between 1 and min(num_tokens, hidden size)")
         kind, _ = parse_sources(self.sources)
@@ -93,7 +90,6 @@ class MPTConfig(MethodConfig):
                 "sources='random' is not defined for MPT (an average of random matrices is no source); "
                 "allowed: source task names, or 'none'"
             )
-        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method

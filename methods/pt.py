@@ -28,13 +28,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, check_prompt_fits
+from methods.base import BackboneDims, EmbeddingSource, Method, PromptConfig
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
 
 
 @dataclass
-class PTConfig(MethodConfig):
+class PTConfig(PromptConfig):
     num_tokens: int = 100  # l
     init: PromptInit = "vocab"
     init_text: str = ""
@@ -43,9 +43,6 @@ class PTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
-        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method
