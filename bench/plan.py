@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.assemble import method_config
 from bench.errors import InputError
 from bench.presets import get_preset, method_overrides, train_overrides
-from bench.spec import RunSpec, TrainConfig, flatten_config
+from bench.spec import RunSpec, TrainConfig
 from methods.registry import build_config, config_to_dict, get_method_class, parse_method_list
 
 
@@ -56,7 +57,7 @@ def plan_with_sources(request: RunRequest) -> tuple[list[RunSpec], list[RunSpec]
             continue
         if records is None:
             records = list(iter_records(out_dir)) if out_dir.is_dir() else []
-        config = build_config(spec.method, flatten_config(spec.method_config))
+        config = method_config(spec)
 
         def source_spec(task: str, seed: int, spec=spec, cls=method_cls) -> RunSpec:
             return _source_spec(request, spec, cls, task, seed)
