@@ -65,10 +65,9 @@ from methods.base import (
     BackboneDims,
     EmbeddingSource,
     Method,
-    MethodConfig,
     ParamCounts,
     ParamGroup,
-    check_prompt_fits,
+    PromptConfig,
 )
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
@@ -78,7 +77,7 @@ GLUE4 = "mnli,qnli,qqp,sst2"
 
 
 @dataclass
-class ATTEMPTConfig(MethodConfig):
+class ATTEMPTConfig(PromptConfig):
     num_tokens: int = 100  # l (target and source prompts)
     attn_dim: int = 100  # b_a
     temperature: float = 2087.0  # T
@@ -94,8 +93,6 @@ class ATTEMPTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if self.lr_attention is not None and self.lr_attention <= 0:
             raise ValueError(f"lr_attention={self.lr_attention} must be > 0 (or none: same as lr)")
         if self.attn_dim < 1:
@@ -110,7 +107,6 @@ class ATTEMPTConfig(MethodConfig):
                 "sources='none' leaves ATTEMPT only its target prompt (a degenerate PT); "
                 "allowed: source task names, or 'random' for the architecture ablation"
             )
-        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method

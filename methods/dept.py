@@ -48,10 +48,9 @@ from methods.base import (
     BackboneDims,
     EmbeddingSource,
     Method,
-    MethodConfig,
     ParamCounts,
     ParamGroup,
-    check_prompt_fits,
+    PromptConfig,
 )
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
@@ -60,7 +59,7 @@ DEPT_INIT_TEXT = "Classify this text is postive or not:"
 
 
 @dataclass
-class DePTConfig(MethodConfig):
+class DePTConfig(PromptConfig):
     num_tokens: int = 60  # m
     rank: int = 30  # r
     lora_alpha: float = 8.0  # α
@@ -74,13 +73,10 @@ class DePTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if not 1 <= self.rank <= dims.hidden_size:
             raise ValueError(f"rank={self.rank} must be between 1 and the hidden size {dims.hidden_size}")
         if self.lr_lowrank <= 0:
             raise ValueError(f"lr_lowrank={self.lr_lowrank} must be > 0")
-        check_prompt_fits(self.num_tokens, dims)
 
 
 class DecomposedPrompt(nn.Module):
