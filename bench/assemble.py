@@ -117,19 +117,11 @@ def build(spec: RunSpec, task, train: TrainConfig, results_dir: Path | None = No
 @lru_cache(maxsize=32)
 def model_dims(model: str, max_length: int) -> BackboneDims:
     """The backbone's shapes from its config alone (the same fields ``Backbone.dims`` reads)."""
+    from bench.backbones.base import dims_from_config
     from bench.models import UnknownModelError, load_config, model_family
 
     config = load_config(model)
     family = model_family(config)
-    if family == "seq2seq":
-        return BackboneDims(family, config.d_model, config.num_layers, max_length, config.vocab_size, None)
-    if family in ("encoder", "decoder"):  # as EncoderBackbone.dims / DecoderBackbone.dims
-        return BackboneDims(
-            family,
-            config.hidden_size,
-            config.num_hidden_layers,
-            max_length,
-            config.vocab_size,
-            getattr(config, "max_position_embeddings", None),
-        )
+    if family in ("seq2seq", "encoder", "decoder"):
+        return dims_from_config(family, config, max_length)
     raise UnknownModelError(f"model {model!r} ({config.model_type!r}) has unsupported family {family!r}")

@@ -47,6 +47,21 @@ class EncodedSplit:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def dims_from_config(family: str, config, max_length: int) -> BackboneDims:
+    """A backbone's shapes from its Hugging Face config alone: what ``Backbone.dims`` reports and what the
+    ``--dry-run`` checks and ``bench params`` read without loading weights."""
+    if family == "seq2seq":  # T5: the encoder stack the prompt enters; relative positions
+        return BackboneDims(family, config.d_model, config.num_layers, max_length, config.vocab_size, None)
+    return BackboneDims(
+        family,
+        config.hidden_size,
+        config.num_hidden_layers,
+        max_length,
+        config.vocab_size,
+        getattr(config, "max_position_embeddings", None),
+    )
+
+
 class Backbone(ABC):
     """A frozen model of one family with a method attached."""
 
@@ -68,10 +83,21 @@ class Backbone(ABC):
         """Dynamic padding: ``padding="longest"`` unless the attached method's outputs read pad positions."""
         return padding == "longest" and not (self.method is not None and self.method.pad_positions_matter)
 
+    def tokenize_sources(self, examples: list) -> dict[str, torch.Tensor]:
+        """Source texts as ``input_ids``/``attention_mask`` ``[n, s]``, truncated and padded to s."""
+        return self.tokenizer(
+            [e.source for e in examples],
+            max_length=self.max_length,
+            padding="max_length",
+            truncation=True,
+            return_tensors="pt",
+        )
+
     # ---- what methods may know ------------------------------------------------------------------------
     @property
-    @abstractmethod
-    def dims(self) -> BackboneDims: ...
+    def dims(self) -> BackboneDims:
+        """The shapes a method may know, from the model's config (``dims_from_config``)."""
+        return dims_from_config(self.family, self.model.config, self.max_length)
 
     def embed_ids(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(ids)

@@ -28,7 +28,6 @@ import torch
 
 from bench.backbones.base import Backbone, EncodedSplit
 from bench.errors import InputError
-from methods.base import BackboneDims
 
 ANSWER_CUE = " Label :"
 
@@ -52,18 +51,6 @@ def left_align(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, 
 class DecoderBackbone(Backbone):
     family = "decoder"
     prompt_placement = "before_first_real_token"
-
-    @property
-    def dims(self) -> BackboneDims:
-        c = self.model.config
-        return BackboneDims(
-            "decoder",
-            c.hidden_size,
-            c.num_hidden_layers,
-            self.max_length,
-            c.vocab_size,
-            getattr(c, "max_position_embeddings", None),
-        )
 
     @property
     def eos_id(self) -> int:

@@ -22,7 +22,6 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from bench.backbones.base import Backbone, EncodedSplit
 from bench.errors import InputError
-from methods.base import BackboneDims
 
 PROMPT_PLACEMENT = "after_cls"
 
@@ -49,26 +48,8 @@ class EncoderBackbone(Backbone):
     def head_parameters(self) -> list[nn.Parameter]:
         return list(self.head.parameters())
 
-    @property
-    def dims(self) -> BackboneDims:
-        c = self.model.config
-        return BackboneDims(
-            "encoder",
-            c.hidden_size,
-            c.num_hidden_layers,
-            self.max_length,
-            c.vocab_size,
-            c.max_position_embeddings,
-        )
-
     def encode(self, examples: list, label_strings: list[str]) -> EncodedSplit:
-        src = self.tokenizer(
-            [e.source for e in examples],
-            max_length=self.max_length,
-            padding="max_length",
-            truncation=True,
-            return_tensors="pt",
-        )
+        src = self.tokenize_sources(examples)
         dtype = torch.float if self.label_strings is None else torch.long
         labels = torch.tensor([e.label for e in examples], dtype=dtype)
         return EncodedSplit(src["input_ids"], src["attention_mask"], labels, [e.target for e in examples])
