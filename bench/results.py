@@ -1,5 +1,8 @@
 """Run records: the one module that owns their schema, their files and their loading.
 
+A finished run's record is filled by ``bench/record.py`` (``ok_record``) from this schema's ``empty_record``;
+failed and cancelled records are built here (``failed_record``).
+
 One JSON file per run under the results folder, named ``<method>_<task>_seed<seed>_<run_id>.json`` where
 ``run_id`` is the hash of the run's full spec (``bench.spec.RunSpec.run_id``). Files are written atomically
 (temporary file in the same folder, fsync, ``os.replace``), so a killed run never leaves half a file.

@@ -1,7 +1,9 @@
 """Execute one ``RunSpec`` and write its record: ``python -m bench.worker SPEC.json RECORD.json [--no-artifacts]``.
 
 The runner starts one worker process per run, so peak memory is per run and a crash in one run cannot end
-the others. The worker reports progress on stdout as lines ``@@progress {"step": .., "loss": ..}``.
+the others. The worker reports progress on stdout as lines ``@@progress {"step": .., "loss": ..}``
+(``bench/protocol.py``). It only runs the run: the run is built by ``bench/assemble.py``, trained by
+``bench/trainer.py`` and its record filled by ``bench/record.py``.
 """
 
 from __future__ import annotations
