@@ -75,13 +75,11 @@ def attach_method(
 def validate_config(name: str, config: MethodConfig, dims: BackboneDims, model: str | None = None) -> None:
     """``config.validate(dims)``, its ``ValueError`` (the contract of ``validate``: a config that does not fit
     these dimensions) raised as the one-line ``InputError`` naming the method (and the model, when given)."""
-    from bench.errors import InputError
+    from bench.errors import bad_input
 
-    try:
+    where = f"{name} on {model} (train.max_length={dims.max_length})" if model else name
+    with bad_input(f"{where}: "):
         config.validate(dims)
-    except ValueError as exc:
-        where = f"{name} on {model} (train.max_length={dims.max_length})" if model else name
-        raise InputError(f"{where}: {exc}") from None
 
 
 def method_config(spec: RunSpec) -> MethodConfig:

@@ -7,7 +7,21 @@ the ``bench`` process is a bug and shows as an internal error (exit code 1, trac
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class InputError(ValueError):
     """A bad value given by the user (flag, config field, name, file); the message is one line that names the
     value and what is allowed."""
+
+
+@contextlib.contextmanager
+def bad_input(where: str = "") -> Iterator[None]:
+    """Inside, a ``ValueError`` is bad input: for the hooks whose contract says so (a method config's
+    ``validate(dims)``, a method's ``check_sources``), which ``methods/`` raise without knowing the CLI.
+    ``where`` prefixes the message (e.g. the method and model)."""
+    try:
+        yield
+    except ValueError as exc:
+        raise InputError(f"{where}{exc}") from None

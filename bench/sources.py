@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from bench.artifacts import artifact_relpath, load_prompt
-from bench.errors import InputError
+from bench.errors import InputError, bad_input
 from bench.spec import RunSpec
 
 NO_SOURCE = ("random", "none")
@@ -79,7 +79,8 @@ def resolve_sources(
     """
     where = f"{spec.method}.{method_cls.source_field}"
     items = source_items(method_cls, config)
-    method_cls.check_sources(items)
+    with bad_input():  # check_sources' contract: a ValueError is an unacceptable source list
+        method_cls.check_sources(items)
     entries: list[dict] = []
     to_train: list[RunSpec] = []
     for item in items:
