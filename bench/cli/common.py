@@ -29,6 +29,7 @@ def choices(names) -> str:
 def add_request_options(parser: argparse.ArgumentParser, what: str) -> None:
     """The options ``bench run`` and ``bench tune`` share (suite, tasks, preset, model, data, out, caps, --set);
     ``what`` ("run" or "tune") only words the help."""
+    from bench.models import ALIASES
     from bench.presets import PRESETS
     from suites import list_suites
 
@@ -41,7 +42,7 @@ def add_request_options(parser: argparse.ArgumentParser, what: str) -> None:
     )
     parser.add_argument("--preset", default="paper", help=f"{choices(PRESETS)} (default paper)")
     parser.add_argument(
-        "--model", help="alias (minilm, t5-base, ...), local folder or Hub id (default: the preset's)"
+        "--model", help=f"alias ({choices(ALIASES)}), local folder or Hub id (default: the preset's)"
     )
     parser.add_argument(
         "--data-dir",
