@@ -71,7 +71,7 @@ from methods.base import (
 )
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
-from methods.source_prompts import parse_sources, stack_sources
+from methods.source_prompts import parse_sources, task_sources
 
 GLUE4 = "mnli,qnli,qqp,sst2"
 
@@ -142,15 +142,12 @@ class ATTEMPT(Method):
 
     # ---- initialisation -------------------------------------------------------------------------------
     def load_sources(self, prompts: list[torch.Tensor]) -> None:
-        if self.sources_kind != "tasks":
-            if prompts:
-                raise ValueError(
-                    f"attempt: sources={self.config.sources!r} takes no source prompts, got {len(prompts)}"
-                )
+        c = self.config
+        stacked = task_sources(
+            prompts, self.sources_kind, c.sources, c.num_tokens, self.dims.hidden_size, self.name
+        )
+        if stacked is None:
             return
-        if not prompts:
-            raise ValueError(f"attempt: sources={self.config.sources!r} resolved to no source prompts")
-        stacked = stack_sources(prompts, self.config.num_tokens, self.dims.hidden_size, self.name)
         self.source_prompts = stacked.to(self.target_prompt.device)
         self._sources_loaded = True
 

@@ -65,7 +65,7 @@ from methods.base import (
 )
 from methods.prompt_init import PromptInit, init_prompt_
 from methods.registry import register_method
-from methods.source_prompts import parse_sources, stack_sources
+from methods.source_prompts import parse_sources, task_sources
 
 
 @dataclass
@@ -157,17 +157,13 @@ class MPT(Method):
 
     # ---- initialisation -------------------------------------------------------------------------------
     def load_sources(self, prompts: list[torch.Tensor]) -> None:
-        if self.sources_kind != "tasks":
-            if prompts:
-                raise ValueError(
-                    f"mpt: sources={self.config.sources!r} takes no source prompts, got {len(prompts)}"
-                )
+        c = self.config
+        stacked = task_sources(
+            prompts, self.sources_kind, c.sources, c.num_tokens, self.dims.hidden_size, self.name
+        )
+        if stacked is None:
             return
-        if not prompts:
-            raise ValueError(f"mpt: sources={self.config.sources!r} resolved to no source prompts")
-        self._source_mean = stack_sources(
-            prompts, self.config.num_tokens, self.dims.hidden_size, self.name
-        ).mean(0)
+        self._source_mean = stacked.mean(0)
         self._num_sources = len(prompts)
 
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:

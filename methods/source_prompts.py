@@ -47,3 +47,17 @@ def stack_sources(prompts: list[torch.Tensor], length: int, dim: int, method: st
     if not prompts:
         return torch.zeros(0, length, dim)
     return torch.stack([p.detach().float() for p in prompts])
+
+
+def task_sources(
+    prompts: list[torch.Tensor], kind: str, sources: str, length: int, dim: int, method: str
+) -> torch.Tensor | None:
+    """The source prompts a ``sources`` setting receives, stacked ``[t, length, dim]``; None for ``random`` or
+    ``none`` (which take no prompts). One error if the count does not fit the setting."""
+    if kind != "tasks":
+        if prompts:
+            raise ValueError(f"{method}: sources={sources!r} takes no source prompts, got {len(prompts)}")
+        return None
+    if not prompts:
+        raise ValueError(f"{method}: sources={sources!r} resolved to no source prompts")
+    return stack_sources(prompts, length, dim, method)
