@@ -20,8 +20,6 @@ A source-prompt file made by hand needs only the ``prompt`` tensor.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +28,8 @@ from safetensors import safe_open
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
+from bench.atomic import atomic_open
+from bench.errors import InputError
 from bench.spec import RunSpec
 
 if TYPE_CHECKING:
@@ -93,16 +93,8 @@ def save_artifact(path: Path, backbone: Backbone, spec: RunSpec) -> int:
         "seed": str(spec.seed),
     }
     data = save_bytes(artifact_tensors(backbone), metadata=metadata)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
     return path.stat().st_size
 
 
@@ -114,9 +106,9 @@ def read_artifact(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except FileNotFoundError:
-        raise ValueError(f"artifact {path} does not exist") from None
+        raise InputError(f"artifact {path} does not exist") from None
     except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise ValueError(f"artifact {path} cannot be read: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"artifact {path} cannot be read: {str(exc).splitlines()[0]}") from None
     return tensors, metadata
 
 
@@ -131,16 +123,16 @@ def load_artifact(path: Path, backbone: Backbone) -> dict[str, str]:
     try:
         backbone.method.load_saved_state(method_state)
     except (RuntimeError, KeyError) as exc:
-        raise ValueError(f"artifact {path}: method state does not fit: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"artifact {path}: method state does not fit: {str(exc).splitlines()[0]}") from None
     head = backbone.head_parameters()
     head_keys = sorted((k for k in tensors if k.startswith("head.")), key=lambda k: int(k.split(".")[1]))
     if len(head_keys) != len(head):
-        raise ValueError(f"artifact {path}: {len(head_keys)} head tensors, the backbone has {len(head)}")
+        raise InputError(f"artifact {path}: {len(head_keys)} head tensors, the backbone has {len(head)}")
     params = dict(backbone.model.named_parameters())
     with torch.no_grad():
         for key, p in zip(head_keys, head, strict=True):
             if tensors[key].shape != p.shape:
-                raise ValueError(
+                raise InputError(
                     f"artifact {path}: {key} has shape {tuple(tensors[key].shape)}, not {tuple(p.shape)}"
                 )
             p.copy_(tensors[key])
@@ -148,7 +140,7 @@ def load_artifact(path: Path, backbone: Backbone) -> dict[str, str]:
             if key.startswith("model."):
                 name = key[len("model.") :]
                 if name not in params:
-                    raise ValueError(f"artifact {path}: unknown backbone parameter {name!r}")
+                    raise InputError(f"artifact {path}: unknown backbone parameter {name!r}")
                 params[name].copy_(value)
     return metadata
 
@@ -157,10 +149,10 @@ def load_prompt(path: Path) -> tuple[torch.Tensor, dict[str, str]]:
     """The exported prompt ``[n, d]`` of an artifact or hand-made prompt file, and the file's metadata."""
     tensors, metadata = read_artifact(path)
     if PROMPT_KEY not in tensors:
-        raise ValueError(
+        raise InputError(
             f"{path} has no {PROMPT_KEY!r} tensor (only input methods with a static prompt export one)"
         )
     prompt = tensors[PROMPT_KEY]
     if prompt.dim() != 2:
-        raise ValueError(f"{path}: {PROMPT_KEY!r} has shape {tuple(prompt.shape)}, expected [n, d]")
+        raise InputError(f"{path}: {PROMPT_KEY!r} has shape {tuple(prompt.shape)}, expected [n, d]")
     return prompt, metadata

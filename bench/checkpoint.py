@@ -13,12 +13,13 @@ the ``run_id`` it belongs to and is ignored if that does not match.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from bench.atomic import atomic_open
+from bench.errors import InputError
 
 
 def checkpoint_path(out_dir: Path, run_id: str) -> Path:
@@ -30,24 +31,15 @@ class Checkpointer:
 
     def __init__(self, path: Path, every: int, run_id: str) -> None:
         if every < 1:
-            raise ValueError(f"--checkpoint-every {every} must be >= 1")
+            raise InputError(f"--checkpoint-every {every} must be >= 1")
         self.path, self.every, self.run_id = Path(path), every, run_id
 
     def due(self, step: int, max_steps: int) -> bool:
         return step % self.every == 0 and step < max_steps
 
     def save(self, state: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save({"run_id": self.run_id, **state}, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(self.path, "wb") as handle:
+            torch.save({"run_id": self.run_id, **state}, handle)
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None if there is none (or it is unreadable or belongs to another run)."""

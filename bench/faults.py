@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.errors import InputError
+
 ENV = "PTBENCH_FAULT"
 KINDS = ("nan", "oom", "raise", "segfault", "sleep")
 
@@ -46,7 +48,7 @@ def parse(text: str) -> list[Fault]:
         kind, _, rest = item.partition("@")
         step, _, arg = rest.partition(":")
         if kind not in KINDS or not step:
-            raise ValueError(f"{ENV}: bad item {item!r}; expected KIND@STEP[:ARG] with KIND in {KINDS}")
+            raise InputError(f"{ENV}: bad item {item!r}; expected KIND@STEP[:ARG] with KIND in {KINDS}")
         seed = int(selector.removeprefix("seed=")) if selector else None
         faults.append(Fault(kind, None if step == "*" else int(step), float(arg) if arg else None, seed))
     return faults

@@ -11,9 +11,9 @@ conversion never leaves a half folder behind.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from bench.atomic import atomic_dir
 
 
 def cache_dir() -> Path:
@@ -29,17 +29,11 @@ def convert_gguf(gguf_folder: str, gguf_file: str, out: Path) -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(gguf_folder, gguf_file=gguf_file)
     model = AutoModelForCausalLM.from_pretrained(gguf_folder, gguf_file=gguf_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         config = model.config
         if hasattr(config, "quantization_config"):
             del config.quantization_config  # the weights below are plain fp32
         config.save_pretrained(tmp)
         save_model(model, str(tmp / "model.safetensors"))  # handles the tied embedding / LM head
         tokenizer.save_pretrained(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

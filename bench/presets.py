@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from methods.registry import did_you_mean
+from bench.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -224,15 +224,13 @@ QUICK_DECODER = Preset(
     },
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, QUICK, QUICK_DECODER)}
+PRESETS: Registry[Preset] = Registry("preset")
+for _preset in (PAPER, QUICK, QUICK_DECODER):
+    PRESETS.register(_preset.name, _preset)
 
 
 def get_preset(name: str) -> Preset:
-    if name not in PRESETS:
-        raise ValueError(
-            f"unknown preset {name!r}{did_you_mean(name, list(PRESETS))}; allowed: {', '.join(PRESETS)}"
-        )
-    return PRESETS[name]
+    return PRESETS.lookup(name)
 
 
 def method_overrides(preset: Preset, task: str, method: str) -> dict[str, Any]:
@@ -241,3 +239,41 @@ def method_overrides(preset: Preset, task: str, method: str) -> dict[str, Any]:
 
 def train_overrides(preset: Preset, task: str) -> dict[str, Any]:
     return {**preset.train, **preset.task_train.get(task, {})}
+
+
+@dataclass(frozen=True)
+class PerfPlan:
+    """``bench perf``'s defaults and its method-relative targets: relations between methods, kept here with the
+    budget-matched presets so ``bench/perf/`` names no method."""
+
+    methods: tuple[str, ...]  # the default --methods
+    eval_method: str  # the method whose evaluation --eval times by scoring vs generation
+    same_length: dict[str, str]  # method -> reference timed at the method's prompt length (row "ref@method")
+    targets: tuple[Any, ...]  # bench.perf.targets.Target
+
+
+def _perf_plan() -> PerfPlan:
+    from bench.perf.targets import MEMORY, TIME, Target
+
+    return PerfPlan(
+        methods=("pt", "dept", "ept", "lpt"),
+        eval_method="pt",
+        same_length={"lpt": "pt"},
+        targets=(
+            Target("dept / pt time (target (m+s)/(l+s) + 5%)", "dept", "pt", TIME, 0.05, length_scaled=True),
+            Target("ept / pt time (target (m+s)/(l+s) + 5%)", "ept", "pt", TIME, 0.05, length_scaled=True),
+            Target("ept / dept time", "ept", "dept", TIME, 1.05),
+            Target("lpt / pt (same l) time", "lpt", "pt@lpt", TIME, 0.70),
+            Target("lpt / pt (same l) memory", "lpt", "pt@lpt", MEMORY, 0.70),
+        ),
+    )
+
+
+def __getattr__(name: str):
+    """``PERF`` is built on first use (it imports ``bench.perf.targets``, which planning never needs)."""
+    if name == "PERF":
+        globals()["PERF"] = plan = _perf_plan()
+        return plan
+    if name == "PERF_METHODS":
+        return __getattr__("PERF").methods
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from bench.errors import InputError
 from bench.results import iter_records, read_record
 from bench.spec import RunSpec
 
@@ -23,13 +24,13 @@ class NotReproduced(Exception):
 
 def find_record(ref: str, out_dir: Path) -> tuple[Path, dict]:
     """A record by path or by run id (a unique prefix works); one-line ``ValueError`` with did-you-mean."""
-    from methods.registry import did_you_mean
+    from bench.registry import closest
 
     path = Path(ref)
     if path.suffix == ".json" or path.is_file():
         record = read_record(path) if path.is_file() else None
         if record is None:
-            raise ValueError(f"{ref!r} is not a readable run record")
+            raise InputError(f"{ref!r} is not a readable run record")
         return path.parent, record
     out_dir = Path(out_dir)
     records = list(iter_records(out_dir)) if out_dir.is_dir() else []
@@ -38,14 +39,14 @@ def find_record(ref: str, out_dir: Path) -> tuple[Path, dict]:
         return out_dir, matches[0]
     ids = sorted(r["run_id"] for r in records)
     if len(matches) > 1:
-        raise ValueError(
+        raise InputError(
             f"run id {ref!r} is ambiguous in {out_dir}/: {', '.join(r['run_id'] for r in matches)}"
         )
     by_prefix = {i[: len(ref)]: i for i in reversed(ids)}  # a mistyped prefix suggests the full id
-    close = did_you_mean(ref, list(by_prefix))
-    hint = f" (did you mean {by_prefix[close.split(chr(39))[1]]!r}?)" if close else ""
+    close = closest(ref, list(by_prefix))
+    hint = f" (did you mean {by_prefix[close]!r}?)" if close else ""
     hint = hint if ids else f" ({out_dir}/ has no records)"
-    raise ValueError(f"no run {ref!r} in {out_dir}/{hint}; give a run id or a record path")
+    raise InputError(f"no run {ref!r} in {out_dir}/{hint}; give a run id or a record path")
 
 
 def _spec_with_data_dir(spec: RunSpec, data_dir: str | None) -> RunSpec:
@@ -55,23 +56,23 @@ def _spec_with_data_dir(spec: RunSpec, data_dir: str | None) -> RunSpec:
     chosen = data_dir or (spec.data.get("dir") if Path(spec.data.get("dir", "")).is_dir() else None)
     chosen = chosen or os.environ.get("BENCH_DATA_DIR")
     if not chosen or not Path(chosen).is_dir():
-        raise ValueError(f"the run's data folder {spec.data.get('dir')!r} does not exist; pass --data-dir")
+        raise InputError(f"the run's data folder {spec.data.get('dir')!r} does not exist; pass --data-dir")
     return dataclasses.replace(spec, data={**spec.data, "dir": str(Path(chosen).resolve())})
 
 
 def reevaluate(record: dict, results_dir: Path, data_dir: str | None = None) -> dict[str, dict[str, float]]:
     """Dev and test metrics of the run rebuilt from ``record`` and its artifact under ``results_dir``."""
     from bench.artifacts import load_artifact
+    from bench.assemble import build, prepare_data
     from bench.trainer import evaluate
-    from bench.worker import build, prepare_data
 
     if record["status"] != "ok":
-        raise ValueError(f"run {record['run_id']} is {record['status']!r}: nothing to re-evaluate")
+        raise InputError(f"run {record['run_id']} is {record['status']!r}: nothing to re-evaluate")
     if not record.get("artifact"):
-        raise ValueError(f"run {record['run_id']} has no saved artifact (it ran with --no-artifacts)")
+        raise InputError(f"run {record['run_id']} has no saved artifact (it ran with --no-artifacts)")
     spec = _spec_with_data_dir(RunSpec.from_dict(record["spec"]), data_dir)
     if spec.run_id != record["run_id"]:
-        raise ValueError(
+        raise InputError(
             f"record {record['run_id']}: its spec hashes to {spec.run_id}; the record was edited"
         )
     train = spec.train_config()

@@ -1,5 +1,8 @@
 """Run records: the one module that owns their schema, their files and their loading.
 
+A finished run's record is filled by ``bench/record.py`` (``ok_record``) from this schema's ``empty_record``;
+failed and cancelled records are built here (``failed_record``).
+
 One JSON file per run under the results folder, named ``<method>_<task>_seed<seed>_<run_id>.json`` where
 ``run_id`` is the hash of the run's full spec (``bench.spec.RunSpec.run_id``). Files are written atomically
 (temporary file in the same folder, fsync, ``os.replace``), so a killed run never leaves half a file.
@@ -82,12 +85,11 @@ the loader accepts that (``OPTIONAL_KEYS``).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+from bench.atomic import atomic_open
 from bench.spec import RunSpec
 
 SCHEMA_VERSION = 1
@@ -104,18 +106,8 @@ def record_path(out_dir: Path, spec: RunSpec) -> Path:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON so that readers see either the old file or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as handle:
+        json.dump(data, handle, indent=2, sort_keys=True, default=str)
 
 
 def empty_record(spec: RunSpec) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from bench.artifacts import artifact_relpath, load_prompt
+from bench.errors import InputError, bad_input
 from bench.spec import RunSpec
 
 NO_SOURCE = ("random", "none")
@@ -78,14 +79,15 @@ def resolve_sources(
     """
     where = f"{spec.method}.{method_cls.source_field}"
     items = source_items(method_cls, config)
-    method_cls.check_sources(items)
+    with bad_input():  # check_sources' contract: a ValueError is an unacceptable source list
+        method_cls.check_sources(items)
     entries: list[dict] = []
     to_train: list[RunSpec] = []
     for item in items:
         if is_file_item(item):
             path = Path(item).expanduser().resolve()
             if not path.is_file():
-                raise ValueError(f"{where}={item!r}: no such prompt file")
+                raise InputError(f"{where}={item!r}: no such prompt file")
             _, metadata = load_prompt(path)
             entries.append(
                 {"kind": "file", "sha256": file_sha256(path), "task": metadata.get("task"), "path": str(path)}
@@ -96,7 +98,7 @@ def resolve_sources(
         try:
             task = get_task(item).name
         except ValueError as exc:
-            raise ValueError(f"{where}={item!r}: {exc}; or give a .safetensors prompt file") from None
+            raise InputError(f"{where}={item!r}: {exc}; or give a .safetensors prompt file") from None
         source_method = method_cls.source_method
         matching = [
             r
@@ -116,7 +118,7 @@ def resolve_sources(
         else:
             if matching:
                 rec = matching[0]
-                raise ValueError(
+                raise InputError(
                     f"{where}={item!r}: the {source_method} run {rec['run_id']} on {task} has no saved artifact "
                     f"(run with --no-artifacts); delete its record in {out_dir}/ to train it again"
                 )
@@ -141,7 +143,7 @@ def resolve_sources(
 def _try_source_spec(source_spec: Callable[[str, int], RunSpec], task: str, seed: int) -> RunSpec | None:
     try:
         return source_spec(task, seed)
-    except ValueError:  # e.g. the source task's data is missing: an existing run is still usable
+    except InputError:  # e.g. the source task's data is missing: an existing run is still usable
         return None
 
 
@@ -172,14 +174,14 @@ def load_source_prompts(spec: RunSpec, results_dir: Path | None = None) -> list[
         path = source_prompt_path(entry, results_dir)
         if not path.is_file():
             what = f"source run {entry['run_id']} ({entry['method']} on {entry['task']})"
-            raise ValueError(
+            raise InputError(
                 f"{what if entry['kind'] == 'run' else 'source prompt file'}: {path} does not exist"
                 + (" (did the source run fail?)" if entry["kind"] == "run" else "")
             )
         prompt, metadata = load_prompt(path)
         if entry["kind"] == "run" and metadata.get("run_id") != entry["run_id"]:
-            raise ValueError(f"{path} belongs to run {metadata.get('run_id')!r}, not {entry['run_id']!r}")
+            raise InputError(f"{path} belongs to run {metadata.get('run_id')!r}, not {entry['run_id']!r}")
         if entry["kind"] == "file" and file_sha256(path) != entry["sha256"]:
-            raise ValueError(f"source prompt file {path} changed since the run was planned (SHA-256 differs)")
+            raise InputError(f"source prompt file {path} changed since the run was planned (SHA-256 differs)")
         prompts.append(prompt.float())
     return prompts

@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bench.errors import InputError
+
 SPEC_VERSION = 1
 
 
@@ -62,7 +64,7 @@ class TrainConfig:
         ]
         for name, ok, allowed in checks:
             if not ok:
-                raise ValueError(f"train.{name}={getattr(self, name)!r} must be {allowed}")
+                raise InputError(f"train.{name}={getattr(self, name)!r} must be {allowed}")
 
     def set(self, dotted: str, value: Any) -> None:
         from methods.registry import set_config_field  # here, so reading records never imports torch

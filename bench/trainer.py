@@ -7,21 +7,26 @@ state kept in memory, and the test split evaluated once at the end with that sta
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from transformers import get_linear_schedule_with_warmup
 
 from bench import faults
 from bench.backbones import Backbone, EncodedSplit
 from bench.checkpoint import Checkpointer
+from bench.loop_state import LoopState
 from bench.measure import GpuMemory, RssSampler, StepTimes, Stopwatch, sync
+from bench.optim import (
+    build_optimizer,
+    build_scheduler,
+    load_trainable_state,
+    trainable_parameters,
+    trainable_state,
+)
 from bench.spec import TrainConfig
 from bench.stages import StagePlan, begin_stage
-from methods.base import Method
 
 ProgressFn = Callable[[int, float], None]
 EvaluateFn = Callable[[int, dict[str, float]], None]  # (step, dev metrics); may raise StopTraining
@@ -56,56 +61,14 @@ class TrainResult:
     test_predictions: list[str] = field(default_factory=list)  # per test example, for paired bootstraps
     test_references: list[str] = field(default_factory=list)
 
-
-def trainable_parameters(backbone: Backbone) -> list[torch.nn.Parameter]:
-    """Every parameter the optimiser updates: the method's groups and the task head."""
-    params = [p for g in backbone.method.param_groups() for p in g.params] + backbone.head_parameters()
-    return list({id(p): p for p in params}.values())
-
-
-def build_optimizer(method: Method, backbone: Backbone, train: TrainConfig) -> torch.optim.Optimizer:
-    groups = [
-        {"params": g.params, "lr": g.lr, "weight_decay": g.weight_decay, "name": g.name}
-        for g in method.param_groups()
-        if g.params
-    ]
-    head = backbone.head_parameters()
-    if head:
-        groups.append({"params": head, "lr": train.head_lr, "weight_decay": 0.0, "name": "head"})
-    if method.config.optimizer == "adafactor":
-        from transformers.optimization import Adafactor
-
-        # The prompt-tuning code's Adafactor: fixed lr, no parameter scaling, decay rate 0.8 (METHODS.md §3.1).
-        return Adafactor(
-            groups, scale_parameter=False, relative_step=False, warmup_init=False, decay_rate=-0.8
-        )
-    return torch.optim.AdamW(groups, eps=method.config.adam_eps)
-
-
-def _state(backbone: Backbone) -> dict[str, torch.Tensor]:
-    """The trainable state to keep for the best checkpoint: method + head, cloned."""
-    state = {f"method.{k}": v for k, v in backbone.method.state_dict().items()}
-    head = backbone.head_parameters()
-    for i, p in enumerate(head):
-        state[f"head.{i}"] = p
-    if backbone.method.attach == "wrap":
-        trainable = {id(p) for p in trainable_parameters(backbone)}
-        for name, p in backbone.model.named_parameters():
-            if id(p) in trainable:
-                state[f"model.{name}"] = p
-    return {k: v.detach().clone() for k, v in state.items()}
-
-
-def _load_state(backbone: Backbone, state: dict[str, torch.Tensor]) -> None:
-    method_state = {k[len("method.") :]: v for k, v in state.items() if k.startswith("method.")}
-    backbone.method.load_state_dict(method_state)
-    with torch.no_grad():
-        for i, p in enumerate(backbone.head_parameters()):
-            p.copy_(state[f"head.{i}"])
-        params = dict(backbone.model.named_parameters())
-        for key, value in state.items():
-            if key.startswith("model."):
-                params[key[len("model.") :]].copy_(value)
+    def count_step(self, tokens: tuple[int, int], virtual_per_row: int, rows: int, loss: float) -> None:
+        """Add one updated step's ``(real tokens, processed positions)``, virtual tokens, rows and loss."""
+        real, positions = tokens
+        self.real_tokens += real
+        self.processed_positions += positions
+        self.virtual_tokens += virtual_per_row * rows
+        self.samples += rows
+        self.final_loss = loss
 
 
 def evaluate(
@@ -202,54 +165,22 @@ def _train(
         checkpoint = None  # resuming inside a later stage (pruned masks, rebuilt optimiser) is not supported
     params = trainable_parameters(backbone)
     optimizer = build_optimizer(method, backbone, train)
-    scheduler = get_linear_schedule_with_warmup(optimizer, train.warmup_steps, plan.stages[0].max_steps)
     order = torch.Generator().manual_seed(seed)
+    state = LoopState(
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, train, plan.stages[0].max_steps),
+        order=order,
+        permutation=torch.randperm(len(train_split), generator=order),
+    )
     injected = faults.active(seed)  # test-only fault injection; empty in real runs
     gpu = GpuMemory(device)
     gpu.reset()  # after load/wrap/move: peaks are over this baseline
     eval_watch = Stopwatch(device)
-    best_score, best_state = -math.inf, None
-    permutation, cursor = torch.randperm(len(train_split), generator=order), 0
-    first_step, nan_streak, time_before = 1, 0, 0.0
     saved = checkpoint.load() if checkpoint else None
     if saved is not None:
-        _load_state(backbone, saved["trainable"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        order.set_state(saved["order"])
-        torch.set_rng_state(saved["torch_rng"])
-        if device.type == "cuda" and saved.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(saved["cuda_rng"], device)
-        permutation, cursor, nan_streak = saved["permutation"], saved["cursor"], saved["nan_streak"]
-        best_score, best_state = saved["best_score"], saved["best_state"]
-        for key, value in saved["result"].items():
-            setattr(result, key, value)
-        result.step_times.seconds = saved["step_seconds"]
-        eval_watch.total, time_before = saved["eval_time_s"], saved["loop_time_s"]
-        first_step = result.steps + 1
+        eval_watch.total = state.restore(saved, backbone, result, device)
+    first_step = result.steps + 1
     backbone.train(True)
-
-    def snapshot(loop_time_s: float) -> dict:
-        """Everything the rest of the loop depends on (see ``bench.checkpoint``)."""
-        keep = ("dev_history", "best_step", "steps", "real_tokens", "processed_positions", "virtual_tokens")
-        keep += ("samples", "final_loss", "nan_skipped_batches")
-        return {
-            "trainable": _state(backbone),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "order": order.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "permutation": permutation,
-            "cursor": cursor,
-            "nan_streak": nan_streak,
-            "best_score": best_score,
-            "best_state": best_state,
-            "result": {k: getattr(result, k) for k in keep},
-            "step_seconds": list(result.step_times.seconds),
-            "eval_time_s": eval_watch.total,
-            "loop_time_s": loop_time_s,
-        }
 
     trim = backbone.trims_batches(train.padding)
     sync(device)
@@ -259,14 +190,12 @@ def _train(
         for step in range(first_step, plan.total_steps + 1):
             if (stage := plan.starts_later_stage(step)) is not None:  # the trainable set may change
                 args = (backbone, train_split, train, seed, device, eval_watch.total, build_optimizer)
-                optimizer, scheduler = begin_stage(plan, stage, *args)
+                state.optimizer, state.scheduler = begin_stage(plan, stage, *args)
                 params = trainable_parameters(backbone)
-            if cursor + train.batch_size > len(permutation):  # new epoch; drop the ragged tail
-                permutation, cursor = torch.randperm(len(train_split), generator=order), 0
-            index = permutation[cursor : cursor + train.batch_size]
-            cursor += train.batch_size
+            index = state.next_indices(len(train_split), train.batch_size)
             batch = {k: v.to(device, non_blocking=True) for k, v in train_split.batch(index, trim).items()}
 
+            # ---- the timed step: forward, backward, update ----
             sync(device)
             start = time.perf_counter()
             result.steps = step  # the step reached, also for a run that fails in it
@@ -275,38 +204,24 @@ def _train(
                 loss = faults.at_step(injected, step, loss)
             loss.backward()  # before the finiteness check, so a GPU is not synchronised between forward and backward
             if torch.isfinite(loss):
-                nan_streak = 0
-                if train.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(params, train.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                state.update(params, train)
                 sync(device)
                 result.step_times.add(time.perf_counter() - start)
-
-                real, positions = backbone.count_tokens(batch)
-                result.real_tokens += real
-                result.processed_positions += positions
-                result.virtual_tokens += method.num_virtual_tokens * len(index)
-                result.samples += len(index)
-                result.final_loss = loss.item()
+                result.count_step(
+                    backbone.count_tokens(batch), method.num_virtual_tokens, len(index), loss.item()
+                )
                 if progress:
                     progress(step, result.final_loss)
             else:
-                nan_streak += 1
-                if train.nan_policy == "stop" or nan_streak > train.max_nan_skips:
-                    why = "" if train.nan_policy == "stop" else f" ({nan_streak} in a row > max_nan_skips)"
-                    raise FloatingPointError(f"non-finite loss {loss.item()} at step {step}{why}")
+                state.skip_nonfinite(loss, step, train)
                 result.nan_skipped_batches += 1  # nan_policy=skip: this batch gives no update
-                optimizer.zero_grad(set_to_none=True)
 
             if plan.evaluates(step, train.eval_every):
                 with eval_watch:
                     metrics = evaluate(backbone, dev_split, task, train, device)
                 result.dev_history.append({"step": step, "metrics": metrics, "loss": result.final_loss})
-                score = metrics[task.selection_metric]
-                if score > best_score:
-                    best_score, best_state, result.best_step = score, _state(backbone), step
+                if state.select(metrics[task.selection_metric], backbone):
+                    result.best_step = step
                 if on_evaluate is not None:
                     try:
                         on_evaluate(step, metrics)
@@ -314,18 +229,19 @@ def _train(
                         result.stopped = str(stop) or f"stopped at step {step}"
                         break
             if checkpoint and checkpoint.due(step, plan.total_steps):
-                checkpoint.save(snapshot(time_before + time.perf_counter() - loop_start))
-        if best_state is None:  # every step skipped or no evaluation reached: nothing to select
+                loop_s = state.time_before + time.perf_counter() - loop_start
+                checkpoint.save(state.snapshot(backbone, result, device, eval_watch.total, loop_s))
+        if state.best_state is None:  # every step skipped or no evaluation reached: nothing to select
             raise FloatingPointError(f"no usable dev evaluation in {train.max_steps} steps (non-finite)")
         sync(device)
-        loop_seconds = time_before + time.perf_counter() - loop_start
+        loop_seconds = state.time_before + time.perf_counter() - loop_start
         result.peak_rss_train_bytes = rss.peak
     result.stages = plan.finish(loop_start + loop_seconds, eval_watch.total, result.step_times.seconds)
 
     # Wall time of the loop (batching, transfer, forward, backward, clipping, optimiser) minus evaluation.
     result.train_time_s = loop_seconds - eval_watch.total
     result.gpu = gpu.peaks()
-    _load_state(backbone, best_state)
+    load_trainable_state(backbone, state.best_state)
     result.method_record_best = method.record()
     with eval_watch:
         result.dev_metrics = evaluate(backbone, dev_split, task, train, device)
@@ -334,3 +250,8 @@ def _train(
             result.test_references = list(test_split.references)
     result.eval_time_s = eval_watch.total
     return result
+
+
+# Old names (tests and parallel branches import them from here).
+_state, _load_state = trainable_state, load_trainable_state
+__all__ = ["build_optimizer", "trainable_parameters", "train_and_evaluate", "evaluate", "TrainResult"]

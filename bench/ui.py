@@ -1,110 +1,109 @@
-"""Terminal presentation of a run grid: the plan up front, a bar per run, a summary table at the end."""
+"""Terminal presentation of a run grid: the plan up front, a bar per run, a summary table at the end.
+
+Presentation only: running the grid is ``bench/grid.py``, which calls into ``GridView`` and ``report_grid``.
+"""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.runner import existing, run_one
+from bench.results import read_record, record_path
 from bench.spec import RunSpec
 from bench.terminal import show
 
 
-def execute_plan(
-    specs: list[RunSpec],
-    out_dir: Path,
-    console: Console,
-    checkpoint_every: int | None = None,
-    save_artifacts: bool = True,
-    always_save: frozenset[str] = frozenset(),
-) -> int:
-    """Run every unfinished spec; return 0 if all runs are ``ok`` (or run by another process), 1 if any failed.
+class GridView:
+    """The screen while a grid runs: a bar for all runs, one per running run; messages for skips and clean-ups.
 
-    ``save_artifacts=False`` (``--no-artifacts``) skips artifacts except for the run ids in ``always_save``
-    (source runs, whose artifact is the source prompt of later runs).
+    Called by ``bench.grid.execute_grid`` (from executor threads too: rich's progress is thread-safe)."""
 
-    Only ``ok`` records count as done: ``failed``, ``oom`` and ``cancelled`` runs run again. Each run is
-    locked by its id (``bench.locks``) while it runs; one locked by another live ``bench run`` is skipped.
-    """
-    from bench.locks import holder, remove_stale_temp_files, try_lock
+    def __init__(self, console: Console, total: int, done: int, out_dir: Path) -> None:
+        self.console, self.total, self.done, self.out_dir = console, total, done, out_dir
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.bars: dict[str, TaskID] = {}
 
-    done = {
-        s.run_id: rec for s in specs if (rec := existing(s, out_dir)) is not None and rec["status"] == "ok"
-    }
-    todo = [s for s in specs if s.run_id not in done]
-    console.print(
-        f"[bold]plan[/bold]: {len(specs)} runs, {len(done)} already done, {len(todo)} to run -> {escape(str(out_dir))}/"
-    )
-    if todo:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        for tmp in remove_stale_temp_files(out_dir):
-            console.print(f"removed a temporary file left by a killed run: {escape(tmp.name)}")
-    records = dict(done)
-    locked: list[RunSpec] = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        overall = progress.add_task("all runs", total=len(specs), completed=len(done), info="")
-        for spec in todo:
-            lock = try_lock(out_dir, spec.run_id)
-            if lock is None:
-                locked.append(spec)
-                progress.console.print(
-                    f"[yellow]skipped[/yellow] {escape(spec.label)} ({spec.run_id}): running in another bench "
-                    f"process (pid {holder(out_dir, spec.run_id)})"
-                )
-                progress.advance(overall)
-                continue
-            with lock:
-                finished = existing(spec, out_dir)  # another process may have finished it meanwhile
-                if finished is not None and finished["status"] == "ok":
-                    records[spec.run_id] = finished
-                    progress.advance(overall)
-                    continue
-                steps = spec.train["max_steps"]
-                bar = progress.add_task(spec.label, total=steps, info="loading")
+    def plan(self, todo: int, how: str = "") -> None:
+        self.console.print(
+            f"[bold]plan[/bold]: {self.total} runs, {self.done} already done, {todo} to run -> "
+            f"{escape(str(self.out_dir))}/{escape(how)}"
+        )
 
-                def update(event: dict, bar=bar) -> None:
-                    progress.update(bar, completed=event["step"], info=f"loss {event['loss']:.4f}")
+    def removed_temp(self, tmp: Path) -> None:
+        self.console.print(f"removed a temporary file left by a killed run: {escape(tmp.name)}")
 
-                record = run_one(
-                    spec,
-                    out_dir,
-                    update,
-                    save_artifacts=save_artifacts or spec.run_id in always_save,
-                    checkpoint_every=checkpoint_every,
-                )
-            records[spec.run_id] = record
+    def __enter__(self) -> GridView:
+        self.progress.__enter__()
+        self.overall = self.progress.add_task("all runs", total=self.total, completed=self.done, info="")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def started(self, spec: RunSpec) -> Callable[[dict], None]:
+        """A bar for ``spec``; returns the callback that moves it with the worker's progress events."""
+        bar = self.progress.add_task(escape(spec.label), total=spec.train["max_steps"], info="loading")
+        self.bars[spec.run_id] = bar
+
+        def update(event: dict) -> None:
+            self.progress.update(bar, completed=event["step"], info=f"loss {event['loss']:.4f}")
+
+        return update
+
+    def finished(self, spec: RunSpec, record: dict) -> None:
+        if (bar := self.bars.pop(spec.run_id, None)) is not None:
             headline = (record["metrics"].get("headline") or {}) if record["status"] == "ok" else {}
             info = (
                 f"{headline.get('name')} {headline.get('test'):.2f}"
                 if headline.get("test") is not None
                 else f"[red]{record['status']}[/red]"
             )
-            progress.update(bar, completed=steps if record["status"] == "ok" else None, info=info)
-            progress.advance(overall)
-    show(console, summary_table([records[s.run_id] for s in specs if s.run_id in records]))
+            steps = spec.train["max_steps"] if record["status"] == "ok" else None
+            self.progress.update(bar, completed=steps, info=info)
+        self.progress.advance(self.overall)
+
+    def locked(self, spec: RunSpec, pid: str) -> None:
+        self.progress.console.print(
+            f"[yellow]skipped[/yellow] {escape(spec.label)} ({spec.run_id}): running in another bench "
+            f"process (pid {pid})"
+        )
+        self.progress.advance(self.overall)
+
+
+def report_grid(
+    console: Console,
+    records: list[dict],
+    failed: list[dict],
+    locked: list[RunSpec],
+    total: int,
+    out_dir: Path,
+) -> None:
+    """After a grid: the summary table, malformed-row notes, each run that did not finish ok with its real
+    status, and the runs another process holds."""
+    show(console, summary_table(records))
     malformed = {
         r["spec"]["task"]: r["data"]["malformed_rows"]
-        for r in records.values()
+        for r in records
         if (r.get("data") or {}).get("malformed_rows")
     }
     for task, count in malformed.items():
         console.print(
             f"[yellow]data[/yellow] {escape(task)}: {count} malformed row(s) skipped (record: data.malformed_rows)"
         )
-    failed = [records[s.run_id] for s in specs if s.run_id in records and records[s.run_id]["status"] != "ok"]
     for rec in failed:
         spec = RunSpec.from_dict(rec["spec"])
         step = f" at step {rec['steps']}" if rec.get("steps") else ""
@@ -113,25 +112,24 @@ def execute_plan(
         )
     if locked:
         console.print(
-            f"[yellow]{len(locked)} run(s) skipped[/yellow]: running in another bench process on {escape(str(out_dir))}/ "
-            "(not failed; re-run the command later to collect them)"
+            f"[yellow]{len(locked)} run(s) skipped[/yellow]: running in another bench process on "
+            f"{escape(str(out_dir))}/ (not failed; re-run the command later to collect them)"
         )
     if failed:
-        console.print(
-            f"[red]{len(failed)} of {len(specs)} runs did not finish ok[/red]; re-run to retry them"
-        )
-    return 1 if failed else 0
+        console.print(f"[red]{len(failed)} of {total} runs did not finish ok[/red]; re-run to retry them")
 
 
 def print_plan(specs: list[RunSpec], out_dir: Path, console: Console) -> None:
     """``--dry-run``: every planned run with its id and what ``bench run`` would do with it."""
     # The folder goes in a message line, not the table title: a title wraps with the table, a message never does.
-    console.print(f"[bold]plan[/bold]: {len(specs)} runs -> {escape(str(out_dir))}/ (dry run: nothing is run)")
+    console.print(
+        f"[bold]plan[/bold]: {len(specs)} runs -> {escape(str(out_dir))}/ (dry run: nothing is run)"
+    )
     table = Table(header_style="bold")
     for col in ("run", "run_id", "model", "steps", "record", "action"):
         table.add_column(col)
     for spec in specs:
-        rec = existing(spec, out_dir)
+        rec = read_record(record_path(out_dir, spec))
         status = rec["status"] if rec else "-"
         table.add_row(
             spec.label,

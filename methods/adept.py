@@ -27,29 +27,20 @@ DePT); it reads only the token itself, so padding side and placement do not chan
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from methods.base import (
-    BackboneDims,
-    EmbeddingSource,
-    Method,
-    MethodConfig,
-    ParamCounts,
-    ParamGroup,
-    check_prompt_fits,
-)
+from methods.base import BackboneDims, EmbeddingSource, Method, ParamCounts, ParamGroup, PromptConfig
 from methods.dept import DEPT_INIT_TEXT, dept_search_space
-from methods.prompt_init import PromptInit, init_from_config_
+from methods.prompt_init import PromptInit, init_from_config_, kaiming_uniform_
 from methods.registry import register_method
 
 
 @dataclass
-class ADePTConfig(MethodConfig):
+class ADePTConfig(PromptConfig):
     num_tokens: int = 60  # m: length of the short prompt P_s
     rank: int = 19  # r: width of the token-wise feed-forward network (README default on T5-Base)
     ffn_dropout: float = 0.1  # dropout on E·A + a before the ReLU, training only (hard-coded 0.1 officially)
@@ -63,15 +54,12 @@ class ADePTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if not 1 <= self.rank <= dims.hidden_size:
             raise ValueError(f"rank={self.rank} must be between 1 and the hidden size {dims.hidden_size}")
         if not 0.0 <= self.ffn_dropout < 1.0:
             raise ValueError(f"ffn_dropout={self.ffn_dropout} must be in [0, 1)")
         if self.lr_lowrank <= 0:
             raise ValueError(f"lr_lowrank={self.lr_lowrank} must be > 0")
-        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method
@@ -99,9 +87,9 @@ class ADePT(Method):
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
         init_from_config_(self.short_prompt, self.config, embeddings, generator)
         with torch.no_grad():
-            # kaiming_uniform_(a=√5) on a [d, r] tensor takes fan_in = r: bound = √(6 / ((1 + 5)·r)) = 1/√r.
-            bound = math.sqrt(6 / ((1 + 5) * self.ffn_down.shape[1]))
-            self.ffn_down.copy_(torch.rand(self.ffn_down.shape, generator=generator) * 2 * bound - bound)
+            kaiming_uniform_(
+                self.ffn_down, self.ffn_down.shape[1], generator
+            )  # A [d, r]: torch's fan_in is r
             for p in self.ffn_params()[1:]:
                 p.zero_()
 

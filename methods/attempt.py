@@ -73,19 +73,18 @@ from methods.base import (
     BackboneDims,
     EmbeddingSource,
     Method,
-    MethodConfig,
     ParamCounts,
     ParamGroup,
-    check_prompt_fits,
+    PromptConfig,
 )
 from methods.registry import register_method
-from methods.source_prompts import parse_sources, stack_sources
+from methods.source_prompts import parse_sources, task_sources
 
 GLUE4 = "mnli,qnli,qqp,sst2"
 
 
 @dataclass
-class ATTEMPTConfig(MethodConfig):
+class ATTEMPTConfig(PromptConfig):
     num_tokens: int = 100  # l (target and source prompts)
     attn_dim: int = 100  # b_a
     temperature: float = 2087.0  # T
@@ -103,8 +102,6 @@ class ATTEMPTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if self.lr_attention is not None and self.lr_attention <= 0:
             raise ValueError(f"lr_attention={self.lr_attention} must be > 0 (or none: same as lr)")
         if self.attn_dim < 1:
@@ -121,7 +118,6 @@ class ATTEMPTConfig(MethodConfig):
                 "sources='none' leaves ATTEMPT only its target prompt (a degenerate PT); "
                 "allowed: source task names, or 'random' for the architecture ablation"
             )
-        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method
@@ -157,15 +153,12 @@ class ATTEMPT(Method):
 
     # ---- initialisation -------------------------------------------------------------------------------
     def load_sources(self, prompts: list[torch.Tensor]) -> None:
-        if self.sources_kind != "tasks":
-            if prompts:
-                raise ValueError(
-                    f"attempt: sources={self.config.sources!r} takes no source prompts, got {len(prompts)}"
-                )
+        c = self.config
+        stacked = task_sources(
+            prompts, self.sources_kind, c.sources, c.num_tokens, self.dims.hidden_size, self.name
+        )
+        if stacked is None:
             return
-        if not prompts:
-            raise ValueError(f"attempt: sources={self.config.sources!r} resolved to no source prompts")
-        stacked = stack_sources(prompts, self.config.num_tokens, self.dims.hidden_size, self.name)
         self.source_prompts = stacked.to(self.target_prompt.device)
         self._sources_loaded = True
 

@@ -34,10 +34,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 from torch import nn
+
+from bench.errors import InputError
 
 Attach = Literal["input", "layer", "wrap"]
 
@@ -57,11 +59,11 @@ class MethodConfig:
     def validate(self, dims: BackboneDims) -> None:
         """Raise ``ValueError`` (one line, naming the field, the value and what is allowed) on a bad value."""
         if self.lr <= 0:
-            raise ValueError(f"lr={self.lr} must be > 0")
+            raise InputError(f"lr={self.lr} must be > 0")
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay={self.weight_decay} must be >= 0")
+            raise InputError(f"weight_decay={self.weight_decay} must be >= 0")
         if self.optimizer not in ("adamw", "adafactor"):
-            raise ValueError(f"optimizer={self.optimizer!r} is not one of 'adamw', 'adafactor'")
+            raise InputError(f"optimizer={self.optimizer!r} is not one of 'adamw', 'adafactor'")
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,28 @@ class BackboneDims:
 def check_prompt_fits(num_tokens: int, dims: BackboneDims) -> None:
     """Raise if ``num_tokens`` virtual tokens plus the padded input exceed the backbone's learned positions."""
     if dims.max_positions is not None and num_tokens + dims.max_length > dims.max_positions:
-        raise ValueError(
+        raise InputError(
             f"num_tokens={num_tokens} + max_length={dims.max_length} exceeds the backbone's "
             f"{dims.max_positions} positions"
         )
+
+
+@dataclass
+class PromptConfig(MethodConfig):
+    """The prompt methods' shared field and its checks: ``num_tokens`` (l) virtual tokens, at least one, and
+    (for a prompt prepended to the input) l + s within the backbone's learned positions. Subclasses set their
+    own default for ``num_tokens`` and validate only their own fields (after ``super().validate``)."""
+
+    num_tokens: int = 100  # l
+    # The l tokens are prepended to the input sequence (False for prefix tuning's per-layer keys/values).
+    prompt_on_input: ClassVar[bool] = True
+
+    def validate(self, dims: BackboneDims) -> None:
+        super().validate(dims)
+        if self.num_tokens < 1:
+            raise InputError(f"num_tokens={self.num_tokens} must be >= 1")
+        if self.prompt_on_input:
+            check_prompt_fits(self.num_tokens, dims)
 
 
 class EmbeddingSource(Protocol):
@@ -152,6 +172,9 @@ class Method(nn.Module):
     source_field: ClassVar[str | None] = None  # config field listing the sources ("source" / "sources")
     source_method: ClassVar[str] = "pt"  # the method whose runs' exported prompts are the source prompts
     max_sources: ClassVar[int | None] = None  # at most this many source prompts (SPoT: 1); None: any number
+    # Keys of ``record()`` that the run's record also keeps at initialisation and at the best step, as
+    # ``<key>_init`` and ``<key>_best`` (EPT: its gate weights), so a report can show how they moved.
+    record_init_and_best: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: MethodConfig, dims: BackboneDims) -> None:
         super().__init__()
@@ -172,11 +195,22 @@ class Method(nn.Module):
         raise NotImplementedError(f"method {self.name!r} takes no source prompts")
 
     @classmethod
+    def peft_equivalent(cls, config: MethodConfig, model: nn.Module, task_type: Any) -> Any | None:
+        """The Hugging Face PEFT config of the same method on ``model`` (a ``peft.PeftConfig``), or None where
+        PEFT has no such method. ``bench perf`` times it against this implementation (its ``peft`` variant)."""
+        return None
+
+    @classmethod
+    def peft_inputs(cls, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Extra keyword inputs the PEFT twin's forward needs besides ids, mask and labels (none by default)."""
+        return {}
+
+    @classmethod
     def check_sources(cls, names: list[str]) -> None:
         """Raise ``ValueError`` (one line) if the config's source items are not acceptable; ``names`` is the
         list of items with ``random``/``none`` removed. Called at planning time, before anything trains."""
         if cls.max_sources is not None and len(names) > cls.max_sources:
-            raise ValueError(
+            raise InputError(
                 f"{cls.name}.{cls.source_field}={','.join(names)!r}: {cls.name} takes at most "
                 f"{cls.max_sources} source prompt(s)"
             )

@@ -50,19 +50,18 @@ from methods.base import (
     BackboneDims,
     EmbeddingSource,
     Method,
-    MethodConfig,
     ParamCounts,
     ParamGroup,
-    check_prompt_fits,
+    PromptConfig,
 )
-from methods.prompt_init import PromptInit, init_from_config_
+from methods.prompt_init import PromptInit, init_from_config_, kaiming_uniform_
 from methods.registry import register_method
 
 DEPT_INIT_TEXT = "Classify this text is postive or not:"
 
 
 @dataclass
-class DePTConfig(MethodConfig):
+class DePTConfig(PromptConfig):
     num_tokens: int = 60  # m
     rank: int = 30  # r
     lora_alpha: float = 8.0  # α
@@ -77,13 +76,10 @@ class DePTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if not 1 <= self.rank <= dims.hidden_size:
             raise ValueError(f"rank={self.rank} must be between 1 and the hidden size {dims.hidden_size}")
         if self.lr_lowrank <= 0:
             raise ValueError(f"lr_lowrank={self.lr_lowrank} must be > 0")
-        check_prompt_fits(self.num_tokens, dims)
 
 
 class DecomposedPrompt(nn.Module):
@@ -102,9 +98,7 @@ class DecomposedPrompt(nn.Module):
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:
         init_from_config_(self.short_prompt, self.config, embeddings, generator)
         with torch.no_grad():
-            # Kaiming-uniform with a=√5 on A [s, r] (fan_in = r), as nn.Linear / PEFT LoRA do.
-            bound = math.sqrt(6 / ((1 + 5) * self.lora_a.shape[1]))
-            self.lora_a.copy_(torch.rand(self.lora_a.shape, generator=generator) * 2 * bound - bound)
+            kaiming_uniform_(self.lora_a, self.lora_a.shape[1], generator)  # A [s, r], fan_in r, as PEFT LoRA
             self.lora_b.zero_()
 
     def offset(self, length: int) -> torch.Tensor:

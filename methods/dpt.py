@@ -31,12 +31,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, ParamCounts, check_prompt_fits
+from methods.base import BackboneDims, EmbeddingSource, Method, ParamCounts, PromptConfig
 from methods.registry import register_method
 
 
 @dataclass
-class DPTConfig(MethodConfig):
+class DPTConfig(PromptConfig):
     num_tokens: int = 100  # l
     bottleneck: int = 10  # b (the rank of P)
     init_scale: float = 0.5  # U, V ~ Uniform(-init_scale, init_scale)
@@ -45,13 +45,10 @@ class DPTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if self.bottleneck < 1:
             raise ValueError(f"bottleneck={self.bottleneck} must be >= 1")
         if self.init_scale <= 0:
             raise ValueError(f"init_scale={self.init_scale} must be > 0")
-        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method

@@ -56,8 +56,6 @@ included; see ``methods/dept.py``); fusion, projection and gate act on the promp
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -65,13 +63,8 @@ from torch import nn
 from methods.base import BackboneDims, EmbeddingSource, Method, ParamCounts, ParamGroup
 from methods.dept import DecomposedPrompt, dept_search_space
 from methods.ept_config import EPTConfig, FusionConfig, GateConfig, ProjectionConfig, ept_display_name
+from methods.prompt_init import kaiming_uniform_
 from methods.registry import register_method
-
-
-def _kaiming_uniform_(tensor: torch.Tensor, fan_in: int, generator: torch.Generator) -> None:
-    bound = math.sqrt(6 / ((1 + 5) * fan_in))  # a = √5, as nn.Linear
-    with torch.no_grad():
-        tensor.copy_(torch.rand(tensor.shape, generator=generator) * 2 * bound - bound)
 
 
 class PromptFusion(nn.Module):
@@ -92,7 +85,7 @@ class PromptFusion(nn.Module):
     def initialize(self, generator: torch.Generator) -> None:
         d = self.w_q.shape[0]
         for w in (self.w_q, self.w_k) + ((self.w_v,) if self.config.value_proj == "linear" else ()):
-            _kaiming_uniform_(w, d, generator)
+            kaiming_uniform_(w, d, generator)
 
     def forward(self, short_prompt: torch.Tensor, knowledge: torch.Tensor) -> torch.Tensor:
         """``short_prompt`` [m, d], ``knowledge`` [n, d] -> the attention update [m, d]."""
@@ -128,18 +121,18 @@ class MultiSpaceProjection(nn.Module):
         """``live_output``: also draw ``D_i`` (full: the maps), so ``P_ms`` is not zero at the start."""
         d = self.down.shape[1]
         if self.config.kind == "bottleneck":
-            _kaiming_uniform_(self.down, d, generator)
+            kaiming_uniform_(self.down, d, generator)
         elif self.config.kind == "orthogonal":
             with torch.no_grad():  # orthonormal columns per space: P_i = P U_i U_iᵀ is a projection
                 for i in range(self.down.shape[0]):
                     q, _ = torch.linalg.qr(torch.randn(d, self.down.shape[2], generator=generator))
                     self.down[i].copy_(q)
-        _kaiming_uniform_(self.gate.weight, d, generator)
-        _kaiming_uniform_(self.gate.bias, d, generator)
+        kaiming_uniform_(self.gate.weight, d, generator)
+        kaiming_uniform_(self.gate.bias, d, generator)
         if live_output and self.config.kind == "bottleneck":
-            _kaiming_uniform_(self.up, self.up.shape[1], generator)  # D_i [N, k, d], fan_in k
+            kaiming_uniform_(self.up, self.up.shape[1], generator)  # D_i [N, k, d], fan_in k
         elif live_output and self.config.kind == "full":
-            _kaiming_uniform_(self.down, d, generator)
+            kaiming_uniform_(self.down, d, generator)
 
     def spaces(self, prompt: torch.Tensor) -> torch.Tensor:
         """Projections of ``prompt`` [m, d] into each space: [N, m, d]."""
@@ -182,6 +175,7 @@ class EPT(Method):
     attach = "input"
     formula = "m·d + r·(s+d) + extra (fusion 2·d·d_a + spaces N·2·d·k + gate N·d+N; placeholder-v0)"
     config_class = EPTConfig
+    record_init_and_best = ("gate_weights",)
 
     @classmethod
     def search_space(cls) -> dict:

@@ -61,6 +61,20 @@ class LoRA(WrapMethod):
     formula = "Σ_targets r·(d_in + d_out)"
     config_class = LoRAConfig
 
+    @classmethod
+    def peft_equivalent(cls, config: LoRAConfig, model: nn.Module, task_type):
+        """PEFT's LoRA on the same modules (the same roles resolved on ``model``), rank, alpha and dropout."""
+        from peft import LoraConfig
+
+        roles = set(parse_names(config.targets, ROLES, "targets"))
+        return LoraConfig(
+            task_type=task_type,
+            r=config.rank,
+            lora_alpha=config.alpha,
+            lora_dropout=config.dropout,
+            target_modules=[p.name for p in linear_parts(model) if p.role in roles],
+        )
+
     def modify(self, model: nn.Module) -> nn.Module:
         from peft import LoraConfig, inject_adapter_in_model
 

@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import BackboneDims, Method, MethodConfig, ParamCounts, ParamGroup
+from methods.base import BackboneDims, Method, ParamCounts, ParamGroup, PromptConfig
 from methods.registry import register_method
 
 Generator = Literal["npg", "mppg", "appg"]
@@ -64,7 +64,8 @@ Pool = Literal["mean", "first"]
 
 
 @dataclass
-class LPTConfig(MethodConfig):
+class LPTConfig(PromptConfig):
+    prompt_on_input = False  # a layer prompt: not prepended to the input embeddings
     insert_layer: int | None = None  # L_p: layers run before insertion; None -> num_layers // 2
     num_tokens: int = 5  # l
     bottleneck: int = 128  # b
@@ -77,8 +78,6 @@ class LPTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if self.bottleneck < 1:
             raise ValueError(f"bottleneck={self.bottleneck} must be >= 1")
         if self.generator not in ("npg", "mppg", "appg"):

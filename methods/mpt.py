@@ -59,18 +59,17 @@ from methods.base import (
     BackboneDims,
     EmbeddingSource,
     Method,
-    MethodConfig,
     ParamCounts,
     ParamGroup,
-    check_prompt_fits,
+    PromptConfig,
 )
 from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
-from methods.source_prompts import parse_sources, stack_sources
+from methods.source_prompts import parse_sources, task_sources
 
 
 @dataclass
-class MPTConfig(MethodConfig):
+class MPTConfig(PromptConfig):
     num_tokens: int = 100  # l
     rank: int = 1  # R (the paper's rank-one factor is R = 1)
     factor_init: Literal["ones", "peft"] = "ones"
@@ -84,8 +83,6 @@ class MPTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if not 1 <= self.rank <= min(self.num_tokens, dims.hidden_size):
             raise ValueError(f"rank={self.rank} must be between 1 and min(num_tokens, hidden size)")
         kind, _ = parse_sources(self.sources)
@@ -94,7 +91,6 @@ class MPTConfig(MethodConfig):
                 "sources='random' is not defined for MPT (an average of random matrices is no source); "
                 "allowed: source task names, or 'none'"
             )
-        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method
@@ -109,6 +105,23 @@ class MPT(Method):
     config_class = MPTConfig
     requires_sources = True
     source_field: ClassVar[str] = "sources"
+
+    @classmethod
+    def peft_equivalent(cls, config: MPTConfig, model, task_type):
+        """PEFT's multitask prompt tuning with one task, one prompt on the input."""
+        from peft import MultitaskPromptTuningConfig
+
+        return MultitaskPromptTuningConfig(
+            task_type=task_type,
+            num_virtual_tokens=config.num_tokens,
+            num_tasks=1,
+            num_transformer_submodules=1,
+        )
+
+    @classmethod
+    def peft_inputs(cls, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """PEFT's MPT forward takes the task of each row: all task 0."""
+        return {"task_ids": torch.zeros(batch["input_ids"].shape[0], dtype=torch.long)}
 
     def __init__(self, config: MPTConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)
@@ -145,17 +158,13 @@ class MPT(Method):
 
     # ---- initialisation -------------------------------------------------------------------------------
     def load_sources(self, prompts: list[torch.Tensor]) -> None:
-        if self.sources_kind != "tasks":
-            if prompts:
-                raise ValueError(
-                    f"mpt: sources={self.config.sources!r} takes no source prompts, got {len(prompts)}"
-                )
+        c = self.config
+        stacked = task_sources(
+            prompts, self.sources_kind, c.sources, c.num_tokens, self.dims.hidden_size, self.name
+        )
+        if stacked is None:
             return
-        if not prompts:
-            raise ValueError(f"mpt: sources={self.config.sources!r} resolved to no source prompts")
-        self._source_mean = stack_sources(
-            prompts, self.config.num_tokens, self.dims.hidden_size, self.name
-        ).mean(0)
+        self._source_mean = stacked.mean(0)
         self._num_sources = len(prompts)
 
     def initialize(self, embeddings: EmbeddingSource, generator: torch.Generator) -> None:

@@ -65,7 +65,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.base import BackboneDims, Method, MethodConfig, ParamCounts, ParamGroup
+from methods.base import BackboneDims, Method, ParamCounts, ParamGroup, PromptConfig
 from methods.registry import register_method
 
 ATTN_NAME = "ptbench_prefix"
@@ -80,7 +80,8 @@ _CROSS = re.compile(r"^decoder\.block\.\d+\.layer\.1\.EncDecAttention$")
 
 
 @dataclass
-class PrefixConfig(MethodConfig):
+class PrefixConfig(PromptConfig):
+    prompt_on_input = False  # keys/values at every layer, not input tokens
     num_tokens: int = 20  # l
     projection: bool = True  # train through the MLP reparameterisation (PEFT's prefix_projection)
     hidden_size: int = 512  # h of the MLP
@@ -90,8 +91,6 @@ class PrefixConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if self.hidden_size < 1:
             raise ValueError(f"hidden_size={self.hidden_size} must be >= 1")
 
@@ -136,6 +135,13 @@ class PrefixTuning(Method):
     attach = "wrap"
     formula = "projection: l·k + k·h + h + h·M·2k + M·2k; else l·M·2k (saved: l·M·2k), k = H_kv·d_h"
     config_class = PrefixConfig
+
+    @classmethod
+    def peft_equivalent(cls, config: PrefixConfig, model: nn.Module, task_type):
+        """PEFT's prefix tuning with the same prefix length."""
+        from peft import PrefixTuningConfig
+
+        return PrefixTuningConfig(task_type=task_type, num_virtual_tokens=config.num_tokens)
 
     def __init__(self, config: PrefixConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -50,3 +51,12 @@ def init_from_config_(
     """:func:`init_prompt_` with a config's ``init``, ``init_text`` and ``init_special_tokens`` fields."""
     special = getattr(config, "init_special_tokens", True)
     init_prompt_(prompt, config.init, embeddings, generator, config.init_text, special_tokens=special)
+
+
+def kaiming_uniform_(tensor: torch.Tensor, fan_in: int, generator: torch.Generator) -> None:
+    """``nn.init.kaiming_uniform_(a=√5)`` (``nn.Linear``'s and PEFT LoRA's default) from ``generator``:
+    Uniform(±√(6 / ((1 + a²)·fan_in))) = Uniform(±1/√fan_in). Torch's fan-in of a 2-D ``[out, in]`` tensor is
+    its second size; callers pass it explicitly because some tensors here are stored transposed."""
+    bound = math.sqrt(6 / ((1 + 5) * fan_in))
+    with torch.no_grad():
+        tensor.copy_(torch.rand(tensor.shape, generator=generator) * 2 * bound - bound)

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, check_prompt_fits
+from methods.base import BackboneDims, EmbeddingSource, Method, PromptConfig
 from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
 
 
 @dataclass
-class PTConfig(MethodConfig):
+class PTConfig(PromptConfig):
     num_tokens: int = 100  # l
     init: PromptInit = "vocab"
     init_text: str = ""
@@ -44,9 +44,6 @@ class PTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
-        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method
@@ -56,6 +53,15 @@ class PromptTuning(Method):
     attach = "input"
     formula = "l·d"
     config_class = PTConfig
+
+    @classmethod
+    def peft_equivalent(cls, config: PTConfig, model: nn.Module, task_type):
+        """PEFT's prompt tuning, one prompt on the input (``num_transformer_submodules=1``, as here)."""
+        from peft import PromptTuningConfig
+
+        return PromptTuningConfig(
+            task_type=task_type, num_virtual_tokens=config.num_tokens, num_transformer_submodules=1
+        )
 
     @classmethod
     def search_space(cls) -> dict:

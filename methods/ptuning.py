@@ -29,12 +29,12 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.base import BackboneDims, Method, MethodConfig, ParamCounts, check_prompt_fits
+from methods.base import BackboneDims, Method, ParamCounts, PromptConfig
 from methods.registry import register_method
 
 
 @dataclass
-class PTuningConfig(MethodConfig):
+class PTuningConfig(PromptConfig):
     num_tokens: int = 100  # l
     hidden_size: int = 0  # h; 0 means d
     lr: float = 1e-3
@@ -42,11 +42,8 @@ class PTuningConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if self.hidden_size < 0:
             raise ValueError(f"hidden_size={self.hidden_size} must be >= 0 (0 means the model's d)")
-        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method
@@ -56,6 +53,15 @@ class PTuning(Method):
     attach = "input"
     formula = "l·d + d·h + h + h·h + h + h·d + d (saved: l·d)"
     config_class = PTuningConfig
+
+    @classmethod
+    def peft_equivalent(cls, config: PTuningConfig, model, task_type):
+        """PEFT's P-tuning prompt encoder, one prompt on the input."""
+        from peft import PromptEncoderConfig
+
+        return PromptEncoderConfig(
+            task_type=task_type, num_virtual_tokens=config.num_tokens, num_transformer_submodules=1
+        )
 
     def __init__(self, config: PTuningConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)

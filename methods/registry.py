@@ -7,50 +7,41 @@ or as values from presets and searches, and are coerced to the field's type here
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from typing import Any
 
+from bench.errors import InputError
+from bench.registry import Registry, UnknownNameError, did_you_mean
 from methods.base import Method, MethodConfig
 
-_REGISTRY: dict[str, type[Method]] = {}
+__all__ = ["did_you_mean", "register_method", "get_method_class", "list_methods", "build_config"]
 
 
-class UnknownMethodError(ValueError):
+class UnknownMethodError(UnknownNameError):
     """An unknown method name or config field; the message is one line with the allowed values."""
-
-
-def did_you_mean(value: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(value, allowed, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def register_method(cls: type[Method]) -> type[Method]:
-    """Class decorator: register a method under ``cls.name``."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"method {cls.name!r} is registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
 
 
 def _load_builtin_methods() -> None:
     import methods.catalog  # noqa: F401  (imports every method module, which registers it)
 
 
+METHODS: Registry[type[Method]] = Registry("method", UnknownMethodError, loader=_load_builtin_methods)
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: register a method under ``cls.name``."""
+    return METHODS.register(cls.name, cls)
+
+
 def list_methods() -> list[str]:
-    _load_builtin_methods()
-    return sorted(_REGISTRY)
+    return sorted(METHODS)
 
 
 def get_method_class(name: str) -> type[Method]:
-    _load_builtin_methods()
-    if name not in _REGISTRY:
-        allowed = sorted(_REGISTRY)
-        raise UnknownMethodError(
-            f"unknown method {name!r}{did_you_mean(name, allowed)}; allowed: {', '.join(allowed)}"
-        )
-    return _REGISTRY[name]
+    if name not in METHODS:
+        raise METHODS.unknown(name, list_methods())
+    return METHODS[name]
 
 
 def parse_method_list(text: str) -> list[str]:
@@ -67,7 +58,7 @@ def parse_method_list(text: str) -> list[str]:
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Coerce a CLI string (or a plain value) to the annotated type; one-line ValueError if impossible."""
+    """Coerce a CLI string (or a plain value) to the annotated type; one-line ``InputError`` if impossible."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -80,13 +71,13 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
                 continue
             try:
                 return _coerce(value, arg, where)
-            except ValueError as exc:
+            except InputError as exc:
                 errors.append(str(exc))
-        raise ValueError(errors[0] if errors else f"{where}: cannot parse {value!r}")
+        raise InputError(errors[0] if errors else f"{where}: cannot parse {value!r}")
     if origin is typing.Literal:
         allowed = [str(a) for a in args]
         if str(value) not in allowed:
-            raise ValueError(
+            raise InputError(
                 f"{where}={value!r} is not allowed{did_you_mean(str(value), allowed)}; "
                 f"allowed: {', '.join(allowed)}"
             )
@@ -99,14 +90,14 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             return True
         if text in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{where}={value!r} is not a boolean (true/false)")
+        raise InputError(f"{where}={value!r} is not a boolean (true/false)")
     if annotation in (int, float, str):
         if annotation is int and isinstance(value, float) and not value.is_integer():
-            raise ValueError(f"{where}={value!r} is not an integer")
+            raise InputError(f"{where}={value!r} is not an integer")
         try:
             return annotation(value) if annotation is not int else int(str(value).replace("_", ""))
         except (TypeError, ValueError):
-            raise ValueError(f"{where}={value!r} is not a valid {annotation.__name__}") from None
+            raise InputError(f"{where}={value!r} is not a valid {annotation.__name__}") from None
     return value
 
 

@@ -44,17 +44,16 @@ from methods.base import (
     BackboneDims,
     EmbeddingSource,
     Method,
-    MethodConfig,
     ParamCounts,
     ParamGroup,
-    check_prompt_fits,
+    PromptConfig,
 )
 from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
 
 
 @dataclass
-class ResidualPTConfig(MethodConfig):
+class ResidualPTConfig(PromptConfig):
     num_tokens: int = 100  # l
     bottleneck: int = 400  # b [dec: harness default, METHODS.md §3.3]
     separate_mlps: bool = False  # one MLP per prompt token instead of one shared MLP
@@ -70,13 +69,10 @@ class ResidualPTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if self.bottleneck < 1:
             raise ValueError(f"bottleneck={self.bottleneck} must be >= 1")
         if self.mlp_lr is not None and self.mlp_lr <= 0:
             raise ValueError(f"mlp_lr={self.mlp_lr} must be > 0 (or none: the same as lr)")
-        check_prompt_fits(self.num_tokens, dims)
 
 
 class ResMLP(nn.Module):

@@ -26,6 +26,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from bench.errors import InputError
 from methods.registry import did_you_mean
 
 
@@ -39,7 +40,7 @@ class LogFloat:
         if not self.relative:
             return self.low, self.high
         if base is None or base <= 0:
-            raise ValueError(f"a relative range needs a positive untuned value, got {base!r}")
+            raise InputError(f"a relative range needs a positive untuned value, got {base!r}")
         return self.low * base, self.high * base
 
 
@@ -99,12 +100,12 @@ def dim_from_dict(path: str, entry: Any) -> Dim:
     if isinstance(entry, list):
         return Choice(tuple(entry))
     if not isinstance(entry, dict) or "type" not in entry:
-        raise ValueError(
+        raise InputError(
             f"search space {path!r}: {entry!r} is not a mapping with 'type' (or a list of choices)"
         )
     kind = str(entry["type"])
     if kind not in _KINDS:
-        raise ValueError(
+        raise InputError(
             f"search space {path!r}: type {kind!r} is not allowed{did_you_mean(kind, list(_KINDS))}; "
             f"allowed: {', '.join(_KINDS)}"
         )
@@ -117,7 +118,7 @@ def dim_from_dict(path: str, entry: Any) -> Dim:
         # PyYAML reads 1e-4 (no dot) as a string: convert explicitly.
         dim = _KINDS[kind](float(rest["low"]), float(rest["high"]), bool(rest.get("relative", False)))
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"search space {path!r}: bad entry {entry!r} ({exc})") from None
+        raise InputError(f"search space {path!r}: bad entry {entry!r} ({exc})") from None
     return dim
 
 
@@ -125,14 +126,14 @@ def check_dim(path: str, dim: Dim) -> None:
     """Raise a one-line ``ValueError`` on an empty or inverted range."""
     if isinstance(dim, Choice):
         if not dim.choices:
-            raise ValueError(f"search space {path!r}: no choices")
+            raise InputError(f"search space {path!r}: no choices")
         return
     if dim.low > dim.high:
-        raise ValueError(f"search space {path!r}: low {dim.low} > high {dim.high}")
+        raise InputError(f"search space {path!r}: low {dim.low} > high {dim.high}")
     if isinstance(dim, LogFloat) and dim.low <= 0:
-        raise ValueError(f"search space {path!r}: a log range needs low > 0, got {dim.low}")
+        raise InputError(f"search space {path!r}: a log range needs low > 0, got {dim.low}")
     if isinstance(dim, IntRange) and dim.step < 1:
-        raise ValueError(f"search space {path!r}: step {dim.step} must be >= 1")
+        raise InputError(f"search space {path!r}: step {dim.step} must be >= 1")
 
 
 def describe(dim: Dim, base: Any = None) -> str:

@@ -16,6 +16,8 @@ from typing import Literal
 
 import torch
 
+from bench.errors import InputError
+
 SourcesKind = Literal["tasks", "random", "none"]
 SPECIAL_SOURCES = ("random", "none")
 
@@ -27,7 +29,7 @@ def parse_sources(text: str) -> tuple[SourcesKind, list[str]]:
         return value.lower(), []  # type: ignore[return-value]
     names = [t.strip() for t in value.split(",") if t.strip()]
     if not names:
-        raise ValueError(f"sources={text!r} names no source; give task names or paths, 'random' or 'none'")
+        raise InputError(f"sources={text!r} names no source; give task names or paths, 'random' or 'none'")
     return "tasks", names
 
 
@@ -38,10 +40,24 @@ def stack_sources(prompts: list[torch.Tensor], length: int, dim: int, method: st
     """
     for i, p in enumerate(prompts):
         if p.dim() != 2 or tuple(p.shape) != (length, dim):
-            raise ValueError(
+            raise InputError(
                 f"{method}: source prompt {i} has shape {tuple(p.shape)}; expected ({length}, {dim}) "
                 f"(num_tokens={length} and the backbone's hidden size)"
             )
     if not prompts:
         return torch.zeros(0, length, dim)
     return torch.stack([p.detach().float() for p in prompts])
+
+
+def task_sources(
+    prompts: list[torch.Tensor], kind: str, sources: str, length: int, dim: int, method: str
+) -> torch.Tensor | None:
+    """The source prompts a ``sources`` setting receives, stacked ``[t, length, dim]``; None for ``random`` or
+    ``none`` (which take no prompts). One error if the count does not fit the setting."""
+    if kind != "tasks":
+        if prompts:
+            raise ValueError(f"{method}: sources={sources!r} takes no source prompts, got {len(prompts)}")
+        return None
+    if not prompts:
+        raise ValueError(f"{method}: sources={sources!r} resolved to no source prompts")
+    return stack_sources(prompts, length, dim, method)

@@ -32,14 +32,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.base import BackboneDims, EmbeddingSource, Method, MethodConfig, check_prompt_fits
+from methods.base import BackboneDims, EmbeddingSource, Method, PromptConfig
 from methods.registry import register_method
 
 SEED_KEY = "projection_seed"
 
 
 @dataclass
-class ULPTConfig(MethodConfig):
+class ULPTConfig(PromptConfig):
     num_tokens: int = 100  # n: prompt length
     rank: int = 2  # r: dimension of the trained prompt space (README default)
     projection_seed: int | None = None  # seed of the frozen projection P̃; none: the run's seed
@@ -49,13 +49,10 @@ class ULPTConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         if not 1 <= self.rank <= dims.hidden_size:
             raise ValueError(f"rank={self.rank} must be between 1 and the hidden size {dims.hidden_size}")
         if self.projection_seed is not None and not 0 <= self.projection_seed < 2**63:
             raise ValueError(f"projection_seed={self.projection_seed} must be in [0, 2**63) or none")
-        check_prompt_fits(self.num_tokens, dims)
 
 
 def random_projection(rank: int, hidden: int, seed: int) -> torch.Tensor:

@@ -58,18 +58,17 @@ from methods.base import (
     BackboneDims,
     EmbeddingSource,
     Method,
-    MethodConfig,
     ParamCounts,
+    PromptConfig,
     StageContext,
     TrainingStage,
-    check_prompt_fits,
 )
 from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
 
 
 @dataclass
-class XPromptConfig(MethodConfig):
+class XPromptConfig(PromptConfig):
     num_tokens: int = 100  # l
     init: PromptInit = "vocab"
     init_text: str = ""
@@ -84,8 +83,6 @@ class XPromptConfig(MethodConfig):
 
     def validate(self, dims: BackboneDims) -> None:
         super().validate(dims)
-        if self.num_tokens < 1:
-            raise ValueError(f"num_tokens={self.num_tokens} must be >= 1")
         for name in ("token_prune_ratio", "piece_prune_ratio"):
             value = getattr(self, name)
             if not 0 <= value < 1:
@@ -102,7 +99,6 @@ class XPromptConfig(MethodConfig):
             raise ValueError(f"rounds={self.rounds} must be >= 1")
         if self.score_batches < 1:
             raise ValueError(f"score_batches={self.score_batches} must be >= 1")
-        check_prompt_fits(self.num_tokens, dims)
 
 
 @register_method

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bench.errors import InputError
 
-class TaskDataError(Exception):
+
+class TaskDataError(InputError):
     """Task data cannot be found or read.
 
     The message is one line that names the task, the path searched and the file expected, or, for malformed

@@ -37,41 +37,36 @@ How to add a task
 
 from __future__ import annotations
 
-import difflib
 from typing import TYPE_CHECKING
+
+from bench.registry import Registry, did_you_mean, unknown_name
+from bench.registry import UnknownNameError as _UnknownName
 
 if TYPE_CHECKING:
     from suites.task import Task
 
+__all__ = ["did_you_mean", "register_task", "get_task", "list_suites", "suite_tasks", "all_tasks"]
+
 SUITES = ("glue", "superglue")
 
-_TASKS: dict[str, Task] = {}
 
-
-class UnknownNameError(ValueError):
+class UnknownNameError(_UnknownName):
     """An unknown task, suite or split name; the message is one line with the allowed names."""
 
 
-def did_you_mean(value: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(value.lower(), allowed, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+_TASKS: Registry[Task] = Registry("task", UnknownNameError, casefold=True)
 
 
 def unknown(kind: str, value: str, allowed: list[str], where: str = "") -> UnknownNameError:
     """The one-line error for a bad name: the value, a close match if any, and every allowed name."""
-    return UnknownNameError(
-        f"unknown {kind} {value!r}{where}{did_you_mean(value, allowed)}; allowed: {', '.join(allowed)}"
-    )
+    return unknown_name(kind, value, allowed, where, UnknownNameError)
 
 
 def register_task(task: Task) -> Task:
     """Make ``task`` known under ``task.name``; names are unique across suites."""
     if task.suite not in SUITES:
         raise unknown("suite", task.suite, list(SUITES))
-    if task.name in _TASKS and _TASKS[task.name] is not task:
-        raise ValueError(f"task {task.name!r} is registered twice")
-    _TASKS[task.name] = task
-    return task
+    return _TASKS.register(task.name, task)
 
 
 def list_suites() -> list[str]:
@@ -100,5 +95,5 @@ def get_task(name: str, suite: str | None = None) -> Task:
     allowed = suite_tasks(suite) if suite is not None else list(_TASKS)
     key = name.strip().lower()
     if key not in allowed:
-        raise unknown("task", name, allowed, where=f" in suite {suite!r}" if suite is not None else "")
+        raise _TASKS.unknown(name, allowed, where=f" in suite {suite!r}" if suite is not None else "")
     return _TASKS[key]

@@ -16,10 +16,10 @@ import pytest
 from rich.console import Console
 
 from bench.cli import main
+from bench.grid import execute_grid
 from bench.locks import lock_path, try_lock
 from bench.results import empty_record, iter_records, load_records, read_record
 from bench.runner import RunRequest, plan
-from bench.ui import execute_plan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -199,7 +199,7 @@ def test_a_run_locked_by_another_process_is_skipped_not_failed(tiny_bert_dir, da
     console = Console(record=True, width=200)
     with try_lock(tmp_path, spec.run_id):
         assert try_lock(tmp_path, spec.run_id) is None  # a second holder is refused
-        assert execute_plan([spec], tmp_path, console) == 0
+        assert execute_grid([spec], tmp_path, console) == 0
     text = console.export_text()
     assert (
         f"skipped pt on glue/rte seed 1 ({spec.run_id}): running in another bench process (pid {os.getpid()})"
@@ -268,7 +268,7 @@ def test_two_bench_runs_on_one_folder_run_each_run_once(tiny_bert_dir, data_dir,
     import threading
     from collections import Counter
 
-    import bench.ui
+    import bench.runner
     from bench.results import record_path, write_json_atomic
 
     calls: Counter = Counter()
@@ -281,12 +281,12 @@ def test_two_bench_runs_on_one_folder_run_each_run_once(tiny_bert_dir, data_dir,
         write_json_atomic(record_path(out_dir, spec), record)
         return record
 
-    monkeypatch.setattr(bench.ui, "run_one", fake_run_one)
+    monkeypatch.setattr(bench.runner, "run_one", fake_run_one)
     specs = plan_specs(tiny_bert_dir, data_dir)
     codes = []
     consoles = [Console(record=True, width=200) for _ in range(2)]
     threads = [
-        threading.Thread(target=lambda c=c: codes.append(execute_plan(specs, tmp_path, c))) for c in consoles
+        threading.Thread(target=lambda c=c: codes.append(execute_grid(specs, tmp_path, c))) for c in consoles
     ]
     for t in threads:
         t.start()

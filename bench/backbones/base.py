@@ -15,6 +15,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from bench.errors import InputError
 from methods.base import BackboneDims, Method
 
 
@@ -46,10 +47,28 @@ class EncodedSplit:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def dims_from_config(family: str, config, max_length: int) -> BackboneDims:
+    """A backbone's shapes from its Hugging Face config alone: what ``Backbone.dims`` reports and what the
+    ``--dry-run`` checks and ``bench params`` read without loading weights."""
+    if family == "seq2seq":  # T5: the encoder stack the prompt enters; relative positions
+        return BackboneDims(family, config.d_model, config.num_layers, max_length, config.vocab_size, None)
+    return BackboneDims(
+        family,
+        config.hidden_size,
+        config.num_hidden_layers,
+        max_length,
+        config.vocab_size,
+        getattr(config, "max_position_embeddings", None),
+    )
+
+
 class Backbone(ABC):
     """A frozen model of one family with a method attached."""
 
     family: ClassVar[str]
+    # Greedy generation stops after this many new tokens (seq2seq, decoder); an instance may lower it (``bench
+    # perf`` caps it at the longest label, the work a trained model does before its EOS).
+    max_new_tokens: int = 20
 
     def __init__(self, model: nn.Module, tokenizer, name: str, max_length: int) -> None:
         self.model = model
@@ -64,10 +83,21 @@ class Backbone(ABC):
         """Dynamic padding: ``padding="longest"`` unless the attached method's outputs read pad positions."""
         return padding == "longest" and not (self.method is not None and self.method.pad_positions_matter)
 
+    def tokenize_sources(self, examples: list) -> dict[str, torch.Tensor]:
+        """Source texts as ``input_ids``/``attention_mask`` ``[n, s]``, truncated and padded to s."""
+        return self.tokenizer(
+            [e.source for e in examples],
+            max_length=self.max_length,
+            padding="max_length",
+            truncation=True,
+            return_tensors="pt",
+        )
+
     # ---- what methods may know ------------------------------------------------------------------------
     @property
-    @abstractmethod
-    def dims(self) -> BackboneDims: ...
+    def dims(self) -> BackboneDims:
+        """The shapes a method may know, from the model's config (``dims_from_config``)."""
+        return dims_from_config(self.family, self.model.config, self.max_length)
 
     def embed_ids(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(ids)
@@ -77,7 +107,7 @@ class Backbone(ABC):
         ``special_tokens``, as DePT and PEFT's TEXT init tokenise it), repeated or cut to ``length`` rows."""
         ids = self.tokenizer(text, add_special_tokens=special_tokens)["input_ids"]
         if not ids:
-            raise ValueError(f"prompt init text {text!r} has no tokens")
+            raise InputError(f"prompt init text {text!r} has no tokens")
         ids = (ids * (length // len(ids) + 1))[:length]
         return self.embed_ids(torch.tensor(ids)).detach().clone()
 
@@ -100,7 +130,7 @@ class Backbone(ABC):
 
     def _check_layer_support(self) -> None:
         """Raise ``ValueError`` if this backbone cannot run the attached layer method (override to allow)."""
-        raise ValueError(f"backbone family {self.family!r} does not support methods that attach at a layer")
+        raise InputError(f"backbone family {self.family!r} does not support methods that attach at a layer")
 
     @property
     def layer_method(self) -> Method | None:
@@ -128,7 +158,7 @@ class Backbone(ABC):
     def _layer_count_check(self, num_layers: int) -> None:
         lp = self.method.insert_layer
         if lp is None or not 1 <= lp < num_layers:
-            raise ValueError(f"insert_layer={lp} must be between 1 and {num_layers - 1} for {self.name!r}")
+            raise InputError(f"insert_layer={lp} must be between 1 and {num_layers - 1} for {self.name!r}")
 
     def head_parameters(self) -> list[nn.Parameter]:
         """Trainable task-head parameters (encoder classifiers); empty for text-to-text backbones."""

@@ -27,10 +27,9 @@ from __future__ import annotations
 import torch
 
 from bench.backbones.base import Backbone, EncodedSplit
-from methods.base import BackboneDims
+from bench.errors import InputError
 
 ANSWER_CUE = " Label :"
-MAX_NEW_TOKENS = 20
 
 
 def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -52,18 +51,6 @@ def left_align(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, 
 class DecoderBackbone(Backbone):
     family = "decoder"
     prompt_placement = "before_first_real_token"
-
-    @property
-    def dims(self) -> BackboneDims:
-        c = self.model.config
-        return BackboneDims(
-            "decoder",
-            c.hidden_size,
-            c.num_hidden_layers,
-            self.max_length,
-            c.vocab_size,
-            getattr(c, "max_position_embeddings", None),
-        )
 
     @property
     def eos_id(self) -> int:
@@ -91,7 +78,7 @@ class DecoderBackbone(Backbone):
             target = self._target_ids(example.target)
             room = s - len(cue) - len(target)
             if room < 1:
-                raise ValueError(f"max_length={s} leaves no room for the source before cue and target")
+                raise InputError(f"max_length={s} leaves no room for the source before cue and target")
             prefix = self._ids(example.source)[:room] + cue
             row = prefix + target
             ids[i, : len(row)] = torch.tensor(row)
@@ -168,7 +155,7 @@ class DecoderBackbone(Backbone):
     def _check_layer_support(self) -> None:
         inner, _ = self._decoder_and_head()
         if not all(hasattr(inner, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb")):
-            raise ValueError(
+            raise InputError(
                 f"model {self.name!r} is not a Llama-style decoder (embed_tokens, layers, norm, rotary_emb), "
                 "which layer methods need"
             )
@@ -276,7 +263,7 @@ class DecoderBackbone(Backbone):
             inputs_embeds=embeds,
             attention_mask=full_mask,
             position_ids=positions,
-            max_new_tokens=MAX_NEW_TOKENS,
+            max_new_tokens=self.max_new_tokens,
             do_sample=False,
             num_beams=1,
             pad_token_id=self.pad_id,
@@ -290,7 +277,7 @@ class DecoderBackbone(Backbone):
         prefix = mask.clone()
         done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
         new: list[torch.Tensor] = []
-        for _ in range(MAX_NEW_TOKENS):
+        for _ in range(self.max_new_tokens):
             hidden, _ = self._hidden(ids, mask, prefix)
             token = self._decoder_and_head()[1](hidden[:, -1]).argmax(-1)
             token = torch.where(done, torch.full_like(token, self.pad_id), token)

@@ -21,7 +21,7 @@ from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 
 from bench.backbones.base import Backbone, EncodedSplit
-from methods.base import BackboneDims
+from bench.errors import InputError
 
 PROMPT_PLACEMENT = "after_cls"
 
@@ -43,31 +43,13 @@ class EncoderBackbone(Backbone):
         for attr in ("classifier", "score"):
             if hasattr(self.model, attr):
                 return getattr(self.model, attr)
-        raise ValueError(f"model {self.name!r} has no classification head ('classifier' or 'score')")
+        raise InputError(f"model {self.name!r} has no classification head ('classifier' or 'score')")
 
     def head_parameters(self) -> list[nn.Parameter]:
         return list(self.head.parameters())
 
-    @property
-    def dims(self) -> BackboneDims:
-        c = self.model.config
-        return BackboneDims(
-            "encoder",
-            c.hidden_size,
-            c.num_hidden_layers,
-            self.max_length,
-            c.vocab_size,
-            c.max_position_embeddings,
-        )
-
     def encode(self, examples: list, label_strings: list[str]) -> EncodedSplit:
-        src = self.tokenizer(
-            [e.source for e in examples],
-            max_length=self.max_length,
-            padding="max_length",
-            truncation=True,
-            return_tensors="pt",
-        )
+        src = self.tokenize_sources(examples)
         dtype = torch.float if self.label_strings is None else torch.long
         labels = torch.tensor([e.label for e in examples], dtype=dtype)
         return EncodedSplit(src["input_ids"], src["attention_mask"], labels, [e.target for e in examples])
@@ -92,7 +74,7 @@ class EncoderBackbone(Backbone):
     def _check_layer_support(self) -> None:
         base = self.model.base_model
         if not (hasattr(base, "embeddings") and hasattr(getattr(base, "encoder", None), "layer")):
-            raise ValueError(
+            raise InputError(
                 f"model {self.name!r} ({type(self.model).__name__}) has no BERT-style embeddings + "
                 "encoder.layer stack, which layer methods need"
             )

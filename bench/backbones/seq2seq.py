@@ -16,19 +16,11 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutput
 
 from bench.backbones.base import Backbone, EncodedSplit
-from methods.base import BackboneDims
-
-MAX_NEW_TOKENS = 20
 
 
 class Seq2SeqBackbone(Backbone):
     family = "seq2seq"
     prompt_placement = "prepend_encoder"
-
-    @property
-    def dims(self) -> BackboneDims:
-        c = self.model.config
-        return BackboneDims("seq2seq", c.d_model, c.num_layers, self.max_length, c.vocab_size, None)
 
     @property
     def eos_id(self) -> int:
@@ -39,13 +31,7 @@ class Seq2SeqBackbone(Backbone):
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.eos_id]
 
     def encode(self, examples: list, label_strings: list[str]) -> EncodedSplit:
-        src = self.tokenizer(
-            [e.source for e in examples],
-            max_length=self.max_length,
-            padding="max_length",
-            truncation=True,
-            return_tensors="pt",
-        )
+        src = self.tokenize_sources(examples)
         # Targets padded to the longest tokenized label string of the task (METHODS.md §5.1); pads -> -100.
         target_len = max(len(self._target_ids(t)) for t in list(label_strings) + [e.target for e in examples])
         labels = torch.full((len(examples), target_len), -100, dtype=torch.long)
@@ -106,7 +92,7 @@ class Seq2SeqBackbone(Backbone):
         out = self.model.generate(
             encoder_outputs=enc,
             attention_mask=mask,
-            max_new_tokens=MAX_NEW_TOKENS,
+            max_new_tokens=self.max_new_tokens,
             num_beams=1,
             do_sample=False,
         )

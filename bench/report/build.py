@@ -6,6 +6,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.errors import InputError
 from bench.report import figures, html, published, stats, tables
 from bench.report.load import Filters, load_runs
 
@@ -33,7 +34,7 @@ def build_report(options: ReportOptions) -> dict[str, Path]:
     """Render every output into ``options.out`` (replaced wholesale); returns {name: path}."""
     runs = load_runs(options.results, options.filters)
     if runs.empty:
-        raise ValueError(
+        raise InputError(
             f"no run records in {options.results} match the filters ({options.filters.describe()})"
         )
     vs = options.vs

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench.errors import InputError
+
 MetricFn = Callable[[list[str], list[str]], float]
 
 
@@ -124,8 +126,8 @@ def resolve_reference(runs: pd.DataFrame, vs: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise ValueError(f"--vs {vs!r} names no method or row of these records; allowed: {', '.join(rows)}")
-    raise ValueError(f"--vs {vs!r} has {len(matches)} rows; name one of: {'; '.join(matches)}")
+        raise InputError(f"--vs {vs!r} names no method or row of these records; allowed: {', '.join(rows)}")
+    raise InputError(f"--vs {vs!r} has {len(matches)} rows; name one of: {'; '.join(matches)}")
 
 
 def compare(runs: pd.DataFrame, reference: str, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.errors import InputError
 from bench.tune.space import params_to_overrides
 
 
@@ -20,7 +21,7 @@ def load_params(text: str, methods: list[str], storage: str) -> dict[str, dict[s
 
         method, overrides = best_overrides(text[len("best:") :], storage)
         if method not in methods:
-            raise ValueError(f"--params {text!r}: the study tuned {method!r}, which is not among --methods")
+            raise InputError(f"--params {text!r}: the study tuned {method!r}, which is not among --methods")
         return overrides
     import yaml
 
@@ -28,23 +29,23 @@ def load_params(text: str, methods: list[str], storage: str) -> dict[str, dict[s
     try:
         data = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
     except OSError as exc:
-        raise ValueError(
+        raise InputError(
             f"--params {text!r}: cannot read ({exc.strerror}); expected best:STUDY or a file"
         ) from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"--params {text!r}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+        raise InputError(f"--params {text!r}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict) or not data:
-        raise ValueError(f"--params {text!r}: expected a mapping of settings")
+        raise InputError(f"--params {text!r}: expected a mapping of settings")
     if all(isinstance(v, dict) for v in data.values()):
         unknown = set(data) - set(methods) - {"train"}
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"--params {text!r}: {sorted(unknown)[0]!r} is neither a selected method ({', '.join(methods)}) "
                 "nor 'train'"
             )
         return {scope: dict(values) for scope, values in data.items()}
     if len(methods) != 1:
-        raise ValueError(
+        raise InputError(
             f"--params {text!r}: a flat settings file needs exactly one method, got {len(methods)}"
         )
     return params_to_overrides(data, methods[0])

@@ -19,18 +19,29 @@ from __future__ import annotations
 import dataclasses
 import math
 import multiprocessing
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.runner import RunRequest, plan, run_one
+from bench.errors import InputError
+from bench.measure import visible_gpus
+from bench.plan import RunRequest, plan
+from bench.runner import run_one
 from bench.spec import RunSpec
 from bench.terminal import show
 from bench.tune.report import trial_env
 from bench.tune.space import method_space, suggest, untuned_value
 from bench.tune.storage import build_pruner, check_storage, open_storage
+from bench.tune.summary import (
+    _fmt,
+    _states,
+    summarise,
+    summary_markdown,
+    trials_table,
+    write_plots,
+    write_summary,
+)
 from methods.search_space import Dim, describe
 
 
@@ -149,18 +160,11 @@ def create_study(job: StudyJob):
         if key not in study.user_attrs:
             study.set_user_attr(key, value)
     if study.user_attrs.get("method") != job.method or study.user_attrs.get("task") != job.task:
-        raise ValueError(
+        raise InputError(
             f"study {job.name!r} in this storage tunes {study.user_attrs.get('method')} on "
             f"{study.user_attrs.get('task')}, not {job.method} on {job.task}; pick another --study name"
         )
     return study
-
-
-def _states(study, names) -> int:
-    import optuna
-
-    wanted = tuple(getattr(optuna.trial.TrialState, n) for n in names)
-    return len(study.get_trials(deepcopy=False, states=wanted))
 
 
 def make_objective(job: StudyJob, gpu: str | None = None):
@@ -227,22 +231,6 @@ def worker_main(job: StudyJob, index: int, n_trials: int, gpu: str | None = None
     )
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def visible_gpus() -> list[str]:
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        return [g for g in env.split(",") if g.strip()]
-    try:
-        import torch
-
-        return [str(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # noqa: BLE001 - no torch CUDA: CPU workers
-        return []
-
-
 def run_study(job: StudyJob, workers: int, console) -> Any:
     """Run the remaining trials of ``job`` with ``workers`` processes; return the study."""
     study = create_study(job)
@@ -276,136 +264,6 @@ def run_study(job: StudyJob, workers: int, console) -> Any:
     return study
 
 
-# ---- summaries, plots, show -------------------------------------------------------------------------------
-
-
-def summarise(study) -> dict[str, Any]:
-    """Counts per state and the best trial of a study (what the summary table and files show)."""
-    counts = {n.lower(): _states(study, (n,)) for n in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
-    best = None
-    if counts["complete"]:
-        trial = study.best_trial
-        best = {
-            "number": trial.number,
-            "value": trial.value,
-            "params": trial.params,
-            "run_id": trial.user_attrs.get("run_id"),
-            "metric": trial.user_attrs.get("metric"),
-        }
-    return {"study": study.study_name, **study.user_attrs, "trials": counts, "best": best}
-
-
-def trials_table(study, top: int | None = None):
-    """Rich table of a study's trials, best first (complete), then pruned and failed."""
-    from rich.table import Table
-
-    trials = study.get_trials(deepcopy=False)
-    order = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "FAIL": 3, "WAITING": 4}
-    trials = sorted(trials, key=lambda t: (order[t.state.name], -(t.value or -math.inf), t.number))
-    if top:
-        trials = trials[:top]
-    attrs = study.user_attrs
-    table = Table(
-        title=f"{study.study_name}: {attrs.get('method')} on {attrs.get('suite')}/{attrs.get('task')} "
-        f"({attrs.get('preset')}), dev objective",
-        header_style="bold",
-    )
-    for col in ("trial", "state", "dev", "last reported", "params", "run_id"):
-        table.add_column(col, justify="right" if col in ("trial", "dev") else "left")
-    for t in trials:
-        last = max(t.intermediate_values) if t.intermediate_values else None
-        table.add_row(
-            str(t.number),
-            t.state.name.lower(),
-            f"{t.value:.2f}" if t.value is not None else "-",
-            f"step {last}: {t.intermediate_values[last]:.2f}" if last is not None else "-",
-            ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()),
-            t.user_attrs.get("run_id", "-"),
-        )
-    return table
-
-
-def write_plots(study, folder: Path) -> list[Path]:
-    """Optuna's matplotlib plots: optimisation history, intermediate values (pruning), parameter importances."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import optuna
-    from optuna.visualization import matplotlib as vis
-
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    plots = {
-        "history": vis.plot_optimization_history,
-        "intermediate": vis.plot_intermediate_values,
-        "importances": vis.plot_param_importances,
-    }
-    for name, plot in plots.items():
-        try:
-            axes = plot(study)
-        except (ValueError, RuntimeError) as exc:  # e.g. importances need >= 2 complete trials
-            (folder / f"{name}.txt").write_text(f"not plotted: {exc}\n")
-            continue
-        figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
-        figure.tight_layout()
-        path = folder / f"{name}.png"
-        figure.savefig(path, dpi=120)
-        plt.close(figure)
-        written.append(path)
-    return written
-
-
-def summary_markdown(summaries: list[dict[str, Any]]) -> str:
-    """One row per study: trials by state and the best dev score with its settings."""
-    lines = [
-        "| study | method | task | preset | trials | complete | pruned | failed | best dev | best trial | best params |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for s in summaries:
-        c, best = s["trials"], s["best"]
-        value = f"{best['value']:.2f}" if best else "-"
-        params = ", ".join(f"{k}={_fmt(v)}" for k, v in best["params"].items()) if best else "-"
-        lines.append(
-            f"| {s['study']} | {s.get('method')} | {s.get('task')} | {s.get('preset')} | "
-            f"{c['complete'] + c['pruned'] + c['fail'] + c['running']} | {c['complete']} | {c['pruned']} | "
-            f"{c['fail']} | {value} | {best['number'] if best else '-'} | {params} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def write_summary(summaries: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """``summary.md`` and ``summary.csv`` in ``folder``."""
-    import pandas as pd
-
-    folder.mkdir(parents=True, exist_ok=True)
-    md = folder / "summary.md"
-    md.write_text(
-        "Objective: the task's dev selection metric (maximised); the test split is never evaluated during a "
-        "search. Every study got the same number of trials.\n\n" + summary_markdown(summaries)
-    )
-    rows = []
-    for s in summaries:
-        best = s["best"] or {}
-        rows.append(
-            {
-                "study": s["study"],
-                "method": s.get("method"),
-                "task": s.get("task"),
-                "preset": s.get("preset"),
-                **{f"trials_{k}": v for k, v in s["trials"].items()},
-                "best_dev": best.get("value"),
-                "best_trial": best.get("number"),
-                "best_run_id": best.get("run_id"),
-                **{f"param.{k}": v for k, v in (best.get("params") or {}).items()},
-            }
-        )
-    csv = folder / "summary.csv"
-    pd.DataFrame(rows).to_csv(csv, index=False)
-    return [md, csv]
-
-
 def run_tune(req: TuneRequest, console) -> int:
     """Run every study, then print and write summaries and plots. 0 if each study has a complete trial."""
     jobs = study_jobs(req)
@@ -430,15 +288,15 @@ def load_study(name: str, storage: str):
     """An existing study, or a one-line error naming the studies the storage holds."""
     import optuna
 
-    from methods.registry import did_you_mean
+    from bench.registry import did_you_mean
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not storage.count("://") and not Path(storage).exists():
-        raise ValueError(f"no study storage at {storage!r}; run `bench tune` first or pass --storage")
+        raise InputError(f"no study storage at {storage!r}; run `bench tune` first or pass --storage")
     store = open_storage(storage)
     names = [s.study_name for s in optuna.get_all_study_summaries(store, include_best_trial=False)]
     if name not in names:
-        raise ValueError(
+        raise InputError(
             f"unknown study {name!r}{did_you_mean(name, names)}; studies in {storage}: {', '.join(names) or 'none'}"
         )
     return optuna.load_study(study_name=name, storage=store)
@@ -450,6 +308,6 @@ def best_overrides(name: str, storage: str) -> tuple[str, dict[str, dict[str, An
 
     study = load_study(name, storage)
     if not _states(study, ("COMPLETE",)):
-        raise ValueError(f"study {name!r} has no complete trial yet; nothing to re-run")
+        raise InputError(f"study {name!r} has no complete trial yet; nothing to re-run")
     method = study.user_attrs["method"]
     return method, params_to_overrides(study.best_trial.params, method)

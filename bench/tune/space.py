@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.errors import InputError
 from bench.spec import RunSpec
 from methods.registry import get_method_class, list_methods
 from methods.search_space import Choice, Dim, Float, IntRange, LogFloat, check_dim, dim_from_dict
@@ -32,11 +33,11 @@ def load_space_file(path: str | Path) -> dict[str, dict[str, Dim]] | dict[str, D
     try:
         data = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
-        raise ValueError(f"--space {str(path)!r}: cannot read ({exc.strerror})") from None
+        raise InputError(f"--space {str(path)!r}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"--space {str(path)!r}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise InputError(f"--space {str(path)!r}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict) or not data:
-        raise ValueError(f"--space {str(path)!r}: expected a mapping of parameter paths (or method names)")
+        raise InputError(f"--space {str(path)!r}: expected a mapping of parameter paths (or method names)")
     methods = set(list_methods())
     if all(key in methods for key in data):
         return {m: _parse(entries, str(path)) for m, entries in data.items()}
@@ -45,7 +46,7 @@ def load_space_file(path: str | Path) -> dict[str, dict[str, Dim]] | dict[str, D
 
 def _parse(entries: Any, where: str) -> dict[str, Dim]:
     if not isinstance(entries, dict):
-        raise ValueError(f"--space {where!r}: expected a mapping, got {entries!r}")
+        raise InputError(f"--space {where!r}: expected a mapping, got {entries!r}")
     out = {}
     for path, entry in entries.items():
         dim = dim_from_dict(str(path), entry)
@@ -68,12 +69,12 @@ def untuned_value(spec: RunSpec, path: str) -> Any:
     if path.startswith("train."):
         key = path[len("train.") :]
         if key not in spec.train:
-            raise ValueError(f"search space {path!r}: no training setting {key!r}")
+            raise InputError(f"search space {path!r}: no training setting {key!r}")
         return spec.train[key]
     node: Any = spec.method_config
     for part in path.split("."):
         if not isinstance(node, dict) or part not in node:
-            raise ValueError(f"search space {path!r}: {spec.method} has no config field {path!r}")
+            raise InputError(f"search space {path!r}: {spec.method} has no config field {path!r}")
         node = node[part]
     return node
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.errors import InputError
+
 DEFAULT_JOURNAL = "tune.journal"
 HEARTBEAT_S = 30
 GRACE_S = 120
@@ -43,7 +45,7 @@ def normalise_url(url: str) -> str:
 def check_storage(storage: str, workers: int) -> None:
     """One-line ``ValueError`` for storages that cannot serve the request."""
     if is_url(storage) and storage.startswith("sqlite") and workers > 1:
-        raise ValueError(
+        raise InputError(
             f"--storage {storage!r}: SQLite is not used for parallel workers; use the default journal file "
             "or a server URL (postgresql://...)"
         )
@@ -85,9 +87,9 @@ def build_pruner(text: str) -> Any:
 
     name, _, rest = text.partition(":")
     if name not in PRUNERS:
-        from methods.registry import did_you_mean
+        from bench.registry import did_you_mean
 
-        raise ValueError(
+        raise InputError(
             f"--pruner {text!r}: unknown pruner {name!r}{did_you_mean(name, list(PRUNERS))}; "
             f"allowed: {', '.join(PRUNERS)}"
         )
@@ -95,7 +97,7 @@ def build_pruner(text: str) -> Any:
     for item in filter(None, rest.split(",")):
         key, sep, value = item.partition("=")
         if not sep:
-            raise ValueError(f"--pruner {text!r}: {item!r} is not key=value")
+            raise InputError(f"--pruner {text!r}: {item!r} is not key=value")
         kwargs[key.strip()] = _number(value.strip())
     classes = {
         "median": optuna.pruners.MedianPruner,
@@ -110,7 +112,7 @@ def build_pruner(text: str) -> Any:
     try:
         return classes[name](**kwargs)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"--pruner {text!r}: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"--pruner {text!r}: {str(exc).splitlines()[0]}") from None
 
 
 def _number(value: str) -> Any:

@@ -1,0 +1,48 @@
+"""``bench report``: tables, bootstrap tests, figures and an HTML page from the records."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from bench.cli.common import UsageError, at_least, names
+
+HELP = "tables, bootstrap tests, figures and an HTML page from the records"
+FILTERS = ("suite", "tasks", "methods", "model", "preset")
+
+
+def add_parser(sub) -> None:
+    report = sub.add_parser("report", help=HELP)
+    report.add_argument("--results", default="results", help="records folder (default results/)")
+    report.add_argument(
+        "--out", default="reports", help="report folder, replaced wholesale (default reports/)"
+    )
+    for name in FILTERS:
+        report.add_argument(f"--{name}", help=f"keep only these {name} (comma-separated)")
+    report.add_argument("--vs", help="paired bootstrap of this method (or row label) against each other row")
+    report.add_argument("--with-published", action="store_true", help="add the published T5-Base numbers")
+    report.add_argument(
+        "--bootstrap-samples", type=int, default=1000, help="bootstrap resamples (default 1000)"
+    )
+    report.add_argument("--bootstrap-seed", type=int, default=0, help="bootstrap random seed (default 0)")
+
+
+def cmd(args: argparse.Namespace, console: Console) -> int:
+    from bench.report.build import ReportOptions, build_report
+    from bench.report.load import Filters
+
+    if not Path(args.results).is_dir():
+        raise UsageError(f"--results {args.results!r} is not a folder")
+    at_least("--bootstrap-samples", args.bootstrap_samples, 1)
+    filters = Filters(*(names(getattr(args, k)) for k in FILTERS))
+    options = ReportOptions(
+        Path(args.results), Path(args.out), filters, args.vs, args.with_published, args.bootstrap_samples,
+        args.bootstrap_seed,
+    )  # fmt: skip
+    written = build_report(options)
+    console.print(f"report: {len(written)} files -> {Path(args.out) / 'index.html'}")
+    for name in sorted(written):
+        console.print(f"  {name}")
+    return 0

@@ -1,0 +1,94 @@
+"""The one grid path: ``execute_grid`` runs a list of specs with any executor and reports on them.
+
+It alone owns the split into done (an ``ok`` record exists) and to-do, the clean-up of temporary files left by
+killed runs, the per-run locks (``bench.runner.run_locked``), the malformed-row notes, the failure report with
+each run's real status (``failed``, ``oom``, ``cancelled``, ...) and the exit code. The executors
+(``bench/executors.py``: sequential, local, slurm, submitit-local) only decide where each run's worker
+process runs; the screen is ``bench/ui.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench.executors import EXECUTORS, Grid
+from bench.runner import existing, run_locked
+from bench.spec import RunSpec
+from bench.ui import GridView, report_grid
+
+
+def unfinished(specs: list[RunSpec], out_dir: Path) -> tuple[dict[str, dict], list[RunSpec]]:
+    """The ``ok`` records by run id, and the specs that still have to run (in order)."""
+    done = {
+        s.run_id: rec for s in specs if (rec := existing(s, out_dir)) is not None and rec["status"] == "ok"
+    }
+    return done, [s for s in specs if s.run_id not in done]
+
+
+def execute_grid(
+    specs: list[RunSpec],
+    out_dir: Path,
+    console: Console,
+    executor: str = "sequential",
+    workers: int = 1,
+    slurm: dict[str, Any] | None = None,
+    checkpoint_every: int | None = None,
+    save_artifacts: bool = True,
+    always_save: frozenset[str] = frozenset(),
+) -> int:
+    """Run every unfinished spec with ``executor``; 0 if all runs are ``ok`` (or run by another process), 1
+    if any did not finish ok.
+
+    Only ``ok`` records count as done: ``failed``, ``oom`` and ``cancelled`` runs run again. Each run is
+    locked by its id (``bench.locks``) while it runs; one locked by another live ``bench run`` is skipped.
+    ``save_artifacts=False`` (``--no-artifacts``) skips artifacts except for the run ids in ``always_save``
+    (source runs, whose artifact is the source prompt of later runs). ``slurm``: submitit parameters.
+    """
+    from bench.locks import holder, remove_stale_temp_files
+
+    out_dir = Path(out_dir)
+    run_executor = EXECUTORS.lookup(executor)
+    done, todo = unfinished(specs, out_dir)
+    view = GridView(console, len(specs), len(done), out_dir)
+    view.plan(len(todo), "" if executor == "sequential" else f" ({executor}, {workers} worker(s))")
+    if todo:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in remove_stale_temp_files(out_dir):
+            view.removed_temp(tmp)
+    records: dict[str, dict] = dict(done)
+    locked: list[RunSpec] = []
+
+    def run(spec: RunSpec, env: dict[str, str] | None = None) -> dict | None:
+        options: dict[str, Any] = {"env": env} if env else {}
+        record = run_locked(
+            spec,
+            out_dir,
+            on_start=view.started,
+            save_artifacts=save_artifacts or spec.run_id in always_save,
+            checkpoint_every=checkpoint_every,
+            **options,
+        )
+        if record is None:
+            skipped(spec)
+        else:
+            finished(spec, record)
+        return record
+
+    def finished(spec: RunSpec, record: dict) -> None:
+        records[spec.run_id] = record
+        view.finished(spec, record)
+
+    def skipped(spec: RunSpec) -> None:
+        locked.append(spec)
+        view.locked(spec, holder(out_dir, spec.run_id))
+
+    with view:
+        if todo:
+            run_executor(Grid(out_dir, workers, console, run, finished, skipped, slurm or {}), todo)
+    ordered = [records[s.run_id] for s in specs if s.run_id in records]  # locked elsewhere: not here
+    failed = [r for r in ordered if r["status"] != "ok"]
+    report_grid(console, ordered, failed, locked, len(specs), out_dir)
+    return 1 if failed else 0

@@ -1,0 +1,48 @@
+"""The runner <-> worker protocol: the worker's command line and its progress lines on stdout.
+
+The runner (``bench/runner.py``) starts ``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N]
+[--no-artifacts]``; the worker prints ``@@progress {"step": .., "loss": ..}`` lines while it trains and
+writes the record itself. Both sides read this module, so neither imports the other.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PROGRESS_PREFIX = "@@progress "
+
+
+def worker_command(
+    spec_file: Path, record_file: Path, checkpoint_every: int | None = None, save_artifacts: bool = True
+) -> list[str]:
+    """The worker process's argv for one run."""
+    extra = ["--checkpoint-every", str(checkpoint_every)] if checkpoint_every else []
+    return [sys.executable, "-m", "bench.worker", str(spec_file), str(record_file), *extra] + (
+        [] if save_artifacts else ["--no-artifacts"]
+    )
+
+
+@dataclass
+class WorkerArgs:
+    spec_file: Path
+    record_file: Path
+    checkpoint_every: int | None
+    save_artifacts: bool
+
+
+def parse_worker_args(argv: list[str]) -> WorkerArgs:
+    """The inverse of :func:`worker_command` (without the interpreter)."""
+    every = int(argv[argv.index("--checkpoint-every") + 1]) if "--checkpoint-every" in argv else None
+    return WorkerArgs(Path(argv[0]), Path(argv[1]), every, "--no-artifacts" not in argv[2:])
+
+
+def progress_line(step: int, loss: float) -> str:
+    return PROGRESS_PREFIX + json.dumps({"step": step, "loss": loss})
+
+
+def parse_progress(line: str) -> dict | None:
+    """The progress event of a worker's stdout line, or None for any other line."""
+    return json.loads(line[len(PROGRESS_PREFIX) :]) if line.startswith(PROGRESS_PREFIX) else None
