@@ -5,7 +5,7 @@
 ==================  ======================================================================================
 key                 content
 ==================  ======================================================================================
-``method.<name>``   the method's :meth:`Method.saved_state` (METHODS.md §2.2 ``saved_params``)
+``method.<name>``   the method's :meth:`Method.saved_state` (docs/records.md#parameter-counts ``saved_params``)
 ``head.<i>``        the encoder task head's parameters, in ``Backbone.head_parameters()`` order (none on T5)
 ``model.<name>``    "wrap" methods only: trainable backbone parameters (as the trainer's checkpoint)
 ``prompt``          input methods with a static prompt only: the exported prompt ``[n, d]`` the method

@@ -1,4 +1,4 @@
-"""Measurement that wraps the training loop from outside, the same for every method (METHODS.md §8).
+"""Measurement that wraps the training loop from outside, the same for every method (docs/records.md#how-it-is-measured).
 
 * Time: ``perf_counter`` around each optimiser step, CUDA-synchronised at the boundaries only; evaluation is
   timed separately and never counted as training time. Median ms/step after warm-up steps.
@@ -164,7 +164,7 @@ def parameter_dtypes(modules: list[torch.nn.Module]) -> dict[str, int]:
 
 
 def environment(device: torch.device, modules: list[torch.nn.Module] | None = None) -> dict:
-    """Provenance of software and hardware (METHODS.md §8.5); with ``modules`` (the backbone model first, then
+    """Provenance of software and hardware (docs/records.md#provenance); with ``modules`` (the backbone model first, then
     the method), ``dtype`` is the dtype of most of the first module's parameters and ``param_dtypes`` the
     count per dtype over all of them."""
     packages = ["torch", "transformers", "peft", "datasets", "tokenizers", "numpy", "scikit-learn", "ptbench"]

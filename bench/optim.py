@@ -32,7 +32,7 @@ def build_optimizer(method: Method, backbone: Backbone, train: TrainConfig) -> t
     if method.config.optimizer == "adafactor":
         from transformers.optimization import Adafactor
 
-        # The prompt-tuning code's Adafactor: fixed lr, no parameter scaling, decay rate 0.8 (METHODS.md §3.1).
+        # The prompt-tuning code's Adafactor: fixed lr, no parameter scaling, decay rate 0.8 (docs/methods/pt.md).
         return Adafactor(
             groups, scale_parameter=False, relative_step=False, warmup_init=False, decay_rate=-0.8
         )

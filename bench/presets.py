@@ -26,7 +26,7 @@ class Preset:
     )  # task -> method -> fields
 
 
-# DePT's per-task settings of the released Table-1 checkpoints (METHODS.md §3.2): m, r, lr, low-rank lr, steps.
+# DePT's per-task settings of the released Table-1 checkpoints (docs/methods/dept.md): m, r, lr, low-rank lr, steps.
 _DEPT_TABLE = {
     "cola": (80, 15, 0.3, 5e-4, 40_000),
     "mrpc": (60, 30, 0.3, 5e-3, 10_000),
@@ -52,7 +52,7 @@ def _dept_task_overrides() -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-# Source tasks of the source-prompt methods (METHODS.md §3.8, §3.9): the paper preset's "glue4" (ATTEMPT's own
+# Source tasks of the source-prompt methods (docs/methods/attempt.md, docs/methods/mpt.md): the paper preset's "glue4" (ATTEMPT's own
 # sources also include SQuAD and ReCoRD, which the harness does not have); the quick preset uses sources whose
 # train files exist in the shared data folder (MNLI, QNLI and QQP train files do not).
 _SOURCES_GLUE4 = "mnli,qnli,qqp,sst2"
@@ -96,7 +96,7 @@ PAPER = Preset(
 # BERT normalises the prompt with its embedding LayerNorm, so T5-era rates (0.3) are too high here: PT with 20
 # tokens reaches ~76% SST-2 dev at lr 3e-2 but ~67% at 0.3 (AdamW, 1k examples, 200 steps of 16). The head
 # must train at the same rate: with head lr 1e-3 PT stays at the majority class. The rates below come from a
-# sweep on SST-2 dev recorded in README.md ("Quick preset").
+# sweep on SST-2 dev recorded in docs/usage.md#where-the-quick-preset-numbers-come-from.
 _QUICK_DECOMPOSED = {"num_tokens": 12, "rank": 6, "lr": 3e-2, "lr_lowrank": 1e-3}
 # Residual PT, DPT and XPrompt in the quick preset: the same l=20 prompt and lr 3e-2 as PT, and each method's
 # own shape kept in proportion to the paper's T5-Base setting. Residual PT: b = 4·l = 80, so the MLP is ~8x
@@ -151,15 +151,15 @@ QUICK = Preset(
         **_QUICK_INPUT_BASELINES,
         **_QUICK_LINEAGE,
         # LPT keeps the paper's l=5, b=128 (NPG, 296,960 parameters on MiniLM; not budget-matched) and inserts at
-        # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (README).
+        # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (docs/methods/lpt.md#quick-presets).
         "lpt": {"lr": 1e-2},
-        # Reference rows on MiniLM (rates for 200 steps; not swept, see README "Reference rows").
+        # Reference rows on MiniLM (rates for 200 steps; not swept, see docs/usage.md#reference-rows-and-prefix-tuning).
         "lora": {"lr": 3e-3},
         "finetune": {"lr": 1e-4},
         "bitfit": {"lr": 3e-3},
         "adapter": {"lr": 1e-3},
         "ptuning": {"num_tokens": 20, "lr": 3e-3},
-        # Prefix tuning: l=20 with the MLP (h=512) as the default; rate not swept (README "Prefix tuning").
+        # Prefix tuning: l=20 with the MLP (h=512) as the default; rate not swept (docs/usage.md#reference-rows-and-prefix-tuning).
         "prefix": {"num_tokens": 20, "lr": 3e-3},
     },
 )
@@ -168,8 +168,8 @@ QUICK = Preset(
 # d=576 cost several times MiniLM's per token, so sequences are short (s=64 covers SST-2's sentences with the
 # cue and target; longer sources are truncated from their end) and batches small. Budgets stay matched as in
 # the quick preset: PT l=10 (5,760 = 10·576) against DePT/EPT m=6, r=4 (6·576 + 4·(64+576) = 6,016). Label
-# scoring is the decoder default (METHODS.md §2.4); rates from METHODS.md §2.4 (search around 1e-3) and a
-# short SST-2 check recorded in README.md.
+# scoring is the decoder default (docs/decoder.md); rates from docs/decoder.md (search around 1e-3) and a
+# short SST-2 check recorded in docs/decoder.md#learning-rates.
 _QUICK_DECODER_DECOMPOSED = {"num_tokens": 6, "rank": 4, "lr": 3e-2, "lr_lowrank": 1e-3}
 # The other methods on quick-decoder, scaled from the quick preset as PT/DePT/EPT are: every prompt l=10 at PT's
 # rate; Residual PT b = 4·l = 40 and DPT b = l/10 = 1 (each method's shape in proportion, as on MiniLM); sources

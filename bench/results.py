@@ -25,11 +25,11 @@ traceback                           null, or the last lines of the traceback / t
 started_at, finished_at             ISO-8601 UTC timestamps
 metrics                             ``{"dev": {...}, "test": {...}, "headline": {"name", "dev", "test"},
                                     "selection_metric", "best_step", "dev_history": [{"step", "metrics",
-                                    "loss"}]}``; all metrics x100 (METHODS.md §5.3)
+                                    "loss"}]}``; all metrics x100 (docs/protocol.md#metrics)
 trainable_params                    parameters the optimiser updates, without the task head
 head_params                         task-head parameters (encoder backbones), 0 for text-to-text
 extra_params                        EPT's modules beyond the DePT budget (0 for other methods)
-saved_params, transfer_params       METHODS.md §2.2
+saved_params, transfer_params       docs/records.md#parameter-counts
 total_params                        all parameters of backbone + method
 param_breakdown                     per-part counts of the method
 virtual_tokens                      tokens the method adds per example
@@ -53,7 +53,7 @@ artifact                            path of the saved artifact relative to the r
                                     (``artifacts/<run_id>.safetensors``: method ``saved_state``, task head,
                                     exported ``prompt``; ``bench/artifacts.py``), or null (failed run, or
                                     ``bench run --no-artifacts``)
-artifact_bytes                      the artifact's size on disk in bytes (METHODS.md §8.5), or null
+artifact_bytes                      the artifact's size on disk in bytes (docs/records.md#provenance), or null
 transfer                            null, or for runs with source prompts (SPoT/ATTEMPT/MPT): ``{"sources":
                                     [{"item", "kind": "run"|"file", "run_id"|"sha256", "method", "task",
                                     "seed"}], "source_run_ids": [...], "self_transfer": bool}``
@@ -66,7 +66,7 @@ predictions                         optional (may be absent in older records): `
 env                                 software/hardware provenance (``bench.measure.environment``)
 ==================================  ========================================================================
 
-Statuses (METHODS.md §8.2/§8.5). Only ``ok`` is finished: ``bench run`` skips ``ok`` records and runs every
+Statuses (docs/records.md#memory, docs/records.md#provenance). Only ``ok`` is finished: ``bench run`` skips ``ok`` records and runs every
 other status again.
 
 * ``ok``: trained and evaluated; every field filled.

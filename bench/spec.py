@@ -23,7 +23,7 @@ SPEC_VERSION = 1
 
 @dataclass
 class TrainConfig:
-    """The training loop's settings; defaults are the lineage's common defaults (METHODS.md §2.1.6)."""
+    """The training loop's settings; defaults are the lineage's common defaults (docs/protocol.md#common-training-settings)."""
 
     batch_size: int = 32
     max_steps: int = 30_000
@@ -41,7 +41,7 @@ class TrainConfig:
     max_eval_samples: int | None = None  # cap on dev and test sizes (first rows of each split)
     eval_mode: Literal["generate", "score"] = "generate"  # seq2seq: greedy decoding or label scoring
     timing_warmup_steps: int = 10  # steps excluded from the median step time
-    split_seed: int = 42  # the protocol's validation/test carving seed (METHODS.md §5.2)
+    split_seed: int = 42  # the protocol's validation/test carving seed (docs/protocol.md#splits)
     # A non-finite loss: "stop" fails the run at that step; "skip" drops the batch (no update) and counts it,
     # failing the run after max_nan_skips consecutive skipped batches.
     nan_policy: Literal["stop", "skip"] = "stop"

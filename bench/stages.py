@@ -11,7 +11,7 @@ Decisions [dec]:
 * Global step numbers run through all stages (``dev_history`` and progress use them).
 * Dev evaluation and best-checkpoint selection happen in the **final** stage only, every ``eval_every`` steps
   of that stage and at its last step: earlier stages hand their final values to the next (XPrompt rewinds to
-  the stage-1 *final* values, METHODS.md §3.5), and a checkpoint from an earlier stage would have a different
+  the stage-1 *final* values, docs/methods/xprompt.md), and a checkpoint from an earlier stage would have a different
   trainable set.
 * Each stage gets a fresh optimiser and a fresh linear schedule with ``train.warmup_steps`` warm-up.
 * The training batch order continues across stages (one generator); the between-stage hook draws its batches

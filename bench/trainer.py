@@ -2,7 +2,7 @@
 
 One optimiser over the method's parameter groups (each with its own learning rate) plus the task head's group,
 linear warm-up then linear decay, gradient clipping, evaluation on dev every ``eval_every`` steps, the best-dev
-state kept in memory, and the test split evaluated once at the end with that state (METHODS.md §5.4).
+state kept in memory, and the test split evaluated once at the end with that state (docs/protocol.md#model-selection-and-seeds).
 """
 
 from __future__ import annotations

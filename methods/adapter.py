@@ -1,4 +1,4 @@
-"""Adapter: Houlsby-style bottleneck MLPs after sub-layers (a reference row, METHODS.md §3.10).
+"""Adapter: Houlsby-style bottleneck MLPs after sub-layers (a reference row, docs/methods/adapter.md).
 
 Paper: Houlsby, Giurgiu, Jastrzębski, Morrone, de Laroussilhe, Gesmundo, Attariyan, Gelly, "Parameter-Efficient
 Transfer Learning for NLP", ICML 2019, arXiv 1902.00751. Lineage config: AkariAsai/ATTEMPT ``attempt/configs/
@@ -19,7 +19,7 @@ and bias train. The count is that of the modules actually built.
 Each adapter is a child module of the hooked output projection (``…SelfAttention.o.adapter``,
 ``…DenseReluDense.wo.adapter``; BERT ``attention.output.dense.adapter``, ``output.dense.adapter``) applied by a
 forward hook, so it lives in the model's state dict. Why not PEFT: PEFT has no Houlsby adapter (its "adapter"
-methods are LoRA-like reparameterisations of existing weights, METHODS.md §2.5).
+methods are LoRA-like reparameterisations of existing weights, docs/methods/index.md#what-peft-provides).
 
 Init (near-identity as in Houlsby): weights ~ N(0, 0.01²), biases 0, as the lineage code base. Activation: the
 ``activation`` field, default ``gelu_new`` (the tanh approximation of GELU), which the lineage ``adapter.json``

@@ -3,7 +3,7 @@
 Paper: Asai, Salehi, Peters, Hajishirzi, "ATTEMPT: Parameter-Efficient Multi-task Tuning via Attentional
 Mixtures of Soft Prompts", EMNLP 2022, arXiv 2205.11961. Official code: AkariAsai/ATTEMPT
 (``attempt/third_party/models/t5/modeling_t5.py``, ``attn_method="sub"``; ``configs/attempt/sinlge_task.json``).
-METHODS.md §3.8.
+docs/methods/attempt.md.
 
 Frozen source prompts, trained beforehand with PT on source tasks, are mixed per input by a small attention
 module; the mixture is added to a trainable target prompt:
@@ -17,7 +17,7 @@ module; the mixture is added to a trainable target prompt:
     P(x) = P_tgt + Σ_{j=1}^{t+1} a_j P_j ∈ ℝ^{B×l×d}     an instance-dependent prompt
     X_enc = [P(x) ; E(x)]
 
-Trainable: ``l·d + 2·d·b_a + 2d``; T5-Base, l=100, b_a=100: 76,800 + 153,600 + 1,536 = 231,936 (METHODS.md,
+Trainable: ``l·d + 2·d·b_a + 2d``; T5-Base, l=100, b_a=100: 76,800 + 153,600 + 1,536 = 231,936 (docs/methods/attempt.md,
 the paper's "232K"). One learning rate for everything (0.3 in the official config; ``lr_attention`` is the
 code's optional ``attn_learning_rate``), AdamW, weight decay 0 (the official config sets none, so the Hugging
 Face default 0 applies). Attention layers keep PyTorch's default init.
@@ -32,9 +32,9 @@ the first random matrix). ``"vocab"`` keeps a vocabulary draw instead, from toke
 Code detail [code AkariAsai/ATTEMPT ``attempt/utils/utils.py`` ``freeze_model_params``]: for ``attn_method="sub"``
 it unfreezes only ``attn_W_down``, ``attn_W_up`` and the target prompt, so the LayerNorm's weight and bias seem
 to stay at (1, 0) there (they are still saved), which would make 230,400 trainable. ``train_layer_norm=false``
-reproduces that; the default follows METHODS.md's count (231,936).
+reproduces that; the default follows docs/methods/attempt.md's count (231,936).
 
-Harness decisions [dec] (METHODS.md §3.8 "Single-task harness"):
+Harness decisions [dec] (docs/methods/attempt.md#deviations-from-the-official-code "Single-task harness"):
 
 * ``sources``: comma-separated source task names or paths (resolved by the harness to prompts of PT runs on the
   same backbone); the paper preset uses ``mnli,qnli,qqp,sst2`` ("glue4"; the paper adds SQuAD and ReCoRD).
@@ -43,13 +43,13 @@ Harness decisions [dec] (METHODS.md §3.8 "Single-task harness"):
 * ``sources=none`` is refused: with only the target prompt as candidate, ``a = 1`` and ATTEMPT degenerates to
   PT with ``2·P_tgt`` and an attention module that never receives a gradient.
 * ``summary_over``: the method cannot see the backbone's family, so the choice is a field. Default ``"all"``
-  (official T5 behaviour, the max includes pad positions); ``"real_tokens"`` masks pads out (METHODS.md's
+  (official T5 behaviour, the max includes pad positions); ``"real_tokens"`` masks pads out (docs/methods/attempt.md's
   choice for non-T5 ports; the quick preset on MiniLM uses it).
 * Source prompts must have the target's length ``l`` (they are added row by row).
 * Whether the target task is among the sources (``self_transfer``) is for the harness to record: a method
   never knows its task.
 
-On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+On decoder-only models (``bench/backbones/decoder.py``, docs/decoder.md): the row is ``[source ; " Label :" ;
 target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
 token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
 with position ids from the attention mask so the prompt starts at position 0 on either side. During
@@ -91,7 +91,8 @@ class ATTEMPTConfig(PromptConfig):
     summary_over: Literal["all", "real_tokens"] = "all"
     sources: str = GLUE4
     num_random_sources: int = 4  # t when sources=random
-    train_layer_norm: bool = True  # METHODS.md's count; the official freezing code leaves LN at (1, 0)
+    # docs/methods/attempt.md's count; the official freezing code leaves LN at (1, 0)
+    train_layer_norm: bool = True
     # first_source: P_tgt starts as a copy of the first source prompt (official single-task path); vocab: a
     # draw of token ids < vocab_max_id (the official init_prefix_from_vocab).
     target_init: Literal["first_source", "vocab"] = "first_source"

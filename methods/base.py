@@ -1,6 +1,6 @@
 """The one interface every method implements.
 
-A method never knows which task, suite or storage it runs with (ARCHITECTURE.md). It sees a backbone only
+A method never knows which task, suite or storage it runs with (CONTRIBUTING.md#how-the-parts-fit-together). It sees a backbone only
 through :class:`BackboneDims` (shapes, known without weights, so parameter counts can be computed on the meta
 device) and, for data-dependent initialisation, through :class:`EmbeddingSource`.
 
@@ -48,7 +48,7 @@ Attach = Literal["input", "layer", "wrap"]
 class MethodConfig:
     """Optimiser settings shared by every method; subclasses add the method's own fields.
 
-    Defaults are the paper's (METHODS.md); a preset or ``--set method.field=value`` overrides them.
+    Defaults are the paper's (docs/methods/index.md); a preset or ``--set method.field=value`` overrides them.
     """
 
     lr: float = 0.3
@@ -130,7 +130,7 @@ class ParamGroup:
 
 @dataclass
 class ParamCounts:
-    """The separate counting columns of METHODS.md §2.2."""
+    """The separate counting columns of docs/records.md#parameter-counts."""
 
     trainable_params: int
     saved_params: int
@@ -282,7 +282,7 @@ class Method(nn.Module):
 
     # ---- saving -----------------------------------------------------------------------------------------
     def saved_state(self) -> dict[str, torch.Tensor]:
-        """What must be saved to reproduce inference (METHODS.md §2.2 ``saved_params``); default: the state dict.
+        """What must be saved to reproduce inference (docs/records.md#parameter-counts ``saved_params``); default: the state dict.
 
         Methods whose inference needs less than training override it (Residual PT stores the computed prompt
         ``P'`` without its MLP; XPrompt only the surviving entries and the masks).

@@ -1,4 +1,4 @@
-"""BitFit: train only the bias terms (a reference row, METHODS.md §3.10).
+"""BitFit: train only the bias terms (a reference row, docs/methods/bitfit.md).
 
 Paper: Ben Zaken, Ravfogel, Goldberg, "BitFit: Simple Parameter-efficient Fine-tuning for Transformer-based
 Masked Language-models", ACL 2022, arXiv 2106.10199. Lineage config: AkariAsai/ATTEMPT ``attempt/configs/

@@ -2,7 +2,7 @@
 
 Paper: Shi & Lipani, "DePT: Decomposed Prompt Tuning for Parameter-Efficient Fine-tuning", ICLR 2024,
 arXiv 2309.05173. Official code: ZhengxiangShi/DePT (``peft/tuners/prompt_tuning_lora.py``, ``train.py``).
-METHODS.md §3.2.
+docs/methods/dept.md.
 
 A PT budget of ``l`` tokens is split into a shorter prompt of ``m`` tokens and a low-rank pair whose product is
 an ``s×d`` additive offset to the frozen input embeddings, one row per input position:
@@ -24,7 +24,7 @@ Optimiser (``train.py``): AdamW, eps 1e-6, two groups (``P_s`` at ``lr``; ``A, B
 weight decay (the scripts pass 1e-5 but the optimiser is built without it), linear schedule, 500 warm-up steps.
 Every input must be padded to exactly ``s``: ``A`` has ``s`` rows.
 
-On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+On decoder-only models (``bench/backbones/decoder.py``, docs/decoder.md): the row is ``[source ; " Label :" ;
 target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
 token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
 with position ids from the attention mask so the prompt starts at position 0 on either side. ``A`` has ``s``
@@ -131,7 +131,7 @@ class DePT(Method):
 
     @classmethod
     def search_space(cls) -> dict:
-        """DePT's grids (METHODS.md §3.2): prompt lr {0.3, 0.4}, low-rank lr {1e-4, 5e-4, 1e-3, 5e-3}.
+        """DePT's grids (docs/methods/dept.md): prompt lr {0.3, 0.4}, low-rank lr {1e-4, 5e-4, 1e-3, 5e-3}.
 
         The prompt lr is searched relative to the untuned value (×[1/3, 3]: 0.1–0.9 around the paper's 0.3,
         1e-2–9e-2 around the quick preset's 3e-2 on MiniLM); the low-rank lr over the grid's absolute range.

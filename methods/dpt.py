@@ -2,7 +2,7 @@
 
 Paper: Xiao, Xu, Li, Lu, Li, "Decomposed Prompt Tuning via Low-Rank Reparameterization", Findings EMNLP 2023,
 arXiv 2310.10094. Official code: XYaoooo/DPT (``modeling_t5.py``, ``T5EncoderStack``: ``prefix_first``,
-``prefix_second``; ``options.py``). METHODS.md §3.6.
+``prefix_second``; ``options.py``). docs/methods/dpt.md.
 
 DPT factorises the **prompt itself** (DePT instead adds a low-rank offset to the input embeddings):
 
@@ -11,13 +11,13 @@ DPT factorises the **prompt itself** (DePT instead adds a low-rank offset to the
     X_enc = [P ; E(x)] ∈ ℝ^{B×(l+s)×d},   mask [1_{B×l} ; M(x)]
 
 Trainable: ``l·b + b·d``; T5-Base with l=100, b=10: 1,000 + 7,680 = 8,680 (T5-Large, d=1024: 11,240, the
-abstract's "11.2K"). ``P`` is computed once per forward and broadcast over the batch (METHODS.md §2.1.1).
+abstract's "11.2K"). ``P`` is computed once per forward and broadcast over the batch (docs/backbones.md#the-prompt-is-built-once-per-step).
 
 Defaults (``options.py``): l=100 (``--enc_prompt_tokens``), b=10 (``--bottle_neck``), AdamW lr 0.3, weight
 decay 1e-5. The code's 10 % warm-up and its protocol (full train set, validation as dev and test) are not used:
-the harness runs DPT with the common schedule and the DePT protocol (METHODS.md §2.1.6, §5) [dec].
+the harness runs DPT with the common schedule and the DePT protocol (docs/protocol.md#common-training-settings) [dec].
 
-On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+On decoder-only models (``bench/backbones/decoder.py``, docs/decoder.md): the row is ``[source ; " Label :" ;
 target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
 token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
 with position ids from the attention mask so the prompt starts at position 0 on either side. ``P = U V``

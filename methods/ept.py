@@ -1,7 +1,7 @@
 """EPT: Efficient Prompt Tuning by Multi-Space Projection and Prompt Fusion.
 
 Paper: Lan, Yang, Liu, Guo, Zhao, Wang, AAAI 2025, arXiv 2405.11464. No official code has been released.
-METHODS.md §4.
+docs/methods/ept.md.
 
 What the paper states (abstract and section titles): (i) prompt decomposition into a shorter prompt and two
 low-rank matrices (DePT's mechanism), (ii) prompt fusion: the low-rank matrices and the short prompt as extra
@@ -9,7 +9,7 @@ knowledge sources for the short prompt, by attention, (iii) multi-space projecti
 network that learns the combination weights, (iv) a reconstructed prompt that is finally prepended.
 
 **Everything below the decomposition is an ASSUMPTION of this harness, not the paper's**: the paper's attention
-form, number and shape of subspaces, gate input and the reconstruction are unknown. The default is METHODS.md
+form, number and shape of subspaces, gate input and the reconstruction are unknown. The default is docs/methods/ept.md
 §4.2's ``placeholder-v0`` design; every choice is a config field, and every run record carries
 ``ept_variant`` and the full config so no result is mistaken for the paper's own. Reports show the row as
 ``ept[placeholder-v0]`` (``ept[placeholder-v0*]`` when the design fields differ from the variant's;
@@ -46,7 +46,7 @@ step (unless the gate is instance-dependent), so the per-step cost is DePT's.
 Optimiser (assumption): AdamW with three groups: ``P_s`` at ``lr``, ``A, B`` at ``lr_lowrank``, the fusion,
 projection and gate modules at ``lr_modules`` (1e-3).
 
-On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+On decoder-only models (``bench/backbones/decoder.py``, docs/decoder.md): the row is ``[source ; " Label :" ;
 target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
 token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
 with position ids from the attention mask so the prompt starts at position 0 on either side. The
@@ -179,7 +179,7 @@ class EPT(Method):
 
     @classmethod
     def search_space(cls) -> dict:
-        """DePT's grids for ``lr``/``lr_lowrank`` plus ``lr_modules`` over {1e-4 … 5e-3} (METHODS.md §4.2)."""
+        """DePT's grids for ``lr``/``lr_lowrank`` plus ``lr_modules`` over {1e-4 … 5e-3} (docs/methods/ept.md#method)."""
         from methods.search_space import LogFloat
 
         return {**dept_search_space(), "lr_modules": LogFloat(1e-4, 5e-3)}

@@ -1,4 +1,4 @@
-"""Full fine-tuning: every backbone parameter trains (a reference row, METHODS.md §3.10).
+"""Full fine-tuning: every backbone parameter trains (a reference row, docs/methods/finetune.md).
 
 No paper of its own; the lineage's baseline config is AkariAsai/ATTEMPT ``attempt/configs/baselines/
 finetuning.json``: lr 3e-4, batch 32, warm-up 500 (AdamW here, as for every method of the harness).

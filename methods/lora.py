@@ -1,4 +1,4 @@
-"""LoRA: Low-Rank Adaptation, through HF PEFT (a reference row, METHODS.md §3.10).
+"""LoRA: Low-Rank Adaptation, through HF PEFT (a reference row, docs/methods/lora.md).
 
 Paper: Hu, Shen, Wallis, Allen-Zhu, Li, Wang, Wang, Chen, "LoRA: Low-Rank Adaptation of Large Language Models",
 ICLR 2022, arXiv 2106.09685. Implementation: ``peft.LoraConfig`` + ``peft.inject_adapter_in_model``, which
@@ -16,7 +16,7 @@ default ``lora_dropout`` is also 0.0), targets ``q,v`` of every attention module
 (12 encoder self, 12 decoder self, 12 decoder cross) × 2 × 8 × (768+768) = 884,736; ``targets=q,k,v,o,wi,wo``
 adds k, o and both FFN matrices: 3,244,032. Targets are roles (``methods.model_parts``), mapped per family to
 module names: on BERT ``q,v`` are ``attention.self.query``/``value`` of every layer (MiniLM: 6 × 2 × 8 × 768 =
-73,728), never the pooler or the task head. lr 3e-4 as the lineage's other reference rows (METHODS.md §3.10).
+73,728), never the pooler or the task head. lr 3e-4 as the lineage's other reference rows (docs/methods/lora.md).
 
 On decoder-only Llama-style models (``methods.model_parts``): ``q,v`` are ``self_attn.q_proj``/``v_proj`` of
 every layer; ``wi`` is ``mlp.gate_proj`` and ``up_proj``, ``wo`` ``mlp.down_proj``; never the LM head. With

@@ -2,7 +2,7 @@
 
 Paper: Liu, Sun, Huang, Qiu, "Late Prompt Tuning: A Late Prompt Could Be Better Than Many Prompts", Findings
 EMNLP 2022, arXiv 2210.11292. Official code: xyltt/LPT (``encoder-only/models/modeling_roberta.py``,
-``decoder-only/models/modeling_gpt2.py``); RoBERTa-large and GPT-2 large only, no T5. METHODS.md §3.4.
+``decoder-only/models/modeling_gpt2.py``); RoBERTa-large and GPT-2 large only, no T5. docs/methods/lpt.md.
 
 The prompt enters at an intermediate layer ``L_p`` and depends on the instance: a small generator builds it
 from the hidden states after layer ``L_p``. Nothing trainable lives below ``L_p``, so the backbone runs layers
@@ -28,7 +28,7 @@ l=5, b=128, NPG, lr 1e-3, weight decay 0.1 on the weight matrices only: as the o
 decay (``decay_biases=false``; ``docs/methods/lpt.md#deviations-from-the-official-code``), ``L_p`` = mid-depth
 (12 of 24, 18 of 36).
 
-T5 port [dec] (METHODS.md §3.4, every choice a config field or recorded):
+T5 port [dec] (docs/methods/lpt.md, every choice a config field or recorded):
 
 * encoder only; ``insert_layer=None`` resolves to ``num_layers // 2`` (6 of 12 on T5-Base, 3 of 6 on MiniLM),
   the resolved value is recorded;
@@ -131,7 +131,7 @@ class LatePromptTuning(Method):
 
     @property
     def num_virtual_tokens(self) -> int:
-        """``l``: the prompt exists only above ``L_p`` (METHODS.md §8.3 counts it there)."""
+        """``l``: the prompt exists only above ``L_p`` (docs/records.md#throughput counts it there)."""
         return self.config.num_tokens
 
     def layer_prompt(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

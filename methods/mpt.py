@@ -2,7 +2,7 @@
 
 Paper: Wang, Panda, Karlinsky, Feris, Sun, Kim, "Multitask Prompt Tuning Enables Parameter-Efficient Transfer
 Learning", ICLR 2023, arXiv 2303.02861. No official code; HF PEFT ships ``MultitaskPromptEmbedding``
-(``peft/tuners/multitask_prompt_tuning/``), which this module uses for the prompt itself. METHODS.md §3.9.
+(``peft/tuners/multitask_prompt_tuning/``), which this module uses for the prompt itself. docs/methods/mpt.md.
 
 Equations (target stage; the backbone is frozen):
 
@@ -14,12 +14,12 @@ Equations (target stage; the backbone is frozen):
 All three train. Trainable: ``l·d + R·(l+d)``; T5-Base, l=100, R=1: 76,800 + 100 + 768 = 77,668.
 
 Why PEFT's ``MultitaskPromptEmbedding`` fits: built with ``num_tasks=1``, ``num_transformer_submodules=1``
-(PEFT's seq2seq default of 2 would double the prompt rows, METHODS.md §2.2) and called with ``task_ids = 0`` it
+(PEFT's seq2seq default of 2 would double the prompt rows, docs/records.md#parameter-counts) and called with ``task_ids = 0`` it
 returns exactly ``P* ∘ (U V)`` as ``[1, l, d]``; its parameters are ``embedding.weight`` (P*),
 ``prefix_task_cols`` (U, ``[1, l, R]``) and ``prefix_task_rows`` (V, ``[1, R, d]``). Only its initialisation is
 replaced, because it does not fit a single-task run:
 
-* PEFT draws U and V from Normal(0, 0.02), so at step 0 ``P̂`` is ≈ 4·10⁻⁴ of ``P*``'s scale (METHODS.md §3.9
+* PEFT draws U and V from Normal(0, 0.02), so at step 0 ``P̂`` is ≈ 4·10⁻⁴ of ``P*``'s scale (docs/methods/mpt.md#initialisation
   pitfall). Here ``factor_init="ones"`` [dec]: u = v = 1, so ``P̂ = P*`` at the start. For R > 1 the first rank
   is ones and the others LoRA-style (U's extra columns Normal(0, 0.02), V's extra rows zero), so ``U V = 1``
   exactly and every factor still receives a gradient. ``factor_init="peft"`` keeps PEFT's draw for parity.
@@ -39,7 +39,7 @@ Source stage, and what differs from the paper [dec, harness simplification]:
   multiplicative reparameterisation, recorded as ``mpt_variant = "mpt(src=none)"``.
 * ``sources=random`` is refused: it would average random matrices, which is no source at all.
 
-On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+On decoder-only models (``bench/backbones/decoder.py``, docs/decoder.md): the row is ``[source ; " Label :" ;
 target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
 token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
 with position ids from the attention mask so the prompt starts at position 0 on either side. ``P̂ = P* ∘

@@ -1,4 +1,4 @@
-"""Soft-prompt initialisations shared by the prompt family (METHODS.md §3.1 defaults).
+"""Soft-prompt initialisations shared by the prompt family (docs/methods/pt.md#defaults defaults).
 
 * ``vocab``: rows of the frozen vocabulary embedding at sampled token ids (ATTEMPT ``init_prefix_from_vocab``,
   PEFT ``SAMPLE_VOCAB``): the prompt starts on the scale the backbone expects.

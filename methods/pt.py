@@ -1,7 +1,7 @@
 """PT: Prompt Tuning.
 
 Paper: Lester, Al-Rfou, Constant, "The Power of Scale for Parameter-Efficient Prompt Tuning", EMNLP 2021,
-arXiv 2104.08691. Official code: google-research/prompt-tuning (JAX). METHODS.md §3.1.
+arXiv 2104.08691. Official code: google-research/prompt-tuning (JAX). docs/methods/pt.md.
 
 Equations (the backbone is frozen; only ``P`` trains):
 
@@ -12,7 +12,7 @@ Trainable: ``l·d`` (T5-Base, l=100: 76,800). The prompt is built once per step 
 Defaults follow the DePT/ATTEMPT lineage on T5-Base: l=100, AdamW, lr 0.3, weight decay 1e-5, prompt
 initialised from sampled vocabulary rows (ATTEMPT's ``init_prefix_from_vocab``).
 
-On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+On decoder-only models (``bench/backbones/decoder.py``, docs/decoder.md): the row is ``[source ; " Label :" ;
 target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
 token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
 with position ids from the attention mask so the prompt starts at position 0 on either side. Under causal
@@ -65,7 +65,7 @@ class PromptTuning(Method):
 
     @classmethod
     def search_space(cls) -> dict:
-        """The prompt lr, log-uniform over ×[0.1, 10] of the untuned value (METHODS.md §3.1 fixes 0.3 on T5;
+        """The prompt lr, log-uniform over ×[0.1, 10] of the untuned value (docs/methods/pt.md fixes 0.3 on T5;
         §2.4 warns it transfers poorly across families, so the range is wide: 0.03–3 on the paper preset,
         3e-3–0.3 around the quick preset's 3e-2)."""
         from methods.search_space import LogFloat

@@ -6,9 +6,9 @@ Paper: Liu, Zheng, Du, Ding, Qian, Yang, Tang, "GPT Understands, Too", arXiv 210
 after ``[CLS]``). A ``PeftModel`` is not used because the seq2seq backbone calls the encoder directly with
 ``inputs_embeds`` (``bench/backbones/seq2seq.py``), which would bypass ``PeftModel.forward``.
 ``num_transformer_submodules`` is 1, so the encoder has exactly ``l`` rows (PEFT's seq2seq default of 2
-doubles them, METHODS.md §2.2 pitfall).
+doubles them, docs/records.md#parameter-counts pitfall).
 
-Equations (one pass per step, output shared over the batch, METHODS.md §2.1):
+Equations (one pass per step, output shared over the batch, docs/backbones.md#t5-seq2seq):
 
     E ∈ ℝ^{l×d} (nn.Embedding, N(0, 1) init)
     P = W₃·ReLU(W₂·ReLU(W₁·E + c₁) + c₂) + c₃ ∈ ℝ^{l×d},  W₁ ∈ ℝ^{h×d}, W₂ ∈ ℝ^{h×h}, W₃ ∈ ℝ^{d×h}

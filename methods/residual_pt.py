@@ -2,7 +2,7 @@
 
 Paper: Razdaibiedina, Mao, Hou, Khabsa, Lewis, Ba, Almahairi, "Residual Prompt Tuning: Improving Prompt Tuning
 with Residual Reparameterization", Findings ACL 2023, arXiv 2305.03937. Official code: arazd/ResidualPrompts
-(``prompt_tuner2.py``: ``ResMLP``, ``train.py``). METHODS.md §3.3.
+(``prompt_tuner2.py``: ``ResMLP``, ``train.py``). docs/methods/residual_pt.md.
 
 Every prompt row goes through a shallow bottleneck MLP with a LayerNorm and a skip connection (the MLP is shared
 across tokens unless ``separate_mlps``):
@@ -12,7 +12,7 @@ across tokens unless ``separate_mlps``):
     X_enc = [P' ; E(x)] ∈ ℝ^{B×(l+s)×d},   mask [1_{B×l} ; M(x)]
 
 ``layer_norm=False`` drops the LN, ``residual=False`` the ``+ p_i``. ``P'`` is computed once per forward over the
-``l`` rows and broadcast over the batch (never per example: METHODS.md §2.1.1, PEFT issue 2043).
+``l`` rows and broadcast over the batch (never per example: docs/backbones.md#the-prompt-is-built-once-per-step, PEFT issue 2043).
 
 Trainable (shared MLP): ``l·d + 2·d·b + b + d + 2d``; T5-Base, l=100, b=400: 76,800 + 614,400 + 400 + 768 +
 1,536 = 693,904. ``separate_mlps`` multiplies the MLP part by ``l``.
@@ -26,7 +26,7 @@ eps 1e-8, weight decay 1e-5, LayerNorm on, ReLU, residual on, prompt from random
 b=400 is the harness default (the setting implied by the DPT paper's 925K on T5-Large; the repository default is
 800) [dec]; the MLP's Linear and LayerNorm layers use PyTorch's default initialisation, as the repository does.
 
-On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+On decoder-only models (``bench/backbones/decoder.py``, docs/decoder.md): the row is ``[source ; " Label :" ;
 target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
 token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
 with position ids from the attention mask so the prompt starts at position 0 on either side. ``P'`` is
@@ -55,7 +55,7 @@ from methods.registry import register_method
 @dataclass
 class ResidualPTConfig(PromptConfig):
     num_tokens: int = 100  # l
-    bottleneck: int = 400  # b [dec: harness default, METHODS.md §3.3]
+    bottleneck: int = 400  # b [dec: harness default, docs/methods/residual_pt.md]
     separate_mlps: bool = False  # one MLP per prompt token instead of one shared MLP
     layer_norm: bool = True
     residual: bool = True

@@ -16,7 +16,7 @@ from YAML:
 The default space of a method (``Method.search_space``) puts every learning-rate field of its config (``lr``
 and every ``lr_*``, nested ones included, i.e. one per parameter group) on ``LogFloat(0.1, 10,
 relative=True)``, so a new method gets a sensible space without declaring one; methods override it with the
-grids their papers searched (METHODS.md).
+grids their papers searched (docs/methods/index.md).
 """
 
 from __future__ import annotations

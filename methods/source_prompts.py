@@ -1,4 +1,4 @@
-"""Helpers for methods that take prompts trained on source tasks (ATTEMPT, MPT; METHODS.md §3.8, §3.9).
+"""Helpers for methods that take prompts trained on source tasks (ATTEMPT, MPT; docs/methods/attempt.md, docs/methods/mpt.md).
 
 A method's config names its sources in one string field (``sources``): comma-separated task names or paths,
 which the harness resolves to prompt tensors before :meth:`methods.base.Method.initialize` and hands over

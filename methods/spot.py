@@ -3,7 +3,7 @@
 Paper: Vu, Lester, Constant, Al-Rfou, Cer, "SPoT: Better Frozen Model Adaptation through Soft Prompt
 Transfer", ACL 2022, arXiv 2110.07904. Code: google-research/prompt-tuning ``prompt_tuning/spot/`` (a saved
 prompt loaded as the initialiser via ``configs/prompts/from_file.gin``); re-implementation in AkariAsai/ATTEMPT
-``attempt/configs/baselines/spot.json``. METHODS.md §3.7.
+``attempt/configs/baselines/spot.json``. docs/methods/spot.md.
 
 Equations (the backbone is frozen; only ``P`` trains):
 
@@ -14,14 +14,14 @@ Equations (the backbone is frozen; only ``P`` trains):
 Trainable: ``l·d`` (T5-Base, l=100: 76,800); ``transfer_params``: the source prompt, ``l·d`` (76,800).
 Defaults (ATTEMPT's re-implementation): l=100, lr 0.3, AdamW, weight decay 0 (``spot.json`` sets none, so the
 Hugging Face default applies; ``docs/methods/spot.md#deviations-from-the-official-code``), source = a PT prompt trained
-on MNLI (the harness trains it itself, METHODS.md §3.7 single-task harness [dec]). The source must come from
+on MNLI (the harness trains it itself, docs/methods/spot.md#deviations-from-the-official-code single-task harness [dec]). The source must come from
 the same backbone (prompts do not transfer across embedding spaces) and have exactly ``l`` rows.
 
 ``source`` is one item (``bench/sources.py``): a task name (the exported prompt of a ``pt`` run on it, trained
 first if missing) or a ``.safetensors`` prompt file. ``random``/``none`` are refused: SPoT from a random prompt
 is plain PT and must not be reported as SPoT (§3.7); run ``pt`` instead.
 
-On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+On decoder-only models (``bench/backbones/decoder.py``, docs/decoder.md): the row is ``[source ; " Label :" ;
 target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
 token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
 with position ids from the attention mask so the prompt starts at position 0 on either side. The source

@@ -6,7 +6,7 @@ the method module, so:
 
 * :meth:`WrapMethod.param_groups` lists the tensors that became trainable in :meth:`WrapMethod.modify` (the
   difference of the model's ``requires_grad`` sets before and after), never the task head, which the backbone
-  owns and counts as ``head_params`` (METHODS.md §2.2). Tensors that were trainable before the wrap (the head)
+  owns and counts as ``head_params`` (docs/records.md#parameter-counts). Tensors that were trainable before the wrap (the head)
   are made trainable again afterwards, since PEFT's injection freezes everything but its adapters.
 * The method module itself registers no parameters, so ``Backbone.total_params`` (model + method, deduplicated)
   never counts a tensor twice.

@@ -1,7 +1,7 @@
 """XPrompt: prompt tuning, hierarchical structured pruning, rewinding.
 
 Paper: Ma, Zhang, Ren, Wang, Wang, Wu, Quan, Song, "XPrompt: Exploring the Extreme of Prompt Tuning", EMNLP 2022,
-arXiv 2210.04457. No public implementation is known. METHODS.md §3.5. The backbone stays frozen throughout.
+arXiv 2210.04457. No public implementation is known. docs/methods/xprompt.md. The backbone stays frozen throughout.
 
 Three stages (``training_stages``; the trainer runs them, calling ``begin_stage`` in between):
 
@@ -9,7 +9,7 @@ Three stages (``training_stages``; the trainer runs them, calling ``begin_stage`
 2. **Hierarchical structured pruning** (in ``begin_stage``, no optimiser steps):
    token level first, then piece level. Token mask ``γ ∈ {0,1}^l``, piece mask ``ζ ∈ {0,1}^{l×k}`` with each of
    the ``k`` pieces ``d/k`` wide; masked prompt ``P̃_i = γ_i · (ζ_i ⊗ 1_{d/k}) ⊙ P_i``.
-   Importance (first-order mask-gradient form) [unv: METHODS.md's reading of the paper, not checked against
+   Importance (first-order mask-gradient form) [unv: docs/methods/xprompt.md's reading of the paper, not checked against
    the PDF]: ``I_i = E_x |∂L/∂γ_i|`` at ``γ = 1``, i.e. ``|Σ_j P_ij ∂L/∂P_ij|`` averaged over ``score_batches``
    training batches (absolute value per batch, then the mean); a piece's score is the same sum over its
    ``d/k`` entries. The ``round(ρ_tok · l)`` lowest-scoring tokens are removed; then, scored again on the
@@ -18,7 +18,7 @@ Three stages (``training_stages``; the trainer runs them, calling ``begin_stage`
 3. **Rewinding** (weight rewinding, Renda et al. 2020): the surviving entries are reset to their stage-1
    *final* values and retrained with the masks fixed (``max_steps`` steps, PT's budget again).
 
-Harness decisions [dec] (METHODS.md §3.5 "harness knobs"):
+Harness decisions [dec] (docs/methods/xprompt.md#deviations-from-the-official-code "harness knobs"):
 
 * Pruned tokens leave the sequence: stage 3 prepends ``l_kept`` virtual tokens (``X_enc = [P̃ ; E(x)]``,
   ``l_kept + s`` encoder positions). Pruned pieces stay in the ``[l_kept, d]`` tensor as zeros; the forward pass
@@ -29,7 +29,7 @@ Harness decisions [dec] (METHODS.md §3.5 "harness knobs"):
   latest trained values and rewinds to the stage-1 final values.
 * Importance is scored with the backbone in evaluation mode (no dropout) on batches drawn from the training
   split by a generator of their own (``bench/stages.py``).
-* Default ratios: ρ_tok = 0.2 and ρ_piece = 0.25, mid-points of METHODS.md's search grids {0.1, 0.2, 0.3, 0.5}
+* Default ratios: ρ_tok = 0.2 and ρ_piece = 0.25, mid-points of docs/methods/xprompt.md's search grids {0.1, 0.2, 0.3, 0.5}
   and {0.1, 0.25, 0.5}; the paper's per-task values are not available.
 * Dev evaluation and best-checkpoint selection happen in the final stage only (``bench/stages.py``).
 
@@ -39,7 +39,7 @@ after pruning, ``(kept pieces) · d/k`` (:meth:`saved_state` stores the kept tok
 only the surviving values). The per-stage record (``stages``) gives each stage's own trainable count
 (:meth:`stage_trainable_params`: the surviving entries in the retraining stages). Optimiser as PT: AdamW, lr 0.3, weight decay 1e-5.
 
-On decoder-only models (``bench/backbones/decoder.py``, METHODS.md §2.4): the row is ``[source ; " Label :" ;
+On decoder-only models (``bench/backbones/decoder.py``, docs/decoder.md): the row is ``[source ; " Label :" ;
 target ; EOS]`` with the loss on the target only, and the virtual tokens go right before the first real
 token (``[P ; text ; pads]`` right-padded for training, ``[pads ; P ; text]`` left-padded for generation),
 with position ids from the attention mask so the prompt starts at position 0 on either side. Stage 3
@@ -73,8 +73,8 @@ class XPromptConfig(PromptConfig):
     init: PromptInit = "vocab"
     init_text: str = ""
     init_special_tokens: bool = True  # text init: tokenise with </s> etc., as DePT and PEFT's TEXT init
-    token_prune_ratio: float = 0.2  # ρ_tok [dec: METHODS.md searches {0.1, 0.2, 0.3, 0.5}]
-    piece_prune_ratio: float = 0.25  # ρ_piece [dec: METHODS.md searches {0.1, 0.25, 0.5}]
+    token_prune_ratio: float = 0.2  # ρ_tok [dec: docs/methods/xprompt.md searches {0.1, 0.2, 0.3, 0.5}]
+    piece_prune_ratio: float = 0.25  # ρ_piece [dec: docs/methods/xprompt.md searches {0.1, 0.25, 0.5}]
     num_pieces: int = 16  # k pieces per token (T5-Base: 48 dims each)
     rounds: int = 1  # prune + rewind-retrain rounds
     score_batches: int = 32  # training batches averaged for the importance scores

@@ -1,7 +1,7 @@
 """GLUE and SuperGLUE tasks for the benchmark: rows, ``dept`` text formats, splits and metrics.
 
 Importing the package registers every task (``suites.glue``, ``suites.superglue``); ``suites.registry`` says
-how to add one. The facts followed are METHODS.md sections 5 (protocol) and 6 (data formats).
+how to add one. The facts followed are docs/protocol.md (the protocol and its data formats).
 """
 
 from suites import glue, superglue  # noqa: F401  (importing a suite module registers its tasks)

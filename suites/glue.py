@@ -1,4 +1,4 @@
-"""GLUE tasks: original TSV layout ``glue/<TASK>/{train,dev}.tsv`` (METHODS.md 6.1) -> HF rows (6.3).
+"""GLUE tasks: original TSV layout ``glue/<TASK>/{train,dev}.tsv`` (docs/protocol.md#glue-tsv-files) -> HF rows (6.3).
 
 Every TSV row becomes ``{<text fields>, "label", "idx"}`` with the HF field names, the label mapped through
 the HF ClassLabel order, and ``idx`` the 0-based data-row number of the file.
@@ -28,7 +28,8 @@ class GlueTask(Task):
     text_columns: dict[str, str]  # HF field -> TSV column, in source-text order
     label_column: str
     column_names: tuple[str, ...] | None = None  # for files without a header line (CoLA)
-    strip_text: bool = False  # SST-2: sentences end with a space before the tab (METHODS.md 6.1)
+    # SST-2: sentences end with a space before the tab (docs/protocol.md#glue-tsv-files)
+    strip_text: bool = False
 
     @property
     def source_fields(self) -> tuple[str, ...]:
@@ -49,7 +50,7 @@ class GlueTask(Task):
         width = max(label_at, *text_at.values()) + 1
 
         def convert(fields: list[str], ordinal: int) -> list[dict[str, Any]]:
-            # A short row lacks a needed column; the HF script drops such rows too (METHODS.md 6.1: QQP).
+            # A short row lacks a needed column; the HF script drops such rows too (docs/protocol.md#glue-tsv-files: QQP).
             if len(fields) < width:
                 raise RowError(f"{len(fields)} tab-separated fields, expected {len(raw.header or ())}")
             row: dict[str, Any] = {name: fields[at] for name, at in text_at.items()}
@@ -62,7 +63,7 @@ class GlueTask(Task):
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class MrpcTask(GlueTask):
-    """MRPC, whose train.tsv misses a pair in some redistributed copies (METHODS.md 6.1).
+    """MRPC, whose train.tsv misses a pair in some redistributed copies (docs/protocol.md#glue-tsv-files).
 
     GLUE's train.tsv is ``msr_paraphrase_train.txt`` minus the pairs in ``dev_ids.tsv``, in MSR file order,
     which is also the HF order. When train.tsv is missing or shorter than the official 3,668 rows and both
@@ -112,7 +113,7 @@ class MrpcTask(GlueTask):
         return [tuple(fields[i] for i in (first, second) if i < len(fields)) for _, fields in raw.records]
 
 
-# ---- the tasks, in the order of the paper tables (METHODS.md 5.1, 5.2, 5.3, 6.1, 6.3) ----------------------
+# ---- the tasks, in the order of the paper tables (docs/protocol.md#text-formats, docs/protocol.md#splits, docs/protocol.md#metrics, docs/protocol.md#glue-tsv-files, docs/protocol.md#hugging-face-rows) ----------------------
 
 register_task(
     GlueTask(

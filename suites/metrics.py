@@ -1,4 +1,4 @@
-"""Metrics of the ``dept`` protocol (METHODS.md 5.3), on generated strings vs target strings, all x100.
+"""Metrics of the ``dept`` protocol (docs/protocol.md#metrics), on generated strings vs target strings, all x100.
 
 Predictions and references are compared after ``strip()``, as the lineage strips decoded text. Each metric
 keeps the lineage's treatment of invalid generations (text that is not a label string), which differs by

@@ -1,4 +1,4 @@
-"""Readers for the original GLUE TSV and SuperGLUE JSONL files (METHODS.md 6.1, 6.2).
+"""Readers for the original GLUE TSV and SuperGLUE JSONL files (docs/protocol.md#glue-tsv-files, docs/protocol.md#superglue-jsonl-files).
 
 Why the ``csv`` module and not pandas: the TSV files contain bare ``"`` characters, so quoting must be off
 (``csv.QUOTE_NONE``; with default quoting MRPC, QNLI and STS-B fail and RTE/test.tsv silently loses rows), and
@@ -6,7 +6,7 @@ every value must stay the exact string of the file (pandas would turn ``NA``/``n
 Files are decoded with ``utf-8-sig`` so MRPC's UTF-8 BOM does not become part of the first column name.
 
 Each file is read once as bytes: the same bytes are hashed (sha256, for provenance) and parsed. Rows are kept
-in file order, because the split permutation indexes rows by position (METHODS.md 5.2).
+in file order, because the split permutation indexes rows by position (docs/protocol.md#splits).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from suites.errors import RowError, TaskDataError
 
 MAX_MALFORMED_FRACTION = 0.01
-"""More malformed rows than this fraction of a file is an error, not something to skip (METHODS.md 6.1)."""
+"""More malformed rows than this fraction of a file is an error, not something to skip (docs/protocol.md#glue-tsv-files)."""
 
 
 @dataclass

@@ -4,8 +4,8 @@ How to add a task
 -----------------
 
 1. Add one call to the suite's module, ``suites/glue.py`` (original files are TSV) or ``suites/superglue.py``
-   (JSONL). The arguments are facts about the task, all from METHODS.md (5.1 format, 5.2 split family,
-   5.3 metrics, 6.x files, HF schema and label order). WNLI, for example, would be::
+   (JSONL). The arguments are facts about the task, all from docs/protocol.md (text formats, split family,
+   metrics, data files, HF schema and label order). WNLI, for example, would be::
 
        register_task(GlueTask(
            name="wnli",
@@ -15,7 +15,7 @@ How to add a task
            text_columns={"sentence1": "sentence1", "sentence2": "sentence2"},  # HF field -> file column
            label_column="label",
            label_names=("not_entailment", "entailment"),       # HF ClassLabel order = digit target
-           split_family="small",                               # METHODS.md 5.2
+           split_family="small",                               # docs/protocol.md#splits
            metric_names=("accuracy",),                         # selection metric first
            headline_metric="accuracy",                         # the number the paper tables report
            official_rows={"train": 635, "validation": 71},     # checked against the files
@@ -32,7 +32,7 @@ How to add a task
    loaded rows, e.g. WSC spans). The registry, splits, metrics and CLI need no change.
 
 3. Add tests in ``tests/test_suites_*.py``: one row's exact source string and target, and the split sizes on
-   the real data in ``$BENCH_DATA_DIR`` (METHODS.md 5.2 lists them).
+   the real data in ``$BENCH_DATA_DIR`` (docs/protocol.md#splits lists them).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _check_suite(suite: str) -> str:
 
 
 def suite_tasks(suite: str) -> list[str]:
-    """Task names of ``suite`` in the order of the paper tables (METHODS.md 7)."""
+    """Task names of ``suite`` in the order of the paper tables (docs/reports.md#published-numbers)."""
     key = _check_suite(suite)
     return [name for name, task in _TASKS.items() if task.suite == key]
 

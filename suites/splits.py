@@ -1,4 +1,4 @@
-"""The ``dept`` split protocol (METHODS.md 5.2): test sets carved from public data, bit-exact with the lineage.
+"""The ``dept`` split protocol (docs/protocol.md#splits): test sets carved from public data, bit-exact with the lineage.
 
 GLUE/SuperGLUE test labels are hidden, so:
 

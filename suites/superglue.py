@@ -1,4 +1,4 @@
-"""SuperGLUE tasks: original JSONL layout ``superglue/<Task>/{train,val}.jsonl`` (METHODS.md 6.2) -> HF rows.
+"""SuperGLUE tasks: original JSONL layout ``superglue/<Task>/{train,val}.jsonl`` (docs/protocol.md#superglue-jsonl-files) -> HF rows.
 
 Labels become ClassLabel indices (bools to 0/1, CB strings through its own order), WSC's ``target`` is
 flattened into span fields, and MultiRC's paragraph records are flattened to one row per answer (6.3).
@@ -47,7 +47,7 @@ class SuperGlueTask(Task):
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class MultiRcTask(SuperGlueTask):
-    """One JSON record per paragraph, questions nested inside, answers inside questions (METHODS.md 6.2).
+    """One JSON record per paragraph, questions nested inside, answers inside questions (docs/protocol.md#superglue-jsonl-files).
 
     Flattened in file order (paragraph -> question -> answer), which is the HF row order the split
     permutation indexes. The ``dept`` format removes the passage's HTML (``<br>`` -> space, ``<b>``/``</b>``
@@ -102,7 +102,7 @@ def span_at(text: str, span: str, index: int) -> bool:
 
 def mark_span(text: str, span: str, index: int, mark: str) -> str:
     """Wrap ``span`` at word ``index`` as ``"<mark> span <mark>"``; left unmarked where the span is not at
-    that word, as the lineage leaves it (METHODS.md 5.1). The span text is matched literally."""
+    that word, as the lineage leaves it (docs/protocol.md#text-formats). The span text is matched literally."""
     if not span_at(text, span, index):
         return text
     start = word_start(text, index) or 0
@@ -113,7 +113,7 @@ def fix_span(row: dict[str, Any], key: str) -> str | None:
     """Make ``row[key_text]`` sit at word ``row[key_index]``; return what was fixed ("text", "index",
     "unresolved") or None when nothing was wrong.
 
-    First the repairs HF's ``wsc.fixed`` makes to the original WSC (METHODS.md 6.2): the span text's first
+    First the repairs HF's ``wsc.fixed`` makes to the original WSC (docs/protocol.md#superglue-jsonl-files): the span text's first
     letter takes the case of the word at the index, a trailing "." is dropped, a newline becomes a space.
     If the span is still not at its index, it is looked for up to ``SPAN_SEARCH_RADIUS`` words away.
     """
@@ -144,7 +144,7 @@ class WscTask(SuperGlueTask):
 
     Source: ``text: ...`` with the noun (span1) wrapped as ``* noun *`` and the pronoun (span2) as
     ``# pronoun #`` at their word indices; span2's index moves by 2 when span1 comes first, for the two
-    marker words inserted before it (METHODS.md 5.1).
+    marker words inserted before it (docs/protocol.md#text-formats).
     """
 
     def _convert_record(self, record: str, ordinal: int) -> list[dict[str, Any]]:
@@ -184,7 +184,7 @@ class WscTask(SuperGlueTask):
         return f"text: {text}"
 
 
-# ---- the tasks, in the order of the paper tables (METHODS.md 5.1, 5.2, 5.3, 6.2, 6.3) ----------------------
+# ---- the tasks, in the order of the paper tables (docs/protocol.md#text-formats, docs/protocol.md#splits, docs/protocol.md#metrics, docs/protocol.md#superglue-jsonl-files, docs/protocol.md#hugging-face-rows) ----------------------
 
 BINARY = ("False", "True")
 

@@ -1,7 +1,7 @@
 """What a task is: its facts (labels, split family, metrics, where its data lives) and the ``dept`` format.
 
-A task never knows which method runs on it (ARCHITECTURE.md); it hands over examples, text formats and a
-metric. Rows are always in the Hugging Face ``datasets`` schema (METHODS.md 6.3), whether they came from the
+A task never knows which method runs on it (CONTRIBUTING.md#how-the-parts-fit-together); it hands over examples, text formats and a
+metric. Rows are always in the Hugging Face ``datasets`` schema (docs/protocol.md#hugging-face-rows), whether they came from the
 Hub or from the original files, so formatting and splitting do not care where the data came from.
 """
 
@@ -27,7 +27,7 @@ HUB_HINT = "pass --data-dir or set BENCH_DATA_DIR to a folder with the original 
 
 @dataclass(frozen=True)
 class Example:
-    """One formatted example (METHODS.md 5.1): source and target text, the label, and the raw HF row."""
+    """One formatted example (docs/protocol.md#text-formats): source and target text, the label, and the raw HF row."""
 
     source: str  # e.g. "sentence1: ... sentence2: ..." (no task prefix)
     target: str  # "0"/"1"/"2"; STS-B: the label rounded to one decimal, e.g. "3.8"
@@ -61,15 +61,15 @@ class Task:
     """One task; subclasses (one per suite) know the file layout, instances know the task's facts.
 
     Subclasses also provide ``source_fields``: the HF fields that make up the source text, in order
-    (METHODS.md 5.1); a GLUE task derives it from its columns, a SuperGLUE task lists it.
+    (docs/protocol.md#text-formats); a GLUE task derives it from its columns, a SuperGLUE task lists it.
     """
 
     name: str
     suite: str
     description: str
     label_names: tuple[str, ...] | None  # HF ClassLabel names in order; None for regression (STS-B)
-    split_family: str  # "small" | "large" | "mnli" (METHODS.md 5.2)
-    metric_names: tuple[str, ...]  # selection metric first (METHODS.md 5.3)
+    split_family: str  # "small" | "large" | "mnli" (docs/protocol.md#splits)
+    metric_names: tuple[str, ...]  # selection metric first (docs/protocol.md#metrics)
     headline_metric: str
     hf_path: str
     hf_config: str
@@ -93,7 +93,7 @@ class Task:
 
     @property
     def selection_metric(self) -> str:
-        """The dev metric that picks the checkpoint: the first one computed (METHODS.md 5.3)."""
+        """The dev metric that picks the checkpoint: the first one computed (docs/protocol.md#metrics)."""
         return self.metric_names[0]
 
     @property
@@ -104,14 +104,14 @@ class Task:
     def label_strings(self) -> list[str]:
         """Every target string the model may have to produce; it fixes the maximum target length.
 
-        STS-B enumerates 0.0, 0.2, ..., 5.0 as the lineage's label list does (METHODS.md 5.1), although its
+        STS-B enumerates 0.0, 0.2, ..., 5.0 as the lineage's label list does (docs/protocol.md#text-formats), although its
         targets are rounded to one decimal and may be any of 0.0, 0.1, ..., 5.0.
         """
         if self.label_names is None:
             return [_one_decimal(i / 5) for i in range(26)]
         return [str(i) for i in range(len(self.label_names))]
 
-    # ---- the dept text-to-text format (METHODS.md 5.1) -------------------------------------------------
+    # ---- the dept text-to-text format (docs/protocol.md#text-formats) -------------------------------------------------
 
     def format(self, row: dict[str, Any]) -> Example:
         """HF-schema row -> Example with the ``dept`` source and digit target."""
@@ -140,14 +140,14 @@ class Task:
         return None
 
     def compute_metrics(self, predictions: list[str], references: list[str]) -> dict[str, float]:
-        """Every metric in ``metric_names`` (x100) on generated strings vs target strings (METHODS.md 5.3)."""
+        """Every metric in ``metric_names`` (x100) on generated strings vs target strings (docs/protocol.md#metrics)."""
         return metrics.compute(self.metric_names, predictions, references, self.label_strings())
 
     # ---- labels ----------------------------------------------------------------------------------------
 
     def parse_label(self, value: Any) -> int | float:
         """An original-file label -> the HF value: ClassLabel index (strings through ``label_names``, bools
-        to 0/1) or, for regression, the score as the float32 the HF schema stores (METHODS.md 6.3)."""
+        to 0/1) or, for regression, the score as the float32 the HF schema stores (docs/protocol.md#hugging-face-rows)."""
         if self.label_names is None:
             try:
                 return float(np.float32(float(value)))

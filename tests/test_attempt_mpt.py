@@ -159,7 +159,7 @@ def test_mpt_higher_rank_starts_at_p_star_and_every_factor_learns(tiny_t5_dir):
 
 
 def test_mpt_peft_factor_init_shrinks_the_prompt(tiny_t5_dir):
-    """The PEFT pitfall of METHODS.md §3.9, kept as an option: both factors ~ Normal(0, 0.02)."""
+    """The PEFT pitfall of docs/methods/mpt.md, kept as an option: both factors ~ Normal(0, 0.02)."""
     backbone, method, _ = build(tiny_t5_dir, "mpt", num_sources=0, sources="none", factor_init="peft")
     batch = batch_of(backbone)
     prompt = method.prompt(backbone.embed_ids(batch["input_ids"]), batch["attention_mask"])

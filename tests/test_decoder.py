@@ -1,4 +1,4 @@
-"""The causal-LM backbone (METHODS.md §2.4): loss only on the target tokens, the prompt right before the first
+"""The causal-LM backbone (docs/decoder.md): loss only on the target tokens, the prompt right before the first
 real token whatever the padding side, DePT's rows aligned with the real tokens, label scoring and batched
 greedy generation that match single-example results."""
 

@@ -1,4 +1,4 @@
-"""Trainable-parameter counts on T5-Base dimensions match the papers (METHODS.md §1, §3, §4.2)."""
+"""Trainable-parameter counts on T5-Base dimensions match the papers (docs/methods/index.md#overview, docs/methods/ept.md#method)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from bench.backbones import meta_backbone
 from bench.cli import main
 from methods.registry import build_config, get_method_class
 
-T5_BASE_TOTAL = 222_903_552  # METHODS.md §0.2 (input embedding tied with the LM head)
+# docs/methods/index.md#t5-base-dimensions (input embedding tied with the LM head)
+T5_BASE_TOTAL = 222_903_552
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_ept_extra_params_and_breakdown(t5_base):
 
 
 def test_ept_budget_variant_from_methods_md(t5_base):
-    """The parameter-matched example of METHODS.md §4.2: d_a=8, k=2, N=4, m=40, r=17 -> 75,780 total."""
+    """The parameter-matched example of docs/methods/ept.md#method: d_a=8, k=2, N=4, m=40, r=17 -> 75,780 total."""
     counts = count(t5_base, "ept", **{"fusion.attn_dim": 8, "proj.rank": 2, "num_tokens": 40, "rank": 17})
     assert counts.extra_params == 27_652
     assert counts.trainable_params == 75_780

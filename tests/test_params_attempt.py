@@ -1,4 +1,4 @@
-"""ATTEMPT and MPT trainable/transfer counts on T5-Base dimensions (METHODS.md §3.8, §3.9)."""
+"""ATTEMPT and MPT trainable/transfer counts on T5-Base dimensions (docs/methods/attempt.md#trainable-parameters, docs/methods/mpt.md#trainable-parameters)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Trainable/saved parameter counts of Residual PT, DPT and XPrompt on T5 dimensions (METHODS.md §1, §3.3,
-§3.5, §3.6)."""
+"""Trainable/saved parameter counts of Residual PT, DPT and XPrompt on T5 dimensions (docs/methods/index.md#overview, docs/methods/residual_pt.md#trainable-parameters,
+docs/methods/xprompt.md#trainable-parameters, docs/methods/dpt.md#trainable-parameters)."""
 
 from __future__ import annotations
 

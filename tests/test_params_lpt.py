@@ -1,4 +1,4 @@
-"""LPT's trainable-parameter counts match METHODS.md §3.4 (T5-Base, and RoBERTa-large via custom dims)."""
+"""LPT's trainable-parameter counts match docs/methods/lpt.md#trainable-parameters (T5-Base, and RoBERTa-large via custom dims)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPoT's counts on T5-Base dimensions (METHODS.md §3.7) and its refusal of missing or wrong sources."""
+"""SPoT's counts on T5-Base dimensions (docs/methods/spot.md#trainable-parameters) and its refusal of missing or wrong sources."""
 
 from __future__ import annotations
 

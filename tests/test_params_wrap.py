@@ -1,4 +1,4 @@
-"""Reference rows (LoRA, full fine-tuning, BitFit, Adapter) and P-tuning: counts on T5-Base match METHODS.md
+"""Reference rows (LoRA, full fine-tuning, BitFit, Adapter) and P-tuning: counts on T5-Base match docs/methods/index.md#overview
 §3.10, ``bench params`` attaches wrap methods, and saved/best-checkpoint states reproduce predictions."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Loaders, formats and the dept split protocol on the real GLUE/SuperGLUE files (METHODS.md 5.1, 5.2, 6)."""
+"""Loaders, formats and the dept split protocol on the real GLUE/SuperGLUE files (docs/protocol.md#text-formats, docs/protocol.md#splits, docs/protocol.md#data-files)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def data_dir() -> Path:
     return path
 
 
-# ---- split sizes (METHODS.md 5.2 table) -------------------------------------------------------------------
+# ---- split sizes (docs/protocol.md#splits table) -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_same_seed_same_split_other_seed_different(data_dir: Path) -> None:
     assert other.info["seed"] == 43
 
 
-# ---- labels and formats (METHODS.md 5.1, 6.3) ----------------------------------------------------------
+# ---- labels and formats (docs/protocol.md#text-formats, docs/protocol.md#hugging-face-rows) ----------------------------------------------------------
 
 
 def test_rte_string_labels_and_format(data_dir: Path) -> None:

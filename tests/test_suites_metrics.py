@@ -1,4 +1,4 @@
-"""Metrics (METHODS.md 5.3) on vectors whose values are worked out by hand in each test."""
+"""Metrics (docs/protocol.md#metrics) on vectors whose values are worked out by hand in each test."""
 
 from __future__ import annotations
 

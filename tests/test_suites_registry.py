@@ -1,4 +1,4 @@
-"""Registry lookups and the facts each task declares (METHODS.md 5.1, 5.2, 5.3, 6.3)."""
+"""Registry lookups and the facts each task declares (docs/protocol.md#text-formats, docs/protocol.md#splits, docs/protocol.md#metrics, docs/protocol.md#hugging-face-rows)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_unknown_names_without_close_match_and_wrong_suite() -> None:
 
 
 EXPECTED_METRICS = {
-    # task: (metric_names, headline) — selection metric is the first name (METHODS.md 5.3)
+    # task: (metric_names, headline) — selection metric is the first name (docs/protocol.md#metrics)
     "cola": (("mcc",), "mcc"),
     "sst2": (("accuracy",), "accuracy"),
     "mrpc": (("accuracy", "f1"), "accuracy"),

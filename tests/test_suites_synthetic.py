@@ -12,7 +12,7 @@ from suites import TaskDataError, get_task, load_splits
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "suites"
 
 
-# ---- MultiRC: official nested JSONL -> one HF row per answer (METHODS.md 6.2, 6.3) -------------------------
+# ---- MultiRC: official nested JSONL -> one HF row per answer (docs/protocol.md#superglue-jsonl-files, docs/protocol.md#hugging-face-rows) -------------------------
 
 
 def test_multirc_flattening_in_file_order() -> None:
@@ -142,7 +142,7 @@ OTHER_LABEL = {"entailment": "neutral", "neutral": "contradiction", "contradicti
 
 
 def _write_mnli(path: Path, gold: list[str], tag: str, annotators: int) -> None:
-    """The official MNLI layout: parses, then label1..labelN, and gold_label last (METHODS.md 6.1)."""
+    """The official MNLI layout: parses, then label1..labelN, and gold_label last (docs/protocol.md#glue-tsv-files)."""
     columns = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse"]
     columns += ["sentence1_parse", "sentence2_parse", "sentence1", "sentence2"]
     columns += [f"label{k}" for k in range(1, annotators + 1)] + ["gold_label"]
@@ -243,7 +243,7 @@ def test_hub_failure_is_a_task_data_error_with_a_hint(monkeypatch: pytest.Monkey
     assert "\n" not in message
 
 
-# ---- WSC markers on hand-made rows (METHODS.md 5.1) ---------------------------------------------------------
+# ---- WSC markers on hand-made rows (docs/protocol.md#text-formats) ---------------------------------------------------------
 
 
 def test_wsc_markers_pronoun_first_and_unmatched_span() -> None:

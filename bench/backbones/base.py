@@ -178,7 +178,7 @@ class Backbone(ABC):
     # ---- data -----------------------------------------------------------------------------------------
     @abstractmethod
     def encode(self, examples: list, label_strings: list[str]) -> EncodedSplit:
-        """Tokenize a split: sources padded to exactly ``max_length`` (METHODS.md §2.1.3)."""
+        """Tokenize a split: sources padded to exactly ``max_length`` (docs/protocol.md#padding)."""
 
     # ---- forward --------------------------------------------------------------------------------------
     def prompted_inputs(

@@ -1,4 +1,4 @@
-"""Decoder-only backbones (causal LMs: Llama, SmolLM2, GPT-2, ...) (METHODS.md §2.4).
+"""Decoder-only backbones (causal LMs: Llama, SmolLM2, GPT-2, ...) (docs/decoder.md).
 
 Text format [dec]: the lineage's Llama path (DePT ``train.py``): the task's source text, then the answer cue
 ``" Label :"``, then the target, i.e. the task's label string (the digit of its HF class index, §5.1) and EOS:

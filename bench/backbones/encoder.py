@@ -1,4 +1,4 @@
-"""Encoder-only backbones (BERT family): a classification head, regression for STS-B (METHODS.md §2.3).
+"""Encoder-only backbones (BERT family): a classification head, regression for STS-B (docs/backbones.md#encoder-only-bert-family).
 
 Choices, recorded in every run: the head is a linear layer over position 0 (BERT's pooler stays frozen), it
 trains at its own learning rate and is counted in ``head_params``, never in ``trainable_params``. The prompt is

@@ -1,6 +1,6 @@
 """Seq2seq backbones (T5 family): text-to-text with the lineage's source format and digit targets.
 
-The prompt lives only in the encoder (METHODS.md §2.1): ``X = [P ; E'(x)]``, mask ``[1_n ; M(x)]``; labels
+The prompt lives only in the encoder (docs/backbones.md#t5-seq2seq): ``X = [P ; E'(x)]``, mask ``[1_n ; M(x)]``; labels
 and decoder inputs are unchanged. Layer methods (LPT) get the same placement at block ``L_p``: blocks
 ``1..L_p`` run without gradient on the text alone, the prompt goes in front of their output, the relative
 position bias is recomputed for length ``n + s`` (prompt at positions ``0..n−1``, text–text distances
@@ -32,7 +32,7 @@ class Seq2SeqBackbone(Backbone):
 
     def encode(self, examples: list, label_strings: list[str]) -> EncodedSplit:
         src = self.tokenize_sources(examples)
-        # Targets padded to the longest tokenized label string of the task (METHODS.md §5.1); pads -> -100.
+        # Targets padded to the longest tokenized label string of the task (docs/protocol.md#text-formats); pads -> -100.
         target_len = max(len(self._target_ids(t)) for t in list(label_strings) + [e.target for e in examples])
         labels = torch.full((len(examples), target_len), -100, dtype=torch.long)
         for i, e in enumerate(examples):

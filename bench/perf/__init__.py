@@ -12,7 +12,7 @@ with every position real, so padding plays no part):
 Each (method, variant) runs in its own subprocess (``python -m bench.perf CASE.json``), so the memory peak is
 that configuration's alone: on a GPU the peak allocated CUDA memory over the post-load baseline, on a CPU the
 peak RSS over the post-load RSS, sampled every 10 ms. Step time is the median over ``--steps`` steps after
-``--warmup`` steps (METHODS.md §8.1). The table and the target ratios (``bench.perf.targets``, with the
+``--warmup`` steps (docs/records.md#time). The table and the target ratios (``bench.perf.targets``, with the
 method-relative targets as data in ``bench.presets.PERF``) are printed and written as JSON for reports.
 
 Modules: ``cases`` (what to time, one subprocess per case), ``loops`` (the timed loops), ``peft_twin`` (the

@@ -2,6 +2,6 @@
 
 Modules: ``load`` (read records through ``bench.results``, filter, group into rows), ``tables`` (mean ± std
 over seeds, averages, costs; Markdown, LaTeX, CSV, HTML), ``stats`` (paired bootstrap), ``figures``
-(matplotlib/seaborn), ``published`` (METHODS.md §7 as data), ``html`` (the page), ``build`` (all of it into
+(matplotlib/seaborn), ``published`` (docs/reports.md#published-numbers as data), ``html`` (the page), ``build`` (all of it into
 one folder). Nothing here imports torch or the training code.
 """

@@ -122,7 +122,7 @@ def build_report(options: ReportOptions) -> dict[str, Path]:
                 "Published numbers (T5-Base; not our runs)",
                 html.markdown_table_html(published.published_markdown(pub, summary.columns))
                 + html.note(
-                    "From METHODS.md §7; only rows marked verified were checked. There is no EPT row."
+                    "From docs/reports.md#published-numbers; only rows marked verified were checked. There is no EPT row."
                 ),
             )
         )

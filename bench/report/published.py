@@ -1,9 +1,9 @@
-"""Published reference numbers: METHODS.md §7 (T5-Base, GLUE and SuperGLUE) shipped as data.
+"""Published reference numbers: docs/reports.md#published-numbers (T5-Base, GLUE and SuperGLUE) shipped as data.
 
 ``data/published_t5base.csv`` holds one row per published method with its setting (single- or multi-task),
 parameter count as printed, the 13 task scores and both averages, whether the row is verified, and its source.
 Only the DePT row is verified (against DePT's released checkpoints); the others are unverified, and there is no
-EPT row on purpose (METHODS.md: its numbers are not available here and must not be filled in).
+EPT row on purpose (docs/reports.md#published-numbers: its numbers are not available here and must not be filled in).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Paired bootstrap between a reference setting (``--vs``) and every other setting, per task.
 
-The test (documented in README.md, "Reports"):
+The test (documented in docs/reports.md#the-bootstrap):
 
 - Statistic: ``delta = score(reference) - score(other)`` in metric points (x100), averaged over the seeds both
   settings ran; positive means the reference is better.
