@@ -118,11 +118,12 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _screen_width(monkeypatch):
-    """Tests render with a console whose width they set, so a table's layout does not depend on the terminal
-    (or its absence) that runs pytest. Messages print whole at any width anyway (``bench/terminal.py``);
+    """Tests render with a console (and argparse help) whose width they set, so a table's layout does not
+    depend on the terminal (or its absence) that runs pytest. Messages print whole at any width anyway (``bench/terminal.py``);
     ``tests/test_terminal.py`` checks that at 40, 80 and 250 columns."""
     from bench import cli
 
+    monkeypatch.setenv("COLUMNS", "250")  # argparse wraps --help at $COLUMNS
     monkeypatch.setattr(cli, "console", cli.make_console())
     cli.console.width = 250
 

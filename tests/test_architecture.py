@@ -133,10 +133,13 @@ def test_method_record_keeps_declared_keys_at_init_and_best():
         method_record_best={"gate_weights": [0.9], "other": 2},
         stages=[{}],
     )
-    method = SimpleNamespace(record_init_and_best=("gate_weights",), attach="input")
+    method = SimpleNamespace(
+        record_init_and_best=("gate_weights",), attach="input", display_name=lambda: "ept[placeholder-v0]"
+    )
     out = method_record(result, method, SimpleNamespace())
     assert out["gate_weights_init"] == [0.5] and out["gate_weights_best"] == [0.9]
     assert "other_init" not in out and out["other"] == 2 and out["attach"] == "input"
+    assert out["display_name"] == "ept[placeholder-v0]"  # the row name reports show
 
 
 def test_no_source_file_over_350_lines():
