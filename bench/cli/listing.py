@@ -68,5 +68,9 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(
             f"cannot list {args.what!r}{did_you_mean(args.what, KINDS)}; allowed: {', '.join(KINDS)}"
         )
-    show(console, _table(args.what))
+    table = _table(args.what)
+    docs = [c for c in table.columns if c.header == "docs"]
+    if docs and console.width >= 80:  # room enough: the page path stays one copyable piece
+        docs[0].min_width = max(len(cell) for cell in docs[0].cells)
+    show(console, table)
     return 0
