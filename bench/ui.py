@@ -150,10 +150,15 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f} (n={len(values)})"
 
 
+def _row_name(record: dict) -> str:
+    """The name a record is shown under: the method's display name (``ept[placeholder-v0]``), else its name."""
+    return (record.get("method_record") or {}).get("display_name") or record["spec"]["method"]
+
+
 def summary_table(records: list[dict]) -> Table:
     """Method x task headline test metric (mean ± std over seeds), with parameters and ms/step."""
     tasks = list(dict.fromkeys(r["spec"]["task"] for r in records))
-    methods = list(dict.fromkeys(r["spec"]["method"] for r in records))
+    methods = list(dict.fromkeys(_row_name(r) for r in records))
     table = Table(title="test (headline metric, mean ± std over seeds)", header_style="bold")
     table.add_column("method")
     for task in tasks:
@@ -161,7 +166,7 @@ def summary_table(records: list[dict]) -> Table:
     table.add_column("trainable", justify="right")
     table.add_column("ms/step", justify="right")
     for method in methods:
-        mine = [r for r in records if r["spec"]["method"] == method and r["status"] == "ok"]
+        mine = [r for r in records if _row_name(r) == method and r["status"] == "ok"]
         cells = [
             _mean_std([r["metrics"]["headline"]["test"] for r in mine if r["spec"]["task"] == t])
             for t in tasks
@@ -169,7 +174,7 @@ def summary_table(records: list[dict]) -> Table:
         trainable = {r["trainable_params"] for r in mine}
         ms = [r["step_time_ms_median"] for r in mine if r["step_time_ms_median"] is not None]
         table.add_row(
-            method,
+            escape(method),  # "ept[placeholder-v0]" is not markup
             *cells,
             ", ".join(f"{t:,}" for t in sorted(trainable)) or "-",
             f"{statistics.median(ms):.1f}" if ms else "-",

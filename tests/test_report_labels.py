@@ -84,3 +84,31 @@ def test_report_imports_no_training_code(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.strip().replace("'", '"')) == []
+
+
+def test_the_run_summary_table_shows_the_display_name():
+    """``bench run``'s closing table names EPT by its variant too, and keeps a changed design apart."""
+    import io
+
+    from bench.terminal import make_console, show
+    from bench.ui import summary_table
+
+    def rec(method, display, test):
+        return {
+            "spec": {"method": method, "task": "rte"},
+            "status": "ok",
+            "metrics": {"headline": {"test": test}},
+            "trainable_params": 10,
+            "step_time_ms_median": 1.0,
+            "method_record": {"display_name": display} if display else {},
+        }
+
+    records = [rec("ept", "ept[placeholder-v0]", 60.0), rec("ept", "ept[placeholder-v0*]", 50.0)]
+    records.append(rec("pt", None, 55.0))  # an old record without the name keeps the method's
+    console = make_console()
+    console.file, console.width = io.StringIO(), 250
+    show(console, summary_table(records))
+    rows = [
+        line.split("│")[1].strip() for line in console.file.getvalue().splitlines() if line.count("│") > 2
+    ]
+    assert rows == ["ept[placeholder-v0]", "ept[placeholder-v0*]", "pt"]
