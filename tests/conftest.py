@@ -82,6 +82,14 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     return _save_tiny(BertForSequenceClassification(config), tmp_path_factory.mktemp("tiny-bert"))
 
 
+@pytest.fixture(scope="session")
+def t5_base():
+    """T5-Base built from its shipped config on the meta device (no weights): for parameter counts."""
+    from bench.backbones import meta_backbone
+
+    return meta_backbone("t5-base", 256)
+
+
 @pytest.fixture(params=["t5", "bert", "llama"])
 def tiny_model_dir(request) -> Path:
     """Each backbone family in turn: seq2seq (T5), encoder (BERT), decoder-only (Llama)."""

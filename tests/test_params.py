@@ -15,11 +15,6 @@ from methods.registry import build_config, get_method_class
 T5_BASE_TOTAL = 222_903_552
 
 
-@pytest.fixture(scope="module")
-def t5_base():
-    return meta_backbone("t5-base", 256)
-
-
 def count(backbone, name, **overrides):
     with torch.device("meta"):
         method = get_method_class(name)(build_config(name, overrides), backbone.dims)

@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.backbones import meta_backbone
 from methods.registry import build_config, get_method_class
-
-
-@pytest.fixture(scope="module")
-def t5_base():
-    return meta_backbone("t5-base", 256)
 
 
 def counts(backbone, name, num_sources=0, **overrides):

@@ -4,21 +4,9 @@ docs/methods/xprompt.md#trainable-parameters, docs/methods/dpt.md#trainable-para
 from __future__ import annotations
 
 import pytest
-import torch
 
 from bench.backbones import meta_backbone
-from methods.registry import build_config, get_method_class
-
-
-@pytest.fixture(scope="module")
-def t5_base():
-    return meta_backbone("t5-base", 256)
-
-
-def count(backbone, name, **overrides):
-    with torch.device("meta"):
-        method = get_method_class(name)(build_config(name, overrides), backbone.dims)
-    return method.counts()
+from tests.test_params import count
 
 
 @pytest.mark.parametrize(

@@ -6,23 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-import torch
 
 from bench.backbones import meta_backbone
 from bench.cli import main
 from bench.presets import get_preset, method_overrides
-from methods.registry import build_config, get_method_class
-
-
-@pytest.fixture(scope="module")
-def t5_base():
-    return meta_backbone("t5-base", 256)
-
-
-def count(backbone, name, **overrides):
-    with torch.device("meta"):
-        method = get_method_class(name)(build_config(name, overrides), backbone.dims)
-    return method.counts()
+from tests.test_params import count
 
 
 def test_adept_on_t5_base(t5_base):
