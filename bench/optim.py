@@ -1,7 +1,7 @@
 """The trainer's helpers, out of the loop: the optimiser and schedule, and the trainable state it keeps.
 
 One optimiser over the method's parameter groups (each with its own learning rate) plus the task head's
-group; linear warm-up then linear decay. The trainable state (method + head, and a wrap method's model
+group; linear warm-up, then linear decay or a constant rate (``train.schedule``). The trainable state (method + head, and a wrap method's model
 parameters) is what the best-dev checkpoint, resumable snapshots and artifacts hold.
 """
 
@@ -66,7 +66,10 @@ def load_trainable_state(backbone: Backbone, state: dict[str, torch.Tensor]) -> 
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig, max_steps: int):
-    """Linear warm-up over ``train.warmup_steps``, then linear decay to 0 at ``max_steps``."""
-    from transformers import get_linear_schedule_with_warmup
+    """Linear warm-up over ``train.warmup_steps``, then (``train.schedule``) linear decay to 0 at ``max_steps``
+    or the peak rate kept to the end."""
+    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
+    if train.schedule == "constant":
+        return get_constant_schedule_with_warmup(optimizer, train.warmup_steps)
     return get_linear_schedule_with_warmup(optimizer, train.warmup_steps, max_steps)

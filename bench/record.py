@@ -109,6 +109,7 @@ def ok_record(
             **environment(device, backbone.trainable_modules()),
             "backbone_family": backbone.family,
             "eval_mode": train.eval_mode,
+            "dropout": backbone.dropout,  # the backbone's dropout fields as it ran (train.dropout or the checkpoint's)
         },
     )
     record.update(result.gpu)

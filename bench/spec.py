@@ -28,6 +28,9 @@ class TrainConfig:
     batch_size: int = 32
     max_steps: int = 30_000
     warmup_steps: int = 500
+    # After the linear warm-up: "linear" decays to 0 at max_steps (the lineage's schedule), "constant" keeps the
+    # peak rate (PEFT's and the prompt-tuning paper's plain recipe; the quick presets use it, docs/quick-recipe.md).
+    schedule: Literal["linear", "constant"] = "linear"
     eval_every: int = 1_000
     max_length: int = 256  # s: sources truncated to this length (and padded to it with padding="max_length")
     # "longest": each batch is cut to its longest row (dynamic padding; results on real tokens are those of
@@ -46,12 +49,17 @@ class TrainConfig:
     # failing the run after max_nan_skips consecutive skipped batches.
     nan_policy: Literal["stop", "skip"] = "stop"
     max_nan_skips: int = 10
+    # The backbone's dropout (every dropout field of its config): None keeps the checkpoint's (BERT/T5 0.1),
+    # 0 is the frozen-model prompt-tuning recipe the quick presets use (docs/quick-recipe.md). Methods' own
+    # dropout (LoRA's, a prefix MLP's) is their config's.
+    dropout: float | None = None
 
     def validate(self) -> None:
         checks = [
             ("batch_size", self.batch_size >= 1, ">= 1"),
             ("max_steps", self.max_steps >= 1, ">= 1"),
             ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+            ("schedule", self.schedule in ("linear", "constant"), "one of 'linear', 'constant'"),
             ("eval_every", self.eval_every >= 1, ">= 1"),
             ("max_length", 8 <= self.max_length <= 8192, "between 8 and 8192"),
             ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
@@ -61,6 +69,11 @@ class TrainConfig:
             ("max_eval_samples", self.max_eval_samples is None or self.max_eval_samples >= 1, ">= 1"),
             ("timing_warmup_steps", self.timing_warmup_steps >= 0, ">= 0"),
             ("max_nan_skips", self.max_nan_skips >= 1, ">= 1"),
+            (
+                "dropout",
+                self.dropout is None or 0.0 <= self.dropout < 1.0,
+                "in [0, 1) or None (the checkpoint's)",
+            ),
         ]
         for name, ok, allowed in checks:
             if not ok:

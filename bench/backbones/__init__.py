@@ -21,8 +21,33 @@ __all__ = [
 ]
 
 
+# The config fields that set a backbone's dropout, per family: BERT (hidden, attention, classifier; None means
+# "as hidden"), T5 (one rate), Llama-style decoders (attention only; their checkpoints ship 0).
+DROPOUT_FIELDS = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "classifier_dropout",
+    "dropout_rate",
+    "attention_dropout",
+)
+
+
+def set_dropout(config, rate: float | None) -> dict[str, float | None]:
+    """Set every dropout field the config has to ``rate`` (None: keep the checkpoint's values), before the
+    model is built, so each module reads it at construction as transformers intends. Returns the values the
+    model runs with (``{field: rate}``), which the record keeps as ``env.dropout``.
+
+    Why a spec field: dropout 0 is a known recipe for prompt tuning a frozen model, and on a CPU it lets BERT's
+    attention take the fused SDPA kernel (it falls back to the math path when dropout_p > 0 in training)."""
+    for name in DROPOUT_FIELDS:
+        if rate is not None and hasattr(config, name):
+            setattr(config, name, float(rate))
+    return {name: getattr(config, name) for name in DROPOUT_FIELDS if hasattr(config, name)}
+
+
 def _build(model_name: str, config, label_strings: list[str] | None, max_length: int, weights: bool):
-    """Instantiate the family's model; ``weights=False`` builds from the config (on the meta device)."""
+    """Instantiate the family's model from ``config`` (dropout already set); ``weights=False`` builds from the
+    config alone (on the meta device)."""
     from transformers import (
         AutoModelForCausalLM,
         AutoModelForSeq2SeqLM,
@@ -34,7 +59,7 @@ def _build(model_name: str, config, label_strings: list[str] | None, max_length:
     resolved = resolve_model(model_name) if weights else None
     if family == "seq2seq":
         if weights:
-            model = AutoModelForSeq2SeqLM.from_pretrained(resolved.source)
+            model = AutoModelForSeq2SeqLM.from_pretrained(resolved.source, config=config)
         else:
             model = AutoModelForSeq2SeqLM.from_config(config)
         tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None
@@ -42,17 +67,15 @@ def _build(model_name: str, config, label_strings: list[str] | None, max_length:
     if family == "encoder":
         num_labels = 1 if label_strings is None else len(label_strings)
         problem = "regression" if label_strings is None else "single_label_classification"
+        config.num_labels, config.problem_type = num_labels, problem
         if weights:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                resolved.source, num_labels=num_labels, problem_type=problem
-            )
+            model = AutoModelForSequenceClassification.from_pretrained(resolved.source, config=config)
         else:
-            config.num_labels, config.problem_type = num_labels, problem
             model = AutoModelForSequenceClassification.from_config(config)
         tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None
         return EncoderBackbone(model, tokenizer, model_name, max_length, label_strings)
     if weights:
-        model = AutoModelForCausalLM.from_pretrained(resolved.source)
+        model = AutoModelForCausalLM.from_pretrained(resolved.source, config=config)
     else:
         model = AutoModelForCausalLM.from_config(config)
     tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None
@@ -63,8 +86,11 @@ def _build(model_name: str, config, label_strings: list[str] | None, max_length:
     return DecoderBackbone(model, tokenizer, model_name, max_length)
 
 
-def load_backbone(model_name: str, label_strings: list[str] | None, max_length: int) -> Backbone:
-    """Load weights and tokenizer (local folder, packaged alias, or the Hub) for a task's label set."""
+def load_backbone(
+    model_name: str, label_strings: list[str] | None, max_length: int, dropout: float | None = None
+) -> Backbone:
+    """Load weights and tokenizer (local folder, packaged alias, or the Hub) for a task's label set, with the
+    backbone's dropout set to ``dropout`` (None: the checkpoint's; ``backbone.dropout`` says what it runs with)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # "newly initialized classifier" warnings are expected here
@@ -76,7 +102,10 @@ def load_backbone(model_name: str, label_strings: list[str] | None, max_length: 
         config = AutoConfig.from_pretrained(resolved.source)
     except OSError as exc:
         raise UnknownModelError(f"cannot load model {model_name!r} from {resolved.source!r}: {exc}") from None
-    return _build(model_name, config, label_strings, max_length, weights=True)
+    used = set_dropout(config, dropout)
+    backbone = _build(model_name, config, label_strings, max_length, weights=True)
+    backbone.dropout = used
+    return backbone
 
 
 def meta_backbone(model_name: str, max_length: int, num_labels: int = 2) -> Backbone:

@@ -76,6 +76,7 @@ class Backbone(ABC):
         self.name = name
         self.max_length = max_length
         self.method: Method | None = None
+        self.dropout: dict[str, float | None] = {}  # the dropout config fields it runs with (load_backbone)
         for p in self.model.parameters():
             p.requires_grad_(False)
 

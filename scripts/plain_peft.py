@@ -1,0 +1,155 @@
+"""The plain-library reference run: the quick preset's job written directly against Hugging Face PEFT.
+
+Why: a benchmark whose prompt tuning trains worse than the library everyone already has, at the same budget, is
+read as biased against it. This script is the "plain PEFT run" the quick presets are compared with
+(docs/results.md, docs/quick-recipe.md): the same packaged MiniLM, the same training rows (ptbench's protocol
+splits and its fixed 1,000-row subset), the same test rows, steps, batch size, prompt length and learning rate,
+trained with PEFT's plain defaults: ``PromptTuningConfig`` (random init, virtual tokens prepended before
+``[CLS]``) or ``LoraConfig`` (r=8, alpha 8, q/v), one AdamW over every trainable tensor (head included) at one
+rate, constant rate, no warm-up, no dev selection (the last step is kept), the raw sentence(s) tokenised as
+BERT pairs. ``--text dept`` feeds ptbench's text format instead (one factor of the comparison).
+
+    python scripts/plain_peft.py --method pt --task sst2 --seeds 42,43,44 --out results/plain_peft.jsonl
+
+Prints one line per seed (test headline metric) and appends one JSON line per run to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+
+def _texts(task, examples: list, text: str) -> list[tuple[str, ...]]:
+    """Each example's input: ptbench's formatted source, or the raw HF fields (a BERT pair for two)."""
+    if text == "dept":
+        return [(e.source,) for e in examples]
+    return [tuple(str(e.fields[name]) for name in task.source_fields) for e in examples]
+
+
+def _encode(tokenizer, rows: list[tuple[str, ...]], max_length: int) -> dict[str, torch.Tensor]:
+    first = [r[0] for r in rows]
+    second = [" ".join(r[1:]) for r in rows] if len(rows[0]) > 1 else None
+    return tokenizer(first, second, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+
+
+def run(args: argparse.Namespace, seed: int) -> dict:
+    from peft import LoraConfig, PromptTuningConfig, TaskType, get_peft_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bench.assemble import subsample
+    from bench.models import resolve_model
+    from suites import get_task, load_splits
+
+    task = get_task(args.task, args.suite)
+    splits = load_splits(task, Path(os.environ["BENCH_DATA_DIR"]), seed=42)
+    train_rows = subsample(splits.train, args.max_train_samples)
+    test_rows = splits.test[: args.max_eval_samples]
+
+    source = resolve_model(args.model).source
+    torch.manual_seed(seed)
+    regression = task.is_regression
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source,
+        num_labels=1 if regression else len(task.label_names),
+        problem_type="regression" if regression else "single_label_classification",
+    )
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if args.method == "pt":
+        config = PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=args.num_tokens)
+    else:
+        config = LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"])
+    model = get_peft_model(model, config)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr)
+
+    texts = _texts(task, train_rows, args.text)
+    labels = torch.tensor([e.label for e in train_rows], dtype=torch.float if regression else torch.long)
+    order = torch.Generator().manual_seed(seed)
+    perm, cursor = torch.randperm(len(texts), generator=order), 0
+    model.train()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        if cursor + args.batch > len(perm):
+            perm, cursor = torch.randperm(len(texts), generator=order), 0
+        index = perm[cursor : cursor + args.batch].tolist()
+        cursor += args.batch
+        batch = _encode(tokenizer, [texts[i] for i in index], args.max_length)
+        loss = model(**batch, labels=labels[index]).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    train_s = time.perf_counter() - start
+
+    model.eval()
+    predictions: list[str] = []
+    test_texts = _texts(task, test_rows, args.text)
+    with torch.inference_mode():
+        for i in range(0, len(test_texts), 64):
+            logits = model(**_encode(tokenizer, test_texts[i : i + 64], args.max_length)).logits
+            if regression:
+                predictions += [f"{v:.4f}" for v in logits.squeeze(-1).tolist()]
+            else:
+                predictions += [str(j) for j in logits.argmax(-1).tolist()]
+    metrics = task.compute_metrics(predictions, [e.target for e in test_rows])
+    return {
+        "runner": "plain_peft",
+        "method": args.method,
+        "suite": args.suite,
+        "task": args.task,
+        "seed": seed,
+        "text": args.text,
+        "steps": args.steps,
+        "batch": args.batch,
+        "lr": args.lr,
+        "num_tokens": args.num_tokens if args.method == "pt" else None,
+        "train_rows": len(train_rows),
+        "test_rows": len(test_rows),
+        "headline": task.headline_metric,
+        "test": metrics,
+        "train_time_s": train_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", choices=("pt", "lora"), default="pt")
+    parser.add_argument("--suite", default="glue")
+    parser.add_argument("--task", default="sst2")
+    parser.add_argument("--seeds", default="42,43,44")
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument(
+        "--lr", type=float, default=None, help="default: the quick preset's (3e-2 PT, 3e-3 LoRA)"
+    )
+    parser.add_argument("--num-tokens", type=int, default=20)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--max-train-samples", type=int, default=1_000)
+    parser.add_argument("--max-eval-samples", type=int, default=500)
+    parser.add_argument("--text", choices=("plain", "dept"), default="plain")
+    parser.add_argument("--out", default="results/plain_peft.jsonl")
+    args = parser.parse_args()
+    if args.lr is None:
+        args.lr = 3e-2 if args.method == "pt" else 3e-3
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for seed in (int(s) for s in args.seeds.split(",")):
+        row = run(args, seed)
+        with out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(
+            f"{args.method} {args.task} seed {seed}: test {row['headline']} {row['test'][row['headline']]:.4f} "
+            f"({row['train_time_s']:.0f} s)",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

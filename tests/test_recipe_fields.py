@@ -1,0 +1,74 @@
+"""The quick recipe's levers as recorded spec fields: ``train.dropout`` (the backbone's dropout) and
+``train.schedule`` (linear decay or a constant rate after warm-up)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.backbones import load_backbone
+from bench.errors import InputError
+from bench.optim import build_scheduler
+from bench.spec import RunSpec, TrainConfig
+
+
+def _spec(**train) -> RunSpec:
+    return RunSpec("glue", "sst2", "pt", {}, "minilm", "quick", 42, train)
+
+
+def test_dropout_and_schedule_are_part_of_the_run_id():
+    base = _spec().run_id
+    assert _spec(dropout=0.0).run_id != base
+    assert _spec(schedule="constant").run_id != base
+    assert _spec(dropout=0.0).run_id != _spec(dropout=0.1).run_id
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [("dropout", 1.5, "in [0, 1)"), ("dropout", -0.1, "in [0, 1)"), ("schedule", "cosine", "'constant'")],
+)
+def test_bad_values_name_the_value_and_what_is_allowed(field, value, allowed):
+    with pytest.raises(InputError) as err:
+        TrainConfig(**{field: value}).validate()
+    assert f"train.{field}={value!r}" in str(err.value) and allowed in str(err.value)
+
+
+def test_dropout_zero_reaches_every_dropout_module(tiny_bert_dir):
+    backbone = load_backbone(str(tiny_bert_dir), ["0", "1"], 32, dropout=0.0)
+    rates = [m.p for m in backbone.model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert rates and all(p == 0.0 for p in rates)
+    assert backbone.dropout["hidden_dropout_prob"] == 0.0
+    assert backbone.dropout["attention_probs_dropout_prob"] == 0.0
+
+
+def test_dropout_none_keeps_the_checkpoints_values(tiny_bert_dir):
+    from transformers import AutoConfig
+
+    saved = AutoConfig.from_pretrained(tiny_bert_dir)
+    backbone = load_backbone(str(tiny_bert_dir), ["0", "1"], 32)
+    assert backbone.dropout["hidden_dropout_prob"] == saved.hidden_dropout_prob
+    rates = {m.p for m in backbone.model.modules() if isinstance(m, torch.nn.Dropout)}
+    assert saved.hidden_dropout_prob in rates
+
+
+def _rates(schedule: str) -> list[float]:
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=1.0)
+    scheduler = build_scheduler(optimizer, TrainConfig(warmup_steps=4, schedule=schedule), max_steps=10)
+    rates = []
+    for _ in range(10):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_constant_schedule_keeps_the_peak_after_warmup_and_linear_decays():
+    constant, linear = _rates("constant"), _rates("linear")
+    assert constant[:4] == linear[:4] == [0.0, 0.25, 0.5, 0.75]
+    assert constant[4:] == [1.0] * 6
+    assert (
+        linear[4] == 1.0
+        and linear[-1] < 0.2
+        and linear == sorted(linear[:5]) + sorted(linear[5:], reverse=True)
+    )
