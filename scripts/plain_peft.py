@@ -114,6 +114,7 @@ def run(args: argparse.Namespace, seed: int) -> dict:
         "headline": task.headline_metric,
         "test": metrics,
         "train_time_s": train_s,
+        "predictions": predictions,  # per test row, in order, for the results page's paired bootstraps
     }
 
 

@@ -1,0 +1,410 @@
+"""docs/results.md: the CPU results page, made from records on this machine by this one script.
+
+    python scripts/results_page.py                 # run what is missing (re-runs skip finished work), then write
+    python scripts/results_page.py --no-run        # only rebuild the page from the records already there
+
+What it runs (``bench run`` with the quick presets; every run keyed by its spec hash, so a second call skips
+finished runs): the prompt methods and LoRA on SST-2, MRPC, CB and STS-B on MiniLM, and PT, DePT and EPT on SST-2
+on SmolLM2, each over seeds 42, 43 and 44; and the plain-PEFT reference runs of PT and LoRA
+(``scripts/plain_peft.py``) on the MiniLM tasks. What it writes: ``docs/results.md`` (tables) and the report of
+the MiniLM records (``bench report``: trade-off and learning-curve figures, significance table) under
+``docs/results/``. Every number on the page comes from those records.
+
+Tests of the page's arithmetic: ``tests/test_results_page.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+METHODS = ("pt", "dept", "ept", "dpt", "residual_pt", "lpt", "lora")
+TASKS = (("glue", "sst2"), ("glue", "mrpc"), ("superglue", "cb"), ("glue", "stsb"))
+SEEDS = (42, 43, 44)
+DECODER_METHODS = ("pt", "dept", "ept")
+PLAIN_METHODS = ("pt", "lora")
+RESAMPLES = 1_000
+
+Metric = Callable[[list[str], list[str]], float]
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A difference of means over seeds (``a - b``, metric points) with a bootstrap 95% interval and the share
+    of resamples on the other side of 0 (two-sided p)."""
+
+    mean: float
+    low: float
+    high: float
+    p: float
+
+    def text(self) -> str:
+        return f"{self.mean:+.1f} [{self.low:+.1f}, {self.high:+.1f}]"
+
+
+def bootstrap_delta(
+    a: Sequence[Sequence[str]],
+    b: Sequence[Sequence[str]],
+    references: Sequence[str],
+    metric: Metric,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> Delta:
+    """Mean over seeds of ``metric(a_seed) - metric(b_seed)``, with a hierarchical bootstrap: each resample
+    draws seeds with replacement on each side and one set of test rows (the same rows on both sides, so the
+    comparison is paired over examples), so seed-to-seed spread and test-set sampling both widen the interval.
+
+    ``a``, ``b``: per seed, one prediction string per test row (``[seeds, rows]``); a constant baseline (the
+    majority class) is one "seed"."""
+    rng = np.random.default_rng(seed)
+    refs = np.asarray(references, dtype=object)
+    a_arr = [np.asarray(x, dtype=object) for x in a]
+    b_arr = [np.asarray(x, dtype=object) for x in b]
+
+    def score(side: list[np.ndarray], seeds: np.ndarray, rows: np.ndarray) -> float:
+        return float(np.mean([metric(list(side[s][rows]), list(refs[rows])) for s in seeds]))
+
+    every = np.arange(len(refs))
+    point = score(a_arr, np.arange(len(a_arr)), every) - score(b_arr, np.arange(len(b_arr)), every)
+    deltas = np.empty(resamples)
+    for i in range(resamples):
+        rows = rng.integers(0, len(refs), len(refs))
+        sa = rng.integers(0, len(a_arr), len(a_arr))
+        sb = rng.integers(0, len(b_arr), len(b_arr))
+        deltas[i] = score(a_arr, sa, rows) - score(b_arr, sb, rows)
+    deltas = deltas[np.isfinite(deltas)]
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    p = min(1.0, 2 * min(np.mean(deltas <= 0), np.mean(deltas >= 0)))
+    return Delta(point, float(low), float(high), float(p))
+
+
+def majority_label(targets: Sequence[str]) -> str:
+    """The most frequent training target (ties: the smallest string), the class a trivial model predicts."""
+    values, counts = np.unique(np.asarray(targets, dtype=object).astype(str), return_counts=True)
+    return str(values[np.argmax(counts)])
+
+
+# ---- reading what was run --------------------------------------------------------------------------------
+
+
+def load_records(results: Path) -> list[dict]:
+    """Every finished (status ok) run record under ``results`` (one JSON per run)."""
+    out = []
+    for path in sorted(results.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(record, dict) and record.get("status") == "ok" and "spec" in record:
+            out.append(record)
+    return out
+
+
+def by_cell(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """``{(task, method): [record per seed, seed order]}``."""
+    cells: dict[tuple[str, str], list[dict]] = {}
+    for rec in records:
+        cells.setdefault((rec["spec"]["task"], rec["spec"]["method"]), []).append(rec)
+    return {k: sorted(v, key=lambda r: r["spec"]["seed"]) for k, v in cells.items()}
+
+
+def load_plain(path: Path) -> dict[tuple[str, str], list[dict]]:
+    """The plain-PEFT rows (``scripts/plain_peft.py``'s JSON lines), the last row per (task, method, seed)."""
+    rows: dict[tuple[str, str, int], dict] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                rows[(row["task"], row["method"], row["seed"])] = row
+    cells: dict[tuple[str, str], list[dict]] = {}
+    for (task, method, _), row in sorted(rows.items()):
+        cells.setdefault((task, method), []).append(row)
+    return cells
+
+
+# ---- running what is missing -----------------------------------------------------------------------------
+
+
+def run_missing(results: Path, decoder_results: Path, plain: Path, workers: int) -> None:
+    """``bench run`` for the grids (finished runs are skipped by their run id) and the plain-PEFT reference runs
+    that have no row yet."""
+    seeds = ",".join(map(str, SEEDS))
+    for suite in ("glue", "superglue"):
+        tasks = ",".join(t for s, t in TASKS if s == suite)
+        _bench(["--suite", suite, "--tasks", tasks, "--methods", ",".join(METHODS), "--preset", "quick",
+                "--seeds", seeds, "--out", str(results)], workers)  # fmt: skip
+    _bench(["--suite", "glue", "--tasks", "sst2", "--methods", ",".join(DECODER_METHODS), "--preset",
+            "quick-decoder", "--seeds", seeds, "--out", str(decoder_results)], workers)  # fmt: skip
+    done = load_plain(plain)
+    for method in PLAIN_METHODS:
+        for suite, task in TASKS:
+            have = {r["seed"] for r in done.get((task, method), []) if "predictions" in r}
+            missing = [s for s in SEEDS if s not in have]
+            if missing:
+                cmd = [sys.executable, "scripts/plain_peft.py", "--method", method, "--suite", suite, "--task",
+                       task, "--seeds", ",".join(map(str, missing)), "--out", str(plain)]  # fmt: skip
+                subprocess.run(cmd, check=True)
+
+
+def _bench(args: list[str], workers: int) -> None:
+    extra = ["--executor", "local", "--workers", str(workers)] if workers > 1 else []
+    subprocess.run(["bench", "run", *args, *extra], check=True)
+
+
+# ---- the page --------------------------------------------------------------------------------------------
+
+
+def _metric(suite: str, task_name: str) -> tuple[object, Metric]:
+    from suites import get_task
+
+    task = get_task(task_name, suite)
+
+    def metric(predictions: list[str], references: list[str]) -> float:
+        return task.compute_metrics(predictions, references)[task.headline_metric]
+
+    return task, metric
+
+
+def _train_targets(suite: str, task_name: str, max_train: int) -> list[str]:
+    from bench.assemble import subsample
+    from suites import get_task, load_splits
+
+    task = get_task(task_name, suite)
+    splits = load_splits(task, Path(os.environ["BENCH_DATA_DIR"]), seed=42)
+    return [e.target for e in subsample(splits.train, max_train)]
+
+
+def _predictions(rec: dict) -> tuple[list[str], list[str]]:
+    test = rec["predictions"]["test"]
+    return test["predicted"], test["reference"]
+
+
+def _mean_sd(values: list[float]) -> str:
+    if not values:
+        return "-"
+    sd = f" ± {np.std(values, ddof=1):.1f}" if len(values) > 1 else ""
+    return f"{np.mean(values):.1f}{sd}"
+
+
+def _headline(rec: dict) -> float:
+    return rec["metrics"]["headline"]["test"]
+
+
+def _wall_s(records: list[dict]) -> float:
+    total = 0.0
+    for rec in records:
+        start, end = rec.get("started_at"), rec.get("finished_at")
+        if start and end:
+            total += (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
+    return total
+
+
+def _display(records: list[dict], method: str) -> str:
+    for rec in records:
+        name = (rec.get("method_record") or {}).get("display_name")
+        if name:
+            return name
+    return method
+
+
+def minilm_section(cells: dict, lines: list[str]) -> list[str]:
+    """Per task: each method's mean ± sd over seeds and its difference from the majority class; returns the
+    (task, method) cells that do not beat the majority (lower bound of the interval <= 0)."""
+    failing = []
+    for suite, task_name in TASKS:
+        task, metric = _metric(suite, task_name)
+        recs = [r for m in METHODS for r in cells.get((task_name, m), [])]
+        if not recs:
+            lines += [f"### {task_name}", "", "No records yet.", ""]
+            continue
+        references = _predictions(recs[0])[1]
+        max_train = recs[0]["spec"]["train"].get("max_train_samples")
+        majority = majority_label(_train_targets(suite, task_name, max_train))
+        constant = [majority] * len(references)
+        regression = task.is_regression
+        base = (
+            "a constant prediction (Pearson undefined: 0)" if regression else f"majority class '{majority}'"
+        )
+        base_score = 0.0 if regression else metric(constant, references)
+        lines += [
+            f"### {task_name} ({task.headline_metric}, {len(references)} test rows)",
+            "",
+            f"Baseline: {base}, {base_score:.1f}.",
+            "",
+            f"| method | seeds | test {task.headline_metric} (mean ± sd) | vs baseline [95% CI] | p |",
+            "|---|---|---|---|---|",
+        ]
+        for method in METHODS:
+            runs = cells.get((task_name, method), [])
+            if not runs:
+                lines.append(f"| {method} | 0 | - | - | - |")
+                continue
+            preds = [_predictions(r)[0] for r in runs]
+            if regression:  # against 0: bootstrap the Pearson itself
+                delta = bootstrap_delta(preds, [["0"] * len(references)], references, _nan_zero(metric))
+            else:
+                delta = bootstrap_delta(preds, [constant], references, metric)
+            if delta.low <= 0:
+                failing.append((task_name, method))
+            scores = [_headline(r) for r in runs]
+            lines.append(
+                f"| {_display(runs, method)} | {len(runs)} | {_mean_sd(scores)} | {delta.text()} | {delta.p:.3f} |"
+            )
+        lines.append("")
+    return failing
+
+
+def _nan_zero(metric: Metric) -> Metric:
+    """The metric with an undefined value (Pearson of a constant) read as 0."""
+
+    def wrapped(predictions: list[str], references: list[str]) -> float:
+        value = metric(predictions, references)
+        return 0.0 if value is None or not np.isfinite(value) else value
+
+    return wrapped
+
+
+def plain_section(cells: dict, plain: dict, lines: list[str]) -> list[tuple[str, str]]:
+    """ptbench's quick PT and LoRA against the plain-PEFT runs of the same budget; returns the cells where
+    ptbench's mean is below the plain run's."""
+    behind = []
+    lines += [
+        "| task | method | ptbench (mean ± sd) | plain PEFT (mean ± sd) | ptbench − PEFT [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    for suite, task_name in TASKS:
+        _, metric = _metric(suite, task_name)
+        for method in PLAIN_METHODS:
+            ours, theirs = cells.get((task_name, method), []), plain.get((task_name, method), [])
+            if not ours or not theirs:
+                lines.append(f"| {task_name} | {method} | - | - | - |")
+                continue
+            references = _predictions(ours[0])[1]
+            a = [_predictions(r)[0] for r in ours]
+            b = [r["predictions"] for r in theirs if "predictions" in r]
+            delta = bootstrap_delta(a, b, references, _nan_zero(metric)) if b else None
+            ours_s = [_headline(r) for r in ours]
+            theirs_s = [r["test"][r["headline"]] for r in theirs]
+            if np.mean(ours_s) < np.mean(theirs_s):
+                behind.append((task_name, method))
+            lines.append(
+                f"| {task_name} | {method} | {_mean_sd(ours_s)} | {_mean_sd(theirs_s)} | "
+                f"{delta.text() if delta else '-'} |"
+            )
+    lines.append("")
+    return behind
+
+
+def decoder_section(cells: dict, lines: list[str]) -> None:
+    lines += [
+        "| method | seeds | SST-2 test accuracy (mean ± sd) | training s/run (mean) |",
+        "|---|---|---|---|",
+    ]
+    for method in DECODER_METHODS:
+        runs = cells.get(("sst2", method), [])
+        scores = [_headline(r) for r in runs]
+        train = f"{np.mean([r['train_time_s'] for r in runs]):.0f}" if runs else "-"
+        lines.append(f"| {_display(runs, method)} | {len(runs)} | {_mean_sd(scores)} | {train} |")
+    lines.append("")
+
+
+def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path, report_dir: Path) -> None:
+    records, decoder = load_records(results), load_records(decoder_results)
+    cells, plain = by_cell(records), load_plain(plain_path)
+    if records:
+        subprocess.run(
+            ["bench", "report", "--results", str(results), "--out", str(report_dir)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    today = dt.date.today().isoformat()
+    plain_rows = [r for rows in plain.values() for r in rows]
+    lines = [
+        "# Results on a CPU",
+        "",
+        f"Made by `python scripts/results_page.py` on {today}, on a 2-core CPU machine without a GPU, from "
+        f"{len(records)} MiniLM records, {len(decoder)} SmolLM2 records and {len(plain_rows)} plain-PEFT runs. "
+        f"Wall time of the runs (start to finish, summed): MiniLM {_wall_s(records) / 60:.0f} min, SmolLM2 "
+        f"{_wall_s(decoder) / 60:.0f} min, plain PEFT "
+        f"{sum(r['train_time_s'] for r in plain_rows) / 60:.0f} min of training.",
+        "",
+        "Quick presets (`--preset quick`: MiniLM, 1,000 training rows, 200 steps of 16; `quick-decoder`: SmolLM2, "
+        "100 steps of 8); seeds 42, 43, 44; test scores on the protocol's test rows (at most 500), with the "
+        "checkpoint selected on dev. Intervals are 95% hierarchical bootstraps (seeds and test rows resampled "
+        "together, paired over rows), so seed-to-seed spread counts.",
+        "",
+        "## What this page cannot show",
+        "",
+        "- These are small backbones (MiniLM, 22.7M parameters; SmolLM2, 135M) on CPU budgets of a few hundred "
+        "steps: the ranking of methods here need not hold on T5-Base at the papers' 30,000+ steps.",
+        "- No T5 weights exist offline on this machine, so nothing here is comparable to the papers' tables.",
+        "- Three seeds give wide intervals; a difference inside them is not a finding.",
+        "",
+        "## MiniLM: every method against the trivial baseline",
+        "",
+    ]
+    failing = minilm_section(cells, lines)
+    lines += [
+        "Every listed method beats the baseline on every listed task (the lower end of its interval above 0)."
+        if not failing
+        else "Not above the baseline: " + ", ".join(f"{m} on {t}" for t, m in failing) + ".",
+        "",
+        "## ptbench against a plain PEFT run of the same budget",
+        "",
+        "The plain run (`scripts/plain_peft.py`): the same rows, steps, batch, prompt length and learning rate, "
+        "PEFT's defaults (random prompt before `[CLS]`, LoRA r=8 α=8 on q/v), one rate for everything, constant "
+        "rate, no warm-up, last step kept, raw sentences as BERT pairs.",
+        "",
+    ]
+    behind = plain_section(cells, plain, lines)
+    lines += [
+        "ptbench's mean is at least the plain run's on every task."
+        if not behind
+        else "ptbench's mean is below the plain run's: " + ", ".join(f"{m} on {t}" for t, m in behind) + ".",
+        "",
+        "## SmolLM2-135M (decoder, label scoring): PT, DePT, EPT on SST-2",
+        "",
+    ]
+    decoder_section(by_cell(decoder), lines)
+    if records:
+        rel = os.path.relpath(report_dir, out.parent)
+        lines += [
+            "## Figures and the significance table",
+            "",
+            f"![trade-off]({rel}/tradeoff_params.png)",
+            "",
+            f"The full report of the MiniLM records (every figure, learning curves, tables): `{rel}/`.",
+            "",
+        ]
+    out.write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="results/cpu-minilm", type=Path)
+    parser.add_argument("--decoder-results", default="results/cpu-smollm2", type=Path)
+    parser.add_argument("--plain", default="results/plain_peft.jsonl", type=Path)
+    parser.add_argument("--out", default="docs/results.md", type=Path)
+    parser.add_argument("--report-dir", default="docs/results", type=Path)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="concurrent bench runs (default 1: clean timings)"
+    )
+    parser.add_argument("--no-run", action="store_true", help="only rebuild the page from existing records")
+    args = parser.parse_args()
+    if not args.no_run:
+        run_missing(args.results, args.decoder_results, args.plain, args.workers)
+    write_page(args.results, args.decoder_results, args.plain, args.out, args.report_dir)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

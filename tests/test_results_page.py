@@ -1,0 +1,63 @@
+"""The results page's arithmetic (scripts/results_page.py): the majority baseline and the hierarchical
+bootstrap that lets seed-to-seed spread widen the interval."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+_spec = importlib.util.spec_from_file_location(
+    "results_page", Path(__file__).parents[1] / "scripts" / "results_page.py"
+)
+page = importlib.util.module_from_spec(_spec)
+sys.modules["results_page"] = page  # dataclasses look their module up there
+_spec.loader.exec_module(page)
+
+
+def accuracy(predictions: list[str], references: list[str]) -> float:
+    return 100.0 * float(np.mean([p == r for p, r in zip(predictions, references, strict=True)]))
+
+
+def test_majority_label_is_the_most_frequent_target():
+    assert page.majority_label(["1", "0", "1", "1", "0"]) == "1"
+    assert page.majority_label(["2", "0", "2", "0"]) == "0"  # ties: the smallest string
+
+
+def _noisy(references: list[str], correct: float, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [r if rng.random() < correct else ("0" if r == "1" else "1") for r in references]
+
+
+def test_a_clear_gain_over_the_majority_class_has_an_interval_above_zero():
+    rng = np.random.default_rng(1)
+    refs = [str(v) for v in rng.integers(0, 2, 400)]
+    seeds = [_noisy(refs, 0.85, s) for s in range(3)]
+    majority = [["1"] * len(refs)]
+    delta = page.bootstrap_delta(seeds, majority, refs, accuracy, resamples=300)
+    expected = np.mean([accuracy(s, refs) for s in seeds]) - accuracy(majority[0], refs)
+    assert abs(delta.mean - expected) < 1e-9
+    assert 0 < delta.low < delta.mean < delta.high and delta.p < 0.01
+
+
+def test_seed_spread_widens_the_interval():
+    """Same mean, one side's seeds far apart: the interval must be wider than with consistent seeds."""
+    rng = np.random.default_rng(2)
+    refs = [str(v) for v in rng.integers(0, 2, 300)]
+    steady = [_noisy(refs, 0.75, s) for s in range(3)]
+    spread = [_noisy(refs, c, s) for s, c in zip(range(3), (0.55, 0.75, 0.95), strict=True)]
+    base = [_noisy(refs, 0.75, 10)]
+    narrow = page.bootstrap_delta(steady, base, refs, accuracy, resamples=300)
+    wide = page.bootstrap_delta(spread, base, refs, accuracy, resamples=300)
+    assert (wide.high - wide.low) > 1.5 * (narrow.high - narrow.low)
+
+
+def test_no_difference_is_not_significant():
+    rng = np.random.default_rng(3)
+    refs = [str(v) for v in rng.integers(0, 2, 300)]
+    a = [_noisy(refs, 0.7, s) for s in range(3)]
+    b = [_noisy(refs, 0.7, s + 100) for s in range(3)]
+    delta = page.bootstrap_delta(a, b, refs, accuracy, resamples=300)
+    assert delta.low < 0 < delta.high and delta.p > 0.05
