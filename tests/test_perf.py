@@ -84,6 +84,28 @@ def test_eval_modes_are_timed_on_t5(tiny_t5_dir, tmp_path):
     assert set(rows) == {("pt", "bare"), ("eval", "score"), ("eval", "generate")}
     assert rows[("eval", "generate")]["max_new_tokens"] == 2  # "0" and [SEP]: a trained model's answer length
     assert "eval: score / generate time (>= 3x faster)" in {r["ratio"] for r in data["ratios"]}
+    scoring = {r["task"]: r for r in data["scoring"]}  # the label-scoring table (bench/perf/scoring.py)
+    assert {t: r["labels"] for t, r in scoring.items()} == {"sst2": 2, "cb": 3, "stsb": 26}
+    for r in scoring.values():
+        assert r["family"] == "seq2seq" and r["target"] == "score / generate <= 1"
+        assert r["speedup"] == r["per_label_ms"] / r["score_ms"] and r["forward_ms"] > 0
+    assert scoring["stsb"]["max_new_tokens"] == 4  # "2", ".", "4" and [SEP] with the MiniLM tokenizer
+
+
+def test_label_scoring_table_on_a_decoder(tiny_llama_dir, capsys):
+    from bench.cli import console
+    from bench.perf.scoring import scoring_rows, scoring_table
+    from bench.terminal import show
+
+    rows = scoring_rows(str(tiny_llama_dir), 2, 16, 1, 0, {})
+    assert [(r["task"], r["family"]) for r in rows] == [
+        ("sst2", "decoder"),
+        ("cb", "decoder"),
+        ("stsb", "decoder"),
+    ]
+    assert [r["target"] for r in rows] == [None, "speed-up >= 2x", "speed-up >= 8x"]
+    show(console, scoring_table(rows))
+    assert "label scoring, decoder" in capsys.readouterr().out
 
 
 def test_best_of_repeats_keeps_the_fastest_median_and_lowest_peak():

@@ -19,10 +19,12 @@ Loss: only the hidden states that predict a target token go through the (frozen,
 all ``n + s`` positions: ``[B, n+s, V]`` logits would dominate step memory for a 49k vocabulary.
 
 Evaluation: by scoring each label string (default for decoders: the one with the highest summed
-log-likelihood after the cue) or by greedy generation from left-padded prefixes (at most 20 new tokens).
+log-likelihood after the cue, every label in one pass: ``bench/backbones/decoder_scoring.py``) or by greedy generation from left-padded prefixes (at most 20 new tokens).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -161,8 +163,17 @@ class DecoderBackbone(Backbone):
             )
         self._layer_count_check(len(inner.layers))
 
-    def _run_layers(self, layers, hidden: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor):
-        """Decoder ``layers`` on ``hidden`` ``[B, L, d]`` with the 0/1 ``mask``, as the model's own forward does."""
+    def _run_layers(
+        self,
+        layers,
+        hidden: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        and_mask: Callable | None = None,
+    ):
+        """Decoder ``layers`` on ``hidden`` ``[B, L, d]`` with the 0/1 ``mask``, as the model's own forward does.
+
+        ``and_mask`` narrows the causal mask further (label scoring's tree, ``bench/backbones/label_tree.py``)."""
         from transformers.masking_utils import create_causal_mask
 
         inner, _ = self._decoder_and_head()
@@ -172,6 +183,7 @@ class DecoderBackbone(Backbone):
             attention_mask=mask,
             past_key_values=None,
             position_ids=positions,
+            and_mask_function=and_mask,
         )
         rotary = inner.rotary_emb(hidden, position_ids=positions)
         for layer in layers:
@@ -292,29 +304,11 @@ class DecoderBackbone(Backbone):
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
     def _score_labels(self, batch: dict[str, torch.Tensor], label_strings: list[str]) -> list[str]:
-        """Rank classification: append each label's target tokens to the prefix, sum their log-probabilities."""
+        """Rank classification: the label whose target tokens have the highest summed log-probability after
+        the prefix, all labels in one pass (``bench/backbones/decoder_scoring.py``)."""
+        from bench.backbones.decoder_scoring import label_scores
+
         if not label_strings:
             raise ValueError("eval mode 'score' needs the task's label strings")
-        prefix_mask = (batch["labels"] == -100) & batch["attention_mask"].bool()
-        lengths = prefix_mask.sum(-1)  # prefixes are right-aligned at 0 in the encoded rows
-        size, width = batch["input_ids"].shape[0], int(lengths.max())
-        scores = []
-        for text in label_strings:
-            target = torch.tensor(self._target_ids(text), device=lengths.device)
-            total = width + len(target)
-            ids = torch.full((size, total), self.pad_id, dtype=torch.long, device=lengths.device)
-            mask = torch.zeros_like(ids)
-            labels = torch.full_like(ids, -100)
-            cols = torch.arange(total, device=ids.device).unsqueeze(0)
-            in_prefix = cols < lengths.unsqueeze(1)
-            ids[:, :width] = torch.where(in_prefix[:, :width], batch["input_ids"][:, :width], ids[:, :width])
-            offset = cols - lengths.unsqueeze(1)
-            in_target = (offset >= 0) & (offset < len(target))
-            target_ids = target[offset.clamp(0, len(target) - 1)]
-            ids = torch.where(in_target, target_ids, ids)
-            labels = torch.where(in_target, target_ids, labels)
-            mask = (in_prefix | in_target).long()
-            logp, rows = self._target_logprobs({"input_ids": ids, "attention_mask": mask, "labels": labels})
-            scores.append(torch.zeros(size, device=logp.device).index_add_(0, rows, logp))
-        best = torch.stack(scores, dim=1).argmax(dim=1)
+        best = label_scores(self, batch, label_strings).argmax(dim=1)
         return [label_strings[i] for i in best.tolist()]

@@ -5,7 +5,8 @@ and decoder inputs are unchanged. Layer methods (LPT) get the same placement at 
 ``1..L_p`` run without gradient on the text alone, the prompt goes in front of their output, the relative
 position bias is recomputed for length ``n + s`` (prompt at positions ``0..n−1``, text–text distances
 unchanged) and the decoder's cross-attention mask covers the ``n`` prompt positions. Evaluation is greedy decoding with at most 20 new tokens (§5.6) or, as an
-option, scoring every label string and taking the most likely one.
+option, scoring every label string and taking the most likely one (the encoder once, all labels in one
+decoder pass: ``bench/backbones/seq2seq_scoring.py``).
 """
 
 from __future__ import annotations
@@ -99,18 +100,13 @@ class Seq2SeqBackbone(Backbone):
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
     def _score_labels(self, enc: BaseModelOutput, mask: torch.Tensor, label_strings: list[str]) -> list[str]:
-        """Rank classification: the label string with the highest summed log-likelihood."""
+        """Rank classification: the label string with the highest summed log-likelihood, every label in one
+        decoder pass over the encoder states (``bench/backbones/seq2seq_scoring.py``)."""
+        from bench.backbones.seq2seq_scoring import label_scores
+
         if not label_strings:
             raise ValueError("eval mode 'score' needs the task's label strings")
-        batch = mask.shape[0]
-        scores = []
-        for text in label_strings:
-            ids = torch.tensor(self._target_ids(text), device=mask.device)
-            labels = ids.unsqueeze(0).expand(batch, -1).contiguous()
-            logits = self.model(encoder_outputs=enc, attention_mask=mask, labels=labels).logits  # [B, T, V]
-            logp = logits.log_softmax(-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1).sum(-1)  # [B]
-            scores.append(logp)
-        best = torch.stack(scores, dim=1).argmax(dim=1)
+        best = label_scores(self, enc, mask, label_strings).argmax(dim=1)
         return [label_strings[i] for i in best.tolist()]
 
 

@@ -40,7 +40,8 @@ def add_parser(sub) -> None:
     perf.add_argument(
         "--eval",
         action="store_true",
-        help="also time evaluation of one batch by label scoring vs greedy generation (seq2seq, decoder)",
+        help="also time evaluation of one batch by label scoring vs greedy generation (seq2seq, decoder), and "
+        "one-pass scoring vs the per-label loop for 2, 3 and 26 labels",
     )
 
 
@@ -95,6 +96,22 @@ def targets_table(targets: list[dict]) -> Table:
     return table
 
 
+def _label_scoring(args: argparse.Namespace, console: Console) -> list[dict]:
+    """``--eval``: one-pass label scoring vs the per-label loop, generation and a forward (bench/perf/scoring.py)."""
+    from bench.perf.scoring import scoring_rows, scoring_table
+    from bench.plan import parse_overrides
+    from bench.presets import PERF
+
+    console.print("timing label scoring (2, 3 and 26 labels) ...")
+    fields = parse_overrides(args.set, [PERF.eval_method]).get(PERF.eval_method, {})
+    rows = scoring_rows(args.model, args.batch, args.seq_len, args.steps, args.warmup, fields)
+    if rows:
+        show(console, scoring_table(rows))
+    else:
+        console.print(f"label scoring: {args.model} is an encoder (a class head), it scores no label strings")
+    return rows
+
+
 def cmd(args: argparse.Namespace, console: Console) -> int:
     from bench.models import resolve_model
     from bench.perf import VARIANTS, best_of, plan_cases, ratios, run_in_subprocess
@@ -129,8 +146,9 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
     show(console, rows_table(rows, f"{args.model}, batch {args.batch}, seq {args.seq_len}"))
     targets = ratios(rows, args.seq_len)
     show(console, targets_table(targets))
+    scoring = _label_scoring(args, console) if args.eval else []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "ratios": targets}, indent=2))
+    out.write_text(json.dumps({"rows": rows, "ratios": targets, "scoring": scoring}, indent=2))
     console.print(f"wrote {out}")
     return 1 if any("error" in r for r in rows) else 0
