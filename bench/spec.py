@@ -46,6 +46,9 @@ class TrainConfig:
     # failing the run after max_nan_skips consecutive skipped batches.
     nan_policy: Literal["stop", "skip"] = "stop"
     max_nan_skips: int = 10
+    # The training-loss curve: one metrics["loss_history"] entry per log_every updated steps, the mean loss
+    # of that window (and what --log-dir writes to TensorBoard); docs/records.md#learning-curves.
+    log_every: int = 10
 
     def validate(self) -> None:
         checks = [
@@ -61,6 +64,7 @@ class TrainConfig:
             ("max_eval_samples", self.max_eval_samples is None or self.max_eval_samples >= 1, ">= 1"),
             ("timing_warmup_steps", self.timing_warmup_steps >= 0, ">= 0"),
             ("max_nan_skips", self.max_nan_skips >= 1, ">= 1"),
+            ("log_every", self.log_every >= 1, ">= 1"),
         ]
         for name, ok, allowed in checks:
             if not ok:
