@@ -42,6 +42,7 @@ class Grid:
     finished: Callable[[RunSpec, dict], None]  # a record produced elsewhere (an array task)
     locked: Callable[[RunSpec], None]  # a run another process holds
     slurm: dict[str, Any] = field(default_factory=dict)
+    log_dir: Path | None = None  # --log-dir: TensorBoard folders (array tasks get it as an argument)
 
 
 Executor = Callable[[Grid, list[RunSpec]], None]
@@ -78,9 +79,10 @@ def local(grid: Grid, specs: list[RunSpec]) -> None:
         thread.join()
 
 
-def _array_task(spec: dict[str, Any], out_dir: str) -> dict[str, Any]:
+def _array_task(spec: dict[str, Any], out_dir: str, log_dir: str | None = None) -> dict[str, Any]:
     """One Slurm array task: run one spec; return a small summary (the record is on disk)."""
-    record = run_locked(RunSpec.from_dict(spec), Path(out_dir))
+    options = {"log_dir": Path(log_dir)} if log_dir else {}
+    record = run_locked(RunSpec.from_dict(spec), Path(out_dir), **options)
     if record is None:
         return {"run_id": None, "status": "locked", "error": None}
     return {"run_id": record["run_id"], "status": record["status"], "error": record["error"]}
@@ -99,7 +101,10 @@ def submitit_array(grid: Grid, specs: list[RunSpec], cluster: str = "slurm") -> 
     params = {"timeout_min": 24 * 60, "slurm_array_parallelism": max(1, grid.workers), "name": "ptbench"}
     params.update({k: v for k, v in grid.slurm.items() if v is not None})
     executor.update_parameters(**params)
-    jobs = executor.map_array(_array_task, [s.to_dict() for s in specs], [str(out_dir)] * len(specs))
+    log_dir = str(grid.log_dir) if grid.log_dir is not None else None
+    jobs = executor.map_array(
+        _array_task, [s.to_dict() for s in specs], [str(out_dir)] * len(specs), [log_dir] * len(specs)
+    )
     console.print(f"submitted {len(jobs)} runs as job array {jobs[0].job_id.split('_')[0]} ({cluster})")
     for spec, job in zip(specs, jobs, strict=True):
         try:

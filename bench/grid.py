@@ -38,6 +38,7 @@ def execute_grid(
     checkpoint_every: int | None = None,
     save_artifacts: bool = True,
     always_save: frozenset[str] = frozenset(),
+    log_dir: Path | None = None,
 ) -> int:
     """Run every unfinished spec with ``executor``; 0 if all runs are ``ok`` (or run by another process), 1
     if any did not finish ok.
@@ -46,6 +47,7 @@ def execute_grid(
     locked by its id (``bench.locks``) while it runs; one locked by another live ``bench run`` is skipped.
     ``save_artifacts=False`` (``--no-artifacts``) skips artifacts except for the run ids in ``always_save``
     (source runs, whose artifact is the source prompt of later runs). ``slurm``: submitit parameters.
+    ``log_dir`` (``--log-dir``): every run writes TensorBoard event files to its own folder under it.
     """
     from bench.locks import holder, remove_stale_temp_files
 
@@ -63,6 +65,8 @@ def execute_grid(
 
     def run(spec: RunSpec, env: dict[str, str] | None = None) -> dict | None:
         options: dict[str, Any] = {"env": env} if env else {}
+        if log_dir is not None:
+            options["log_dir"] = log_dir
         record = run_locked(
             spec,
             out_dir,
@@ -87,7 +91,8 @@ def execute_grid(
 
     with view:
         if todo:
-            run_executor(Grid(out_dir, workers, console, run, finished, skipped, slurm or {}), todo)
+            grid = Grid(out_dir, workers, console, run, finished, skipped, slurm or {}, log_dir)
+            run_executor(grid, todo)
     ordered = [records[s.run_id] for s in specs if s.run_id in records]  # locked elsewhere: not here
     failed = [r for r in ordered if r["status"] != "ok"]
     report_grid(console, ordered, failed, locked, len(specs), out_dir)

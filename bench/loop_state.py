@@ -20,6 +20,8 @@ from bench.spec import TrainConfig
 # TrainResult fields a snapshot keeps (the others are filled after the loop).
 RESULT_KEYS = (
     "dev_history",
+    "loss_history",
+    "loss_window",
     "best_step",
     "steps",
     "real_tokens",
@@ -59,6 +61,10 @@ class LoopState:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def learning_rates(self) -> dict[str, float]:
+        """Every optimiser group's current learning rate by group name (the method's groups, then "head")."""
+        return {g.get("name", f"group{i}"): g["lr"] for i, g in enumerate(self.optimizer.param_groups)}
 
     def skip_nonfinite(self, loss: torch.Tensor, step: int, train: TrainConfig) -> None:
         """``nan_policy``: "stop" fails the run here; "skip" drops the batch (no update) unless that makes more

@@ -77,6 +77,7 @@ PAPER = Preset(
         "warmup_steps": 500,
         "eval_every": 1_000,
         "grad_clip": 1.0,
+        "log_every": 100,  # 100 to 2,500 loss points over DePT's 10k-250k steps
     },
     task_train={
         **{task: {"max_steps": steps} for task, (*_, steps) in _DEPT_TABLE.items()},
@@ -131,6 +132,7 @@ QUICK = Preset(
         "max_train_samples": 1_000,
         "max_eval_samples": 500,
         "head_lr": 3e-2,
+        "log_every": 10,  # 20 loss points over 200 steps
     },
     method={
         "pt": {"num_tokens": 20, "lr": 3e-2},
@@ -214,6 +216,7 @@ QUICK_DECODER = Preset(
         "max_train_samples": 1_000,
         "max_eval_samples": 200,
         "eval_mode": "score",
+        "log_every": 5,  # 20 loss points over 100 steps
     },
     method={
         "pt": dict(_QUICK_DECODER_PROMPT),

@@ -1,7 +1,7 @@
 """The runner <-> worker protocol: the worker's command line and its progress lines on stdout.
 
 The runner (``bench/runner.py``) starts ``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N]
-[--no-artifacts]``; the worker prints ``@@progress {"step": .., "loss": ..}`` lines while it trains and
+[--no-artifacts] [--log-dir FOLDER]`` (``FOLDER``: this run's own TensorBoard folder); the worker prints ``@@progress {"step": .., "loss": ..}`` lines while it trains and
 writes the record itself. Both sides read this module, so neither imports the other.
 """
 
@@ -16,13 +16,17 @@ PROGRESS_PREFIX = "@@progress "
 
 
 def worker_command(
-    spec_file: Path, record_file: Path, checkpoint_every: int | None = None, save_artifacts: bool = True
+    spec_file: Path,
+    record_file: Path,
+    checkpoint_every: int | None = None,
+    save_artifacts: bool = True,
+    log_dir: Path | None = None,
 ) -> list[str]:
     """The worker process's argv for one run."""
     extra = ["--checkpoint-every", str(checkpoint_every)] if checkpoint_every else []
-    return [sys.executable, "-m", "bench.worker", str(spec_file), str(record_file), *extra] + (
-        [] if save_artifacts else ["--no-artifacts"]
-    )
+    extra += [] if save_artifacts else ["--no-artifacts"]
+    extra += ["--log-dir", str(log_dir)] if log_dir is not None else []
+    return [sys.executable, "-m", "bench.worker", str(spec_file), str(record_file), *extra]
 
 
 @dataclass
@@ -31,12 +35,14 @@ class WorkerArgs:
     record_file: Path
     checkpoint_every: int | None
     save_artifacts: bool
+    log_dir: Path | None = None
 
 
 def parse_worker_args(argv: list[str]) -> WorkerArgs:
     """The inverse of :func:`worker_command` (without the interpreter)."""
     every = int(argv[argv.index("--checkpoint-every") + 1]) if "--checkpoint-every" in argv else None
-    return WorkerArgs(Path(argv[0]), Path(argv[1]), every, "--no-artifacts" not in argv[2:])
+    log_dir = Path(argv[argv.index("--log-dir") + 1]) if "--log-dir" in argv[2:] else None
+    return WorkerArgs(Path(argv[0]), Path(argv[1]), every, "--no-artifacts" not in argv[2:], log_dir)
 
 
 def progress_line(step: int, loss: float) -> str:

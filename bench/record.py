@@ -77,6 +77,7 @@ def ok_record(
             "selection_metric": task.selection_metric,
             "best_step": result.best_step,
             "dev_history": result.dev_history,
+            "loss_history": result.loss_history,
         },
         trainable_params=counts.trainable_params,
         head_params=head,

@@ -25,7 +25,11 @@ traceback                           null, or the last lines of the traceback / t
 started_at, finished_at             ISO-8601 UTC timestamps
 metrics                             ``{"dev": {...}, "test": {...}, "headline": {"name", "dev", "test"},
                                     "selection_metric", "best_step", "dev_history": [{"step", "metrics",
-                                    "loss"}]}``; all metrics x100 (docs/protocol.md#metrics)
+                                    "loss"}], "loss_history": [{"step", "loss", "lr"}]}``; all metrics x100
+                                    (docs/protocol.md#metrics); ``loss_history``: the mean training loss of
+                                    every ``train.log_every`` updated steps and the first optimiser group's
+                                    learning rate at the window's last step (docs/records.md#learning-curves;
+                                    absent in older records)
 trainable_params                    parameters the optimiser updates, without the task head
 head_params                         task-head parameters (encoder backbones), 0 for text-to-text
 extra_params                        EPT's modules beyond the DePT budget (0 for other methods)
@@ -72,7 +76,8 @@ other status again.
 * ``ok``: trained and evaluated; every field filled.
 * ``failed``: an exception in the run (NaN/inf loss with ``nan_policy=stop``, a method error, bad data) or a
   crash of its worker process (segfault, killed by the OS: ``error`` names the signal). ``steps``,
-  ``final_loss`` and ``metrics.dev_history`` hold how far it got.
+  ``final_loss``, ``metrics.dev_history`` and ``metrics.loss_history`` hold how far it got (a crashed
+  worker's record has no histories: only the parent's view survives).
 * ``oom``: out of memory (``torch.OutOfMemoryError`` on the GPU, ``MemoryError`` on the CPU); the batch is
   never shrunk, so the record says the setting does not fit. Progress fields as for ``failed``.
 * ``cancelled``: ``bench run`` was interrupted (SIGINT/SIGTERM) during this run; written by the parent, with
@@ -128,6 +133,7 @@ def empty_record(spec: RunSpec) -> dict[str, Any]:
             "selection_metric": None,
             "best_step": None,
             "dev_history": [],
+            "loss_history": [],
         },
         "trainable_params": None,
         "head_params": None,
@@ -174,7 +180,8 @@ def failed_record(
     """A record of a run that did not finish: ``failed``, ``oom`` or ``cancelled``.
 
     ``error`` is one line, ``trace`` the traceback (or the crashed worker's stderr); ``progress`` is how far
-    the run got: ``{"steps", "final_loss", "dev_history", "nan_skipped_batches"}`` (any subset).
+    the run got: ``{"steps", "final_loss", "dev_history", "loss_history", "nan_skipped_batches"}`` (any
+    subset).
     """
     import datetime as dt
 
@@ -187,8 +194,9 @@ def failed_record(
     for key in ("steps", "final_loss", "nan_skipped_batches", "train_time_s"):
         if progress.get(key) is not None:
             record[key] = progress[key]
-    if progress.get("dev_history"):
-        record["metrics"]["dev_history"] = progress["dev_history"]
+    for key in ("dev_history", "loss_history"):
+        if progress.get(key):
+            record["metrics"][key] = progress[key]
     return record
 
 
@@ -208,6 +216,8 @@ def validate_record(record: Any) -> None:
     metrics = record["metrics"]
     if not all(isinstance(metrics.get(k) or {}, dict) for k in ("dev", "test", "headline")):
         raise ValueError("metrics.dev, metrics.test and metrics.headline must be JSON objects")
+    if not all(isinstance(metrics.get(k, []), list) for k in ("dev_history", "loss_history")):
+        raise ValueError("metrics.dev_history and metrics.loss_history must be JSON arrays")
     if not isinstance(record["run_id"], str):
         raise ValueError(f"run_id {record['run_id']!r} is not a string")
     RunSpec.from_dict(record["spec"])

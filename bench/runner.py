@@ -29,6 +29,7 @@ def run_one(
     save_artifacts: bool = True,
     checkpoint_every: int | None = None,
     env: dict[str, str] | None = None,
+    log_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Execute ``spec`` in a subprocess; a crash of that process still leaves a ``failed`` record.
 
@@ -38,7 +39,11 @@ def run_one(
     again next time) and the interrupt propagates.
 
     ``env``: extra environment variables for the run's process (a GPU assignment, a search trial's address).
+    ``log_dir`` (``--log-dir``): the worker writes TensorBoard event files to its own folder under it
+    (``bench.tensorboard_log.run_log_name``); not part of the spec either.
     """
+    from bench.tensorboard_log import run_log_name
+
     path = record_path(out_dir, spec)
     last: dict[str, Any] = {}
     before = _mtime(path)  # a record left by an earlier attempt must not pass for this attempt's
@@ -47,7 +52,13 @@ def run_one(
         spec_file.write_text(json.dumps(spec.to_dict()))
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         proc = subprocess.Popen(
-            worker_command(spec_file, path, checkpoint_every, save_artifacts),
+            worker_command(
+                spec_file,
+                path,
+                checkpoint_every,
+                save_artifacts,
+                Path(log_dir).resolve() / run_log_name(spec) if log_dir is not None else None,
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -53,6 +53,9 @@ class TrainConfig:
     # 0 is the frozen-model prompt-tuning recipe the quick presets use (docs/quick-recipe.md). Methods' own
     # dropout (LoRA's, a prefix MLP's) is their config's.
     dropout: float | None = None
+    # The training-loss curve: one metrics["loss_history"] entry per log_every updated steps, the mean loss
+    # of that window (and what --log-dir writes to TensorBoard); docs/records.md#learning-curves.
+    log_every: int = 10
 
     def validate(self) -> None:
         checks = [
@@ -74,6 +77,7 @@ class TrainConfig:
                 self.dropout is None or 0.0 <= self.dropout < 1.0,
                 "in [0, 1) or None (the checkpoint's)",
             ),
+            ("log_every", self.log_every >= 1, ">= 1"),
         ]
         for name, ok, allowed in checks:
             if not ok:

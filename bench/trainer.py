@@ -16,6 +16,7 @@ import torch
 from bench import faults
 from bench.backbones import Backbone, EncodedSplit
 from bench.checkpoint import Checkpointer
+from bench.curves import Logger, LossCurve, NullLogger
 from bench.loop_state import LoopState
 from bench.measure import GpuMemory, RssSampler, StepTimes, Stopwatch, sync
 from bench.optim import (
@@ -39,6 +40,8 @@ class StopTraining(Exception):
 @dataclass
 class TrainResult:
     dev_history: list[dict] = field(default_factory=list)  # [{"step", "metrics", "loss"}]
+    loss_history: list[dict] = field(default_factory=list)  # [{"step", "loss", "lr"}] (bench/curves.py)
+    loss_window: list[float] = field(default_factory=list)  # losses of updated steps since the last entry
     best_step: int | None = None
     dev_metrics: dict[str, float] = field(default_factory=dict)
     test_metrics: dict[str, float] = field(default_factory=dict)
@@ -69,6 +72,7 @@ class TrainResult:
         self.virtual_tokens += virtual_per_row * rows
         self.samples += rows
         self.final_loss = loss
+        self.loss_window.append(loss)
 
 
 def evaluate(
@@ -107,6 +111,7 @@ def train_and_evaluate(
     progress: ProgressFn | None = None,
     checkpoint: Checkpointer | None = None,
     on_evaluate: EvaluateFn | None = None,
+    logger: Logger | None = None,
 ) -> TrainResult:
     """Train, select on dev, evaluate test.
 
@@ -115,7 +120,8 @@ def train_and_evaluate(
     With ``checkpoint``, the loop resumes from its saved state and saves every ``checkpoint.every`` steps.
     ``on_evaluate(step, dev_metrics)`` runs after each dev evaluation and may raise ``StopTraining`` (a search
     trial's pruner): the loop then ends early and ``result.stopped`` says why. ``test_split=None`` (search
-    trials) never evaluates test.
+    trials) never evaluates test. ``logger`` (``bench/curves.py``, e.g. TensorBoard) gets each loss window and
+    evaluation as it happens; the caller closes it.
     """
     result = TrainResult(step_times=StepTimes(train.timing_warmup_steps))
     try:
@@ -132,6 +138,7 @@ def train_and_evaluate(
             progress,
             checkpoint,
             on_evaluate,
+            logger or NullLogger(),
         )
     except BaseException as exc:
         exc.partial_result = result
@@ -151,6 +158,7 @@ def _train(
     progress: ProgressFn | None,
     checkpoint: Checkpointer | None,
     on_evaluate: EvaluateFn | None,
+    logger: Logger,
 ) -> TrainResult:
     """Train, keep the best-dev state, evaluate dev and (unless ``test_split`` is None) test with it.
 
@@ -180,6 +188,8 @@ def _train(
     if saved is not None:
         eval_watch.total = state.restore(saved, backbone, result, device)
     first_step = result.steps + 1
+    curve = LossCurve(train.log_every, result, logger)
+    logger.start(first_step)
     backbone.train(True)
 
     trim = backbone.trims_batches(train.padding)
@@ -194,6 +204,7 @@ def _train(
                 params = trainable_parameters(backbone)
             index = state.next_indices(len(train_split), train.batch_size)
             batch = {k: v.to(device, non_blocking=True) for k, v in train_split.batch(index, trim).items()}
+            lrs = state.learning_rates() if curve.closes_with_next_update() else None  # this step's rates
 
             # ---- the timed step: forward, backward, update ----
             sync(device)
@@ -210,6 +221,7 @@ def _train(
                 result.count_step(
                     backbone.count_tokens(batch), method.num_virtual_tokens, len(index), loss.item()
                 )
+                curve.updated(step, lrs)  # after the timed part: a full window becomes a loss_history entry
                 if progress:
                     progress(step, result.final_loss)
             else:
@@ -220,6 +232,7 @@ def _train(
                 with eval_watch:
                     metrics = evaluate(backbone, dev_split, task, train, device)
                 result.dev_history.append({"step": step, "metrics": metrics, "loss": result.final_loss})
+                logger.log_eval(step, metrics)
                 if state.select(metrics[task.selection_metric], backbone):
                     result.best_step = step
                 if on_evaluate is not None:
@@ -249,6 +262,8 @@ def _train(
             result.test_metrics = evaluate(backbone, test_split, task, train, device, result.test_predictions)
             result.test_references = list(test_split.references)
     result.eval_time_s = eval_watch.total
+    if result.test_metrics:
+        logger.log_eval(result.best_step, result.test_metrics, "test")  # at the step whose state was tested
     return result
 
 

@@ -24,12 +24,15 @@ from bench.spec import RunSpec
 from methods.registry import display_name
 
 
-def execute(spec: RunSpec, progress=None, results_dir: Path | None = None, checkpoint=None) -> dict:
+def execute(
+    spec: RunSpec, progress=None, results_dir: Path | None = None, checkpoint=None, logger=None
+) -> dict:
     """Run ``spec`` to a complete record (status ``ok``); exceptions propagate to the caller.
 
     With ``results_dir``, the trained state at the best checkpoint is saved (before the record exists) as
     ``<results_dir>/artifacts/<run_id>.safetensors`` (``bench/artifacts.py``); without it, ``artifact`` is null.
     ``checkpoint`` (a ``bench.checkpoint.Checkpointer``) makes training resume from and save to its file.
+    ``logger`` (a ``bench.curves.Logger``, e.g. TensorBoard) sees the loss windows and evaluations live.
     """
     from bench.trainer import train_and_evaluate
 
@@ -54,7 +57,7 @@ def execute(spec: RunSpec, progress=None, results_dir: Path | None = None, check
         on_evaluate = trial_reporter(task.selection_metric)
 
     result = train_and_evaluate(
-        backbone, task, *encoded, train, spec.seed, device, progress, checkpoint, on_evaluate
+        backbone, task, *encoded, train, spec.seed, device, progress, checkpoint, on_evaluate, logger
     )
 
     artifact, artifact_bytes = None, None
@@ -78,16 +81,18 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
 
 
-def run_spec(spec: RunSpec, progress=None, checkpoint=None, results_dir: Path | None = None) -> dict:
+def run_spec(
+    spec: RunSpec, progress=None, checkpoint=None, results_dir: Path | None = None, logger=None
+) -> dict:
     """``execute`` that never raises an ``Exception``: a run that fails gives its ``failed``/``oom`` record.
 
-    The record holds the error, the step reached, the last loss and the dev history so far (the trainer
+    The record holds the error, the step reached, the last loss, the loss and dev histories so far (the trainer
     attaches them to the exception as ``partial_result``). Out of memory (``torch.OutOfMemoryError``,
     ``MemoryError``) is status ``oom``; the batch is never shrunk. KeyboardInterrupt propagates: the parent
     records the run as ``cancelled``.
     """
     try:
-        return execute(spec, progress, results_dir, checkpoint)
+        return execute(spec, progress, results_dir, checkpoint, logger)
     except Exception as exc:  # the run fails, the grid goes on: the record says why
         message = str(exc).splitlines()[0] if str(exc) else ""
         partial = getattr(exc, "partial_result", None)
@@ -96,6 +101,7 @@ def run_spec(spec: RunSpec, progress=None, checkpoint=None, results_dir: Path | 
                 "steps": partial.steps,
                 "final_loss": partial.final_loss,
                 "dev_history": partial.dev_history,
+                "loss_history": partial.loss_history,
                 "nan_skipped_batches": partial.nan_skipped_batches,
             }
             if partial is not None
@@ -114,7 +120,7 @@ def run_spec(spec: RunSpec, progress=None, checkpoint=None, results_dir: Path | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N]``."""
+    """``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N] [--no-artifacts] [--log-dir D]``."""
     from bench.checkpoint import Checkpointer, checkpoint_path
     from bench.signals import die_with_parent
 
@@ -135,7 +141,16 @@ def main(argv: list[str] | None = None) -> int:
             last[0] = now
             print(progress_line(step, loss), flush=True)
 
-    record = run_spec(spec, progress, checkpoint, out_path.parent if save else None)
+    logger = None
+    if args.log_dir is not None:
+        from bench.tensorboard_log import TensorBoardLogger
+
+        logger = TensorBoardLogger(args.log_dir)
+    try:
+        record = run_spec(spec, progress, checkpoint, out_path.parent if save else None, logger)
+    finally:
+        if logger is not None:
+            logger.close()
     write_json_atomic(out_path, record)
     if checkpoint is not None and record["status"] == "ok":
         checkpoint.delete()

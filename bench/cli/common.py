@@ -61,12 +61,29 @@ def add_request_options(parser: argparse.ArgumentParser, what: str) -> None:
         "--max-train-samples", type=int, help="cap on training examples (fixed random subset)"
     )
     parser.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="write live TensorBoard logs (train/loss, train/lr, dev and test metrics, step time) to "
+        f"DIR/<{'run' if what == 'run' else 'study/trial'} name>/; watch with `tensorboard --logdir DIR` "
+        "(does not change run ids)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="SCOPE.FIELD=VALUE",
         help="override a method config field (ept.fusion.attn_dim=8) or a training setting (train.batch_size=8)",
     )
+
+
+def log_dir(args: argparse.Namespace) -> Path | None:
+    """``--log-dir`` as a folder path (None when not given); a path that is a file is a usage error."""
+    if not args.log_dir:
+        return None
+    path = Path(args.log_dir)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--log-dir {args.log_dir!r} is a file, not a folder for TensorBoard logs")
+    return path
 
 
 def int_list(text: str, what: str) -> list[int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.cli.common import UsageError, add_request_options, at_least, choices, request_from_args
+from bench.cli.common import UsageError, add_request_options, at_least, choices, log_dir, request_from_args
 from bench.terminal import escape
 
 HELP = "train methods on a suite's tasks and write one record per run"
@@ -97,6 +97,7 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
     at_least("--checkpoint-every", args.checkpoint_every, 1)
     EXECUTORS.lookup(args.executor)  # did-you-mean error before anything is planned
     at_least("--workers", args.workers, 1)
+    logs = log_dir(args)
     sources, specs = plan_with_sources(request)
     for note in check_plan(sources + specs):
         console.print(f"[yellow]data[/yellow] {escape(note)}")
@@ -110,7 +111,7 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
 
         print_plan(sources + specs, Path(args.out), console)
         return 0
-    out, options = Path(args.out), {"checkpoint_every": args.checkpoint_every}
+    out, options = Path(args.out), {"checkpoint_every": args.checkpoint_every, "log_dir": logs}
     if args.executor == "sequential" and args.workers == 1:
         always = frozenset(s.run_id for s in sources)  # source prompts are artifacts
         return execute_grid(

@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from bench.cli.common import UsageError, add_request_options, at_least, request_from_args
+from bench.cli.common import UsageError, add_request_options, at_least, log_dir, request_from_args
 from bench.terminal import show
 
 HELP = "hyperparameter search with Optuna (dev split only); `bench tune show STUDY` prints one"
@@ -66,6 +66,7 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
     request = request_from_args(args, [args.seed])
     at_least("--trials", args.trials, 1)
     at_least("--workers", args.workers, 1)
+    logs = log_dir(args)
     tune = TuneRequest(
         request=request,
         out_dir=args.out,
@@ -77,5 +78,6 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
         workers=args.workers,
         space_overrides=load_space_file(args.space) if args.space else {},
         reports_dir=args.reports,
+        log_dir=str(logs) if logs is not None else None,
     )
     return run_tune(tune, console)

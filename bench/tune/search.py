@@ -61,6 +61,7 @@ class StudyJob:
     out_dir: str
     trials: int
     sampler_seed: int = 0
+    log_dir: str | None = None  # --log-dir: trial N writes to <log_dir>/<study>/trial<N>_<run>/
 
     @property
     def method(self) -> str:
@@ -93,6 +94,7 @@ class TuneRequest:
     workers: int = 1
     space_overrides: dict = field(default_factory=dict)
     reports_dir: str = "reports"
+    log_dir: str | None = None  # TensorBoard folders, one per trial (bench/tensorboard_log.py)
 
 
 def study_jobs(req: TuneRequest) -> list[StudyJob]:
@@ -121,6 +123,7 @@ def study_jobs(req: TuneRequest) -> list[StudyJob]:
             out_dir=req.out_dir,
             trials=req.trials,
             sampler_seed=req.sampler_seed,
+            log_dir=req.log_dir,
         )
         base = job.base_spec()  # validates the request and every path of the space
         for path, dim in job.space.items():
@@ -178,7 +181,8 @@ def make_objective(job: StudyJob, gpu: str | None = None):
         env = trial_env(job.storage, job.name, trial._trial_id, job.pruner)  # noqa: SLF001 (the id to reopen it)
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
-        record = run_one(spec, Path(job.out_dir), env=env)
+        logs = Path(job.log_dir) if job.log_dir else None
+        record = run_one(spec, Path(job.out_dir), env=env, log_dir=logs)
         trial.set_user_attr("status", record["status"])
         if record["status"] == "pruned":
             trial.set_user_attr("pruned", record["error"])
