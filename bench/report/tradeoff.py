@@ -133,14 +133,16 @@ def _published_points(published: pd.DataFrame, averages: pd.Series) -> list[Poin
     ]
 
 
-def _log_counts(ax) -> None:
-    """Log x with ticks at 1, 2, 5 per decade labelled as counts (7.7K, 20K, 1M): no crowded minor labels."""
+def _log_counts(ax, xs: list[float]) -> None:
+    """Log x labelled as counts (7.7K, 20K, 1M): ticks at 1, 2, 5 per decade over at most two decades, else at
+    each decade, and no minor labels, so tick labels never run into each other."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     from bench.report.tables import format_count
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    span = math.log10(max(xs) / min(xs)) if min(xs) > 0 else 0.0
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if span <= 2 else (1.0,)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_count(v)))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
@@ -175,8 +177,8 @@ def draw(name: str, found: list[Panel], contention: tuple[int, int], include_con
             xs.append(p.x)
             ys.append(p.y)
         if log:
-            _log_counts(ax)
-        ax.margins(0.15, 0.2)
+            _log_counts(ax, xs)
+        ax.margins(0.2, 0.2)
         ax.set_xlabel(xlabel if not panel.only_published else "parameters as published (log)")
         ax.set_ylabel("average score" if not panel.only_published else "published average")
         ax.set_title(panel.title, fontsize=6.5)
