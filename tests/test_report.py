@@ -48,13 +48,17 @@ def make_record(
     rss_mib: float = 1000.0,
     predictions: tuple[list[str], list[str]] | None = None,
     gates: list | None = None,
+    model: str = "minilm",
+    extra: dict | None = None,
 ) -> dict:
+    """One record written into ``out``; ``extra`` updates top-level keys (``contention``, ``env``) and
+    ``metrics`` entries (``{"metrics": {"loss_history": [...]}}``) of an ok record."""
     spec = RunSpec(
         suite=SUITE[task],
         task=task,
         method=method,
         method_config=config or CONFIGS[method],
-        model="minilm",
+        model=model,
         preset="quick",
         seed=seed,
         train=TRAIN,
@@ -65,8 +69,9 @@ def make_record(
     if status == "ok":
         name = METRIC[task]
         rec["metrics"].update(
-            test={name: score}, dev={name: score}, headline={"name": name, "dev": score, "test": score}
-        )
+            test={name: score}, dev={name: score}, headline={"name": name, "dev": score, "test": score},
+            dev_history=[{"step": s, "metrics": {name: score - 30 + s}, "loss": 1.0 / s} for s in (10, 20, 30)],
+        )  # fmt: skip
         rec.update(
             trainable_params=trainable, train_time_s=train_time, step_time_ms_median=step_ms,
             peak_rss_train_bytes=int(rss_mib * 2**20), steps=30,
@@ -75,6 +80,11 @@ def make_record(
             rec["predictions"] = {"test": {"predicted": predictions[0], "reference": predictions[1]}}
         if gates is not None:
             rec["method_record"] = {"gate_weights_best": gates}
+        for key, value in (extra or {}).items():
+            if key == "metrics":
+                rec["metrics"].update(value)
+            else:
+                rec[key] = value
     else:
         rec["error"] = "RuntimeError: boom"
     write_json_atomic(record_path(out, spec), rec)
@@ -196,19 +206,27 @@ def test_bootstrap_known_cases():
 def test_comparison_table_units(report):
     out = report[0]
     comp = pd.read_csv(out / "comparison.csv").set_index(["row", "task"])
-    rte = comp.loc[
-        ("pt (num_tokens=20)", "rte")
-    ]  # both stored predictions: over examples, ept 100 % vs pt 50 % on both seeds
-    assert rte["unit"] == "examples" and rte["delta"] == 50.0 and rte["n"] == 20 and rte["p"] < 0.01
-    mrpc = comp.loc[("pt (num_tokens=20)", "mrpc")]  # no predictions: over the 2 seeds, differences 2 and 2
-    assert mrpc["unit"] == "seeds" and mrpc["delta"] == 2.0 and mrpc["ci_low"] == 2.0
-    assert comp.loc[("dept", "rte"), "note"] == "1 common seed, no per-example predictions"
+    rte = comp.loc[("pt (num_tokens=20)", "rte")]
+    # both stored predictions on 2 seeds each: seeds then examples, ept 100 % vs pt 50 % on every seed
+    assert rte["unit"] == "seeds+examples" and rte["delta"] == 50.0 and rte["n"] == 4 and rte["p"] < 0.01
+    mrpc = comp.loc[("pt (num_tokens=20)", "mrpc")]  # no predictions: Welch over seeds, 72,76 vs 70,74
+    assert mrpc["unit"] == "seeds" and mrpc["delta"] == 2.0 and mrpc["ci_low"] < 0 < mrpc["ci_high"]
+    assert mrpc["p"] == pytest.approx(0.6, abs=0.05) and mrpc["markable"]
+    assert comp.loc[("dept", "rte"), "note"].startswith("fewer than 2 seeds per side (2 vs 1)")
     assert "†" in (out / "results.md").read_text()
 
 
 def test_figures_and_rebuild_determinism(report):
     out, options, written = report
-    names = ["tradeoff_params", "tradeoff_time", "prompt_length", "per_task", "gates"]
+    names = [
+        "tradeoff_params",
+        "tradeoff_time",
+        "tradeoff_memory",
+        "curves",
+        "prompt_length",
+        "per_task",
+        "gates",
+    ]
     for name in names:
         for ext in ("png", "pdf"):
             path = out / "figures" / f"{name}.{ext}"
@@ -256,10 +274,13 @@ def _browser() -> str:
 def test_html_page_in_browser(report):
     out = report[0]
     page = out / "index.html"
-    sources = re.findall(r'<img src="([^"]+)"', page.read_text())
-    assert len(sources) == 5
+    text = page.read_text()
+    sources = re.findall(r'<img src="([^"]+)"', text)
+    assert len(sources) == 7  # every figure the report wrote, each file present
+    assert {Path(src).name for src in sources} == {p.name for p in (out / "figures").glob("*.png")}
     for src in sources:
         assert (out / src).is_file() and (out / src).stat().st_size > 0, src
+    runs = load_runs(report[1].results)
     with tempfile.TemporaryDirectory() as profile:
         proc = subprocess.run(
             [
@@ -271,7 +292,13 @@ def test_html_page_in_browser(report):
         )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
-    assert dom.count("<img") == 5 and "<table" in dom and "Paired bootstrap against ept" in dom
+    assert dom.count("<img") == 7 and "<table" in dom and "Paired bootstrap against ept" in dom
+    # the drill-down: one <details> per run with its id, status, error, curves table and spec
+    assert dom.count('<details class="run"') == len(runs)
+    failed = runs.loc[runs["status"] == "failed"].iloc[0]
+    block = dom[dom.index(f'id="run-{failed["run_id"]}"') :].split("</details>")[0]
+    assert "RuntimeError: boom" in block and "no dev history recorded" in block and '"task": "rte"' in block
+    assert "Cost-aware score (PSCP)" in dom and "C_m = 94 GB" in dom
     tables = pd.read_html(io.StringIO(dom)) if _has_lxml() else None
     if tables is not None:
         assert any("rte (accuracy)" in t.columns for t in tables)

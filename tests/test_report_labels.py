@@ -58,7 +58,7 @@ def test_rows_read_the_record_and_failed_or_old_records_follow(tmp_path):
     options = ReportOptions(out, tmp_path / "report", resamples=50)  # no --vs: the default target
     written = build_report(options)
     text = written["results.md"].read_text()
-    assert "against ept[placeholder-v0] gives" in text
+    assert "against ept[placeholder-v0] in a test that counts the seeds" in text
     assert "| ept |" not in text and "| ept[placeholder-v0] |" in text
     assert "ept[placeholder-v0]" in written["comparison.md"].read_text()
 

@@ -27,11 +27,22 @@ def add_parser(sub) -> None:
         "--bootstrap-samples", type=int, default=1000, help="bootstrap resamples (default 1000)"
     )
     report.add_argument("--bootstrap-seed", type=int, default=0, help="bootstrap random seed (default 0)")
+    report.add_argument(
+        "--pscp-beta",
+        metavar="P,F,M",
+        help="PSCP exponents for parameters, inference FLOPs and memory (default 1,1,1; docs/reports.md#pscp)",
+    )
+    report.add_argument(
+        "--include-contended",
+        action="store_true",
+        help="keep runs measured under contention in the time and memory figures (left out by default)",
+    )
 
 
 def cmd(args: argparse.Namespace, console: Console) -> int:
     from bench.report.build import ReportOptions, build_report
     from bench.report.load import Filters
+    from bench.report.pscp import Betas
 
     if not Path(args.results).is_dir():
         raise UsageError(f"--results {args.results!r} is not a folder")
@@ -39,7 +50,7 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
     filters = Filters(*(names(getattr(args, k)) for k in FILTERS))
     options = ReportOptions(
         Path(args.results), Path(args.out), filters, args.vs, args.with_published, args.bootstrap_samples,
-        args.bootstrap_seed,
+        args.bootstrap_seed, Betas.parse(args.pscp_beta), args.include_contended,
     )  # fmt: skip
     written = build_report(options)
     console.print(f"report: {len(written)} files -> {Path(args.out) / 'index.html'}")

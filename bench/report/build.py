@@ -7,15 +7,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import InputError
-from bench.report import figures, html, published, stats, tables
+from bench.report import comparison as comparisons
+from bench.report import curves, drilldown, figures, html, pscp, published, stats, tables, tradeoff
 from bench.report.load import Filters, load_runs
 
-FIGURE_CAPTIONS = {
-    "tradeoff_params": "Suite average (test, headline metric) against trainable parameters, log x (EPT Figure 1 layout).",
-    "tradeoff_time": "Average over the table's tasks against training time per run and ms/step; marker size: peak memory.",
+FIGURE_CAPTIONS = {  # figures whose caption does not depend on the records (the others write their own)
     "prompt_length": "Average score and ms/step against the number of prompt tokens (rows from --sweep ...num_tokens=...).",
     "per_task": "Headline test metric per task: bars are means over seeds, error bars one sd, dots the seeds.",
     "gates": "Learned gate weights over the projection subspaces per task (mean over seeds).",
+}
+
+
+MISSING = {  # what the page says when a figure has nothing to draw
+    "tradeoff_params": "No row has every task of a suite with a parameter count: no parameter trade-off figure.",
+    "tradeoff_time": "No row has every task of a suite with a training time (outside contention): no time figure.",
+    "tradeoff_memory": "No row has every task of a suite with a peak memory (outside contention): no memory figure.",
+    "curves": "No run recorded a dev history: no learning curves.",
+    "prompt_length": "No method has rows with two or more prompt lengths (bench run --sweep pt.num_tokens=...): "
+    "no prompt-length figure.",
+    "per_task": "No successful run: no per-task figure.",
+    "gates": "No run recorded gate weights (method_record.gate_weights_best): no gates figure.",
 }
 
 
@@ -28,6 +39,8 @@ class ReportOptions:
     with_published: bool = False
     resamples: int = 1000
     bootstrap_seed: int = 0
+    pscp_betas: pscp.Betas = field(default_factory=pscp.Betas)
+    include_contended: bool = False  # time/memory figures keep runs measured under contention
 
 
 def build_report(options: ReportOptions) -> dict[str, Path]:
@@ -58,15 +71,26 @@ def build_report(options: ReportOptions) -> dict[str, Path]:
     comparison = None
     if reference:
         comparison = stats.compare(runs, reference, options.resamples, options.bootstrap_seed)
-        tables.add_significance_marks(summary, comparison)
-        write("comparison.md", tables.comparison_markdown(comparison, reference))
-        write("comparison.tex", tables.comparison_latex(comparison, reference))
+        comparisons.add_significance_marks(summary, comparison)
+        write("comparison.md", comparisons.comparison_markdown(comparison, reference))
+        write("comparison.tex", comparisons.comparison_latex(comparison, reference))
         write("comparison.csv", comparison.to_csv(index=False, lineterminator="\n", float_format="%.6f"))
 
     legend = (
         "Cells: headline test metric x100, mean ± sample std over seeds (number of seeds); bold: best in column "
         "(highest score, lowest cost)."
-        + (f" †: paired bootstrap against {reference} gives p < 0.05 (comparison.md)." if reference else "")
+        + (
+            f" †: p < 0.05 against {reference} in a test that counts the seeds (comparison.md)."
+            + comparisons.unmarked_note(comparison)
+            if reference
+            else ""
+        )
+        + (
+            f" ‡: time and memory include runs measured under contention ({sum(summary.contended.values())} "
+            "run(s) in all; record key contention; records without it count as not known)."
+            if summary.contended
+            else ""
+        )
         + f" Costs: trainable parameters (mean per run, without task head), training time per run (mean), median"
         f" ms/step (median over runs), peak memory ({summary.mem_kind}, max over runs). Records: {options.filters.describe()}."
     )
@@ -87,19 +111,29 @@ def build_report(options: ReportOptions) -> dict[str, Path]:
     if pub is not None:
         write("published.md", published.published_markdown(pub, summary.columns))
 
+    cost = pscp.pscp_frame(summary, runs, options.pscp_betas)
+    write("pscp.md", pscp.to_markdown(cost, options.pscp_betas))
+    write("pscp.tex", pscp.to_latex(cost, options.pscp_betas))
+    write("pscp.csv", cost.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
+
     fig_dir = out / "figures"
-    made: list[str] = []
+    made: dict[str, str] = {}  # figure name -> caption
+    drawn = [
+        (name, *tradeoff.tradeoff_figure(name, summary, runs, fig_dir, pub, options.include_contended))
+        for name in tradeoff.COSTS
+    ]
+    drawn.append(("curves", *curves.learning_curves(runs, fig_dir)))
     for name, paths in (
-        ("tradeoff_params", figures.tradeoff_params(summary, fig_dir, pub)),
-        ("tradeoff_time", figures.tradeoff_time(summary, fig_dir)),
         ("prompt_length", figures.prompt_length(summary, runs, fig_dir)),
         ("per_task", figures.per_task(runs, fig_dir)),
         ("gates", figures.gates(runs, fig_dir)),
     ):
+        drawn.append((name, paths, FIGURE_CAPTIONS[name]))
+    for name, paths, caption in drawn:
         for path in paths:
             written[f"figures/{path.name}"] = path
         if paths:
-            made.append(name)
+            made[name] = caption
 
     sections = [
         ("Results", tables.to_html(summary) + html.note(legend)),
@@ -109,10 +143,11 @@ def build_report(options: ReportOptions) -> dict[str, Path]:
         sections.append(
             (
                 f"Paired bootstrap against {reference}",
-                tables.comparison_html(comparison, reference)
+                comparisons.comparison_html(comparison, reference)
                 + html.note(
-                    f"{options.resamples} resamples, seed {options.bootstrap_seed}; over test examples when both "
-                    "runs stored predictions, else over seeds; 95% percentile interval; two-sided p."
+                    f"Hierarchical bootstrap ({options.resamples} resamples, seed {options.bootstrap_seed}) over "
+                    "seeds and then test examples when every run stored predictions, else Welch's t-test over "
+                    "seeds; 95% interval; two-sided p. Fewer than 2 seeds per side: no mark."
                 ),
             )
         )
@@ -126,9 +161,20 @@ def build_report(options: ReportOptions) -> dict[str, Path]:
                 ),
             )
         )
-    body = "".join(html.figure(f"figures/{name}.png", FIGURE_CAPTIONS[name]) for name in made)
-    if "gates" not in made:
-        body += html.note("No run recorded gate weights (method_record.gate_weights_best): no gates figure.")
+    sections.append(
+        (
+            "Cost-aware score (PSCP)",
+            html.markdown_table_html(pscp.to_markdown(cost, options.pscp_betas))
+            + html.note(pscp.caption(options.pscp_betas)),
+        )
+    )
+    body = "".join(html.figure(f"figures/{name}.png", caption) for name, caption in made.items())
+    for name, why in MISSING.items():
+        if name not in made:
+            body += html.note(why)
     sections.append(("Figures", body))
+    sections.append(
+        ("Runs", html.note("One entry per run record; open one for its details.") + drilldown.drilldown(runs))
+    )
     write("index.html", html.page("ptbench report", sections))
     return written

@@ -76,6 +76,27 @@ def _peak_memory(rec: dict[str, Any]) -> tuple[float | None, str | None]:
     return (float(rss), "RSS") if rss is not None else (None, None)
 
 
+def contended(rec: dict[str, Any]) -> bool | None:
+    """Whether the run's time and memory were measured under contention (record key ``contention``, written by
+    ``bench/perf``'s contention check); None when the record does not say (older records): not known."""
+    info = rec.get("contention")
+    if not isinstance(info, dict) or info.get("contended") is None:
+        return None
+    return bool(info["contended"])
+
+
+def budget(spec: dict[str, Any]) -> str:
+    """The training budget as a paper states it: ``"200 steps x 16"`` (optimiser steps x batch size)."""
+    train = spec.get("train") or {}
+    return f"{train.get('max_steps', '?')} steps x {train.get('batch_size', '?')}"
+
+
+def is_t5(backbone: str, family: str | None) -> bool:
+    """A T5 backbone (the published numbers' family): a seq2seq model whose name says T5 (``t5-base``,
+    ``google/t5-v1_1-base``); records without ``env.backbone_family`` are judged by the name alone."""
+    return "t5" in backbone.lower() and family in (None, "seq2seq")
+
+
 def display_names(runs: pd.DataFrame) -> pd.Series:
     """Per run: the display name its records declare for its setting, else the method name."""
     declared = runs["record"].map(lambda rec: (rec.get("method_record") or {}).get("display_name"))
@@ -113,17 +134,19 @@ def load_runs(results_dir: Path | str, filters: Filters | None = None) -> pd.Dat
     """One row per run record that passes ``filters``, with the columns reports need.
 
     Columns: run_id, status, error, suite, task, method, model, preset, seed, metric, score (headline test
-    metric, x100), dev_score, trainable_params, train_time_s, step_ms, peak_mem_bytes, mem_kind, setting (the
-    row-defining fields), setting_key, display (the method's display name), row (label), record (the full
-    dict).
+    metric, x100), dev_score, trainable_params, train_time_s, step_ms, peak_mem_bytes, mem_kind, backbone (the
+    model name, e.g. ``minilm``), backbone_family (``env.backbone_family``: seq2seq | encoder | decoder, None in
+    records without it), budget (``"<max_steps> steps x <batch_size>"``), contended (``contention.contended``:
+    True/False, None when the record does not say), setting (the row-defining fields), setting_key, display (the
+    method's display name), row (label), record (the full dict).
     """
     from bench.results import load_records
 
     frame = load_records(Path(results_dir))
     columns = [
         "run_id", "status", "error", "suite", "task", "method", "model", "preset", "seed", "metric", "score",
-        "dev_score", "trainable_params", "train_time_s", "step_ms", "peak_mem_bytes", "mem_kind", "setting",
-        "setting_key", "display", "row", "record",
+        "dev_score", "trainable_params", "train_time_s", "step_ms", "peak_mem_bytes", "mem_kind", "backbone",
+        "backbone_family", "budget", "contended", "setting", "setting_key", "display", "row", "record",
     ]  # fmt: skip
     if frame.empty:
         return pd.DataFrame(columns=columns)
@@ -165,6 +188,10 @@ def load_runs(results_dir: Path | str, filters: Filters | None = None) -> pd.Dat
                 "step_ms": rec.get("step_time_ms_median"),
                 "peak_mem_bytes": memory,
                 "mem_kind": kind,
+                "backbone": Path(str(run["model"])).name,
+                "backbone_family": (rec.get("env") or {}).get("backbone_family"),
+                "budget": budget(rec["spec"]),
+                "contended": contended(rec),
                 "setting": setting,
                 "setting_key": json.dumps(setting, sort_keys=True),
                 "record": rec,

@@ -1,25 +1,29 @@
-"""Paired bootstrap between a reference setting (``--vs``) and every other setting, per task.
+"""Significance of a reference setting (``--vs``) against every other setting, per task, counting the seeds.
 
-The test (documented in docs/reports.md#the-bootstrap):
+The tests (documented in docs/reports.md#significance):
 
-- Statistic: ``delta = score(reference) - score(other)`` in metric points (x100), averaged over the seeds both
-  settings ran; positive means the reference is better.
-- Over test examples (preferred): when both settings stored per-example test predictions (record field
-  ``predictions``) for the same seeds and the same test references, test examples are resampled with
-  replacement, ``n`` resamples (default 1,000) from ``numpy.random.default_rng(seed)`` (default 0); the *same*
-  indices are applied to both settings and every seed (paired), and the task's own metric is recomputed on
-  each resample (so MCC, F1 and Pearson are bootstrapped correctly, not only accuracy).
-- Over seeds (fallback): the per-seed score differences of the common seeds are resampled with replacement;
-  needs at least 2 common seeds (with few seeds the interval is coarse; the table says which unit was used).
-- Interval: the 95 % percentile interval of the resampled deltas.
-- p-value: two-sided percentile-bootstrap p, ``min(1, 2 · min(P*(delta* <= 0), P*(delta* >= 0)))`` with
-  ``P*(A) = (#{resamples in A} + 1) / (n + 1)``; identical predictions give p = 1, a reference that wins on
-  every resample gives p = 2 / (n + 1).
+- Statistic: ``delta = mean over seeds of score(reference) - mean over seeds of score(other)`` in metric points
+  (x100); positive means the reference is better.
+- Seeds and test examples (preferred): when every run of both settings stored per-example test predictions
+  (record field ``predictions``) on the same test references, a **hierarchical bootstrap**: each resample draws
+  the seeds of each setting with replacement (independently: seed 42 of one method has nothing in common with
+  seed 42 of another), then test examples with replacement (the *same* indices for both settings: paired over
+  examples), and recomputes the task's own metric for every drawn seed (so MCC, F1 and Pearson are handled).
+  Seed-to-seed variance thus enters the interval; a bootstrap over examples alone would call a difference
+  between two lucky seeds significant.
+- Seeds only (no predictions): Welch's t-test on the per-seed scores (``scipy.stats.ttest_ind``,
+  ``equal_var=False``), with its 95 % interval.
+- Fewer than 2 seeds on either side: no test, no mark; the comparison table says why. (One seed's
+  example-level bootstrap is still listed, as ``examples, 1 seed``, but never marks a cell.)
+- Interval: the 95 % percentile interval of the resampled deltas (bootstrap) or Welch's interval.
+- Bootstrap p-value: two-sided, ``min(1, 2 · min(P*(delta* <= 0), P*(delta* >= 0)))`` with
+  ``P*(A) = (#{resamples in A} + 1) / (n + 1)``; identical predictions give p = 1.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,8 +42,9 @@ class Bootstrap:
     high: float
     p: float
     n: int  # examples or seeds resampled
-    unit: str  # "examples" | "seeds"
+    unit: str  # "seeds+examples" | "seeds" | "examples, 1 seed" (the last never marks a cell)
     resamples: int
+    markable: bool = True  # seed-to-seed variance entered the test (>= 2 seeds per side)
 
 
 def _p_and_interval(deltas: np.ndarray, alpha: float) -> tuple[float, float, float]:
@@ -103,6 +108,69 @@ def bootstrap_seeds(
     return Bootstrap(float(diffs.mean()), low, high, p, len(diffs), "seeds", resamples)
 
 
+def bootstrap_hierarchical(
+    metric: MetricFn,
+    predictions_ref: Sequence[Sequence[str]],
+    predictions_other: Sequence[Sequence[str]],
+    references: Sequence[str],
+    resamples: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> Bootstrap:
+    """Seeds, then examples: ``predictions_ref`` [k_ref seeds][n] and ``predictions_other`` [k_other][n].
+
+    Each resample draws k_ref and k_other seeds with replacement (independently), then n example indices
+    shared by both sides, and averages the recomputed metric over the drawn seeds of each side. The per-seed
+    metric on each resampled index set is computed once per distinct seed."""
+    refs = np.asarray(references, dtype=object)
+    ref = [np.asarray(p, dtype=object) for p in predictions_ref]
+    other = [np.asarray(p, dtype=object) for p in predictions_other]
+    n = len(refs)
+    if len(ref) < 2 or len(other) < 2:
+        raise ValueError("a hierarchical bootstrap needs at least 2 seeds per side")
+    if any(len(p) != n for p in ref + other):
+        raise ValueError("a hierarchical bootstrap needs predictions for the same test examples")
+
+    def scores(side: list[np.ndarray], index: np.ndarray) -> np.ndarray:
+        r = refs[index].tolist()
+        return np.array([metric(p[index].tolist(), r) for p in side])
+
+    whole = np.arange(n)
+    observed = float(scores(ref, whole).mean() - scores(other, whole).mean())
+    rng = np.random.default_rng(seed)
+    deltas = np.empty(resamples)
+    for b in range(resamples):
+        pick_ref = rng.integers(0, len(ref), len(ref))
+        pick_other = rng.integers(0, len(other), len(other))
+        index = rng.integers(0, n, n)
+        deltas[b] = scores(ref, index)[pick_ref].mean() - scores(other, index)[pick_other].mean()
+    p, low, high = _p_and_interval(deltas, alpha)
+    return Bootstrap(observed, low, high, p, len(ref) + len(other), "seeds+examples", resamples)
+
+
+def welch_seeds(scores_ref: Sequence[float], scores_other: Sequence[float], alpha: float = 0.05) -> Bootstrap:
+    """Welch's t-test on per-seed scores (>= 2 seeds per side); ``n`` is the number of runs, ``resamples`` 0.
+
+    Two sides without any seed-to-seed variance give no t statistic: p = 1 and the interval is the
+    difference itself when the means agree, else NaN (reported, never marked)."""
+    from scipy import stats as sps
+
+    a, b = np.asarray(scores_ref, dtype=float), np.asarray(scores_other, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("Welch's test needs at least 2 seeds per side")
+    delta = float(a.mean() - b.mean())
+    if np.var(a) == 0 and np.var(b) == 0:
+        p = 1.0 if delta == 0 else math.nan
+        return Bootstrap(delta, delta, delta, p, len(a) + len(b), "seeds", 0, markable=False)
+    with warnings.catch_warnings():  # near-equal seeds: scipy warns about precision, the p is still right
+        warnings.simplefilter("ignore", RuntimeWarning)
+        test = sps.ttest_ind(a, b, equal_var=False)
+    interval = test.confidence_interval(1 - alpha)
+    return Bootstrap(
+        delta, float(interval.low), float(interval.high), float(test.pvalue), len(a) + len(b), "seeds", 0
+    )
+
+
 def _task_metric(suite: str, task: str, metric: str) -> MetricFn:
     from suites import get_task
     from suites.metrics import compute
@@ -130,47 +198,56 @@ def resolve_reference(runs: pd.DataFrame, vs: str) -> str:
     raise InputError(f"--vs {vs!r} has {len(matches)} rows; name one of: {'; '.join(matches)}")
 
 
+def significance(
+    metric: MetricFn | None,
+    ref: list[dict],
+    other: list[dict],
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[Bootstrap | None, str]:
+    """The test for one task: ``ref``/``other`` are the records of each side's ok runs (one per seed).
+    Returns (result, note); the note says why there is no mark when there is none."""
+    pa, pb = [_predictions(r) for r in ref], [_predictions(r) for r in other]
+    paired = bool(pa) and all(x and x[1] == pa[0][1] for x in pa + pb)
+    if len(ref) >= 2 and len(other) >= 2:
+        if paired and metric is not None:
+            result = bootstrap_hierarchical(
+                metric, [x[0] for x in pa], [y[0] for y in pb], pa[0][1], resamples, seed
+            )
+            return result, ""
+        scores = [[r["metrics"]["headline"]["test"] for r in side] for side in (ref, other)]
+        result = welch_seeds(*scores)
+        return result, "" if result.markable else "no seed-to-seed variance on either side"
+    why = f"fewer than 2 seeds per side ({len(ref)} vs {len(other)}): seed-to-seed variance unknown, no mark"
+    if paired and metric is not None and len(ref) == len(other) == 1:
+        result = bootstrap_examples(metric, [pa[0][0]], [pb[0][0]], pa[0][1], resamples, seed)
+        result.unit, result.markable = "examples, 1 seed", False
+        return result, why
+    return None, why
+
+
 def compare(runs: pd.DataFrame, reference: str, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """One line per (other row, task): delta, 95 % interval, p, n and unit; blank where no test is possible."""
+    """One line per (other row, task): delta, 95 % interval, p, n, unit, markable and a note; blank where no
+    test is possible. Each side contributes every seed it ran (the seeds need not be the same)."""
     ok = runs[(runs["status"] == "ok") & runs["score"].notna()]
     out = []
     ref_runs = ok[ok["row"] == reference]
     for (row, suite, task), other in ok[ok["row"] != reference].groupby(["row", "suite", "task"]):
         base = ref_runs[(ref_runs["suite"] == suite) & (ref_runs["task"] == task)]
-        seeds = sorted(set(base["seed"]) & set(other["seed"]))
         line = {"row": row, "suite": suite, "task": task, "vs": reference}
-        result, why = None, ""
-        if seeds:
-            a = [base[base["seed"] == s].iloc[0] for s in seeds]
-            b = [other[other["seed"] == s].iloc[0] for s in seeds]
-            pa, pb = [_predictions(r["record"]) for r in a], [_predictions(r["record"]) for r in b]
-            paired = all(x and y and x[1] == y[1] == pa[0][1] for x, y in zip(pa, pb, strict=True))
-            if paired:
-                metric = _task_metric(suite, task, a[0]["metric"])
-                result = bootstrap_examples(
-                    metric, [x[0] for x in pa], [y[0] for y in pb], pa[0][1], resamples, seed
-                )
-            elif len(seeds) >= 2:
-                result = bootstrap_seeds([r["score"] for r in a], [r["score"] for r in b], resamples, seed)
-            else:
-                why = "1 common seed, no per-example predictions"
-        else:
-            why = "no common seed"
+        result, why = None, f"{reference} has no ok run on {task}"
+        if not base.empty:
+            metric = _task_metric(suite, task, base.iloc[0]["metric"])
+            result, why = significance(metric, list(base["record"]), list(other["record"]), resamples, seed)
         if result is not None:
             line.update(
                 delta=result.delta, ci_low=result.low, ci_high=result.high, p=result.p, n=result.n,
-                unit=result.unit, resamples=result.resamples, note="",
+                unit=result.unit, resamples=result.resamples, markable=result.markable, note=why,
             )  # fmt: skip
         else:
             line.update(
-                delta=math.nan,
-                ci_low=math.nan,
-                ci_high=math.nan,
-                p=math.nan,
-                n=0,
-                unit="",
-                resamples=0,
-                note=why,
-            )
+                delta=math.nan, ci_low=math.nan, ci_high=math.nan, p=math.nan, n=0, unit="", resamples=0,
+                markable=False, note=why,
+            )  # fmt: skip
         out.append(line)
     return pd.DataFrame(out)

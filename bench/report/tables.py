@@ -20,6 +20,7 @@ import pandas as pd
 from bench.report.load import task_columns
 
 SUITE_NAMES = {"glue": "GLUE", "superglue": "SuperGLUE"}
+TIMED = ("train_time_s", "step_ms", "peak_mem_mib")  # cost columns a contended machine distorts (‡)
 COSTS = (  # column, header, lower is better
     ("trainable_params", "trainable params"),
     ("train_time_s", "train time (s)"),
@@ -46,6 +47,7 @@ class Summary:
     mem_kind: str
     failed: pd.DataFrame
     marks: dict[tuple[str, str, str], str] = field(default_factory=dict)  # significance marks per cell
+    contended: dict[str, int] = field(default_factory=dict)  # row -> ok runs measured under contention
 
     def score_columns(self) -> list[tuple[str, str]]:
         """Task columns with each suite's average after its tasks."""
@@ -113,9 +115,11 @@ def summarize(runs: pd.DataFrame) -> Summary:
     kinds = sorted(ok["mem_kind"].dropna().unique())
     metrics = {(s, t): m for s, t, m in zip(runs["suite"], runs["task"], runs["metric"], strict=True) if m}
     failed = runs[runs["status"] != "ok"][["row", "suite", "task", "seed", "error", "run_id"]]
+    contended = ok[ok["contended"].eq(True)].groupby("row").size().to_dict() if "contended" in ok else {}
     return Summary(
-        rows, columns, cells, costs, metrics, "/".join(kinds) or "n/a", failed.reset_index(drop=True)
-    )
+        rows, columns, cells, costs, metrics, "/".join(kinds) or "n/a", failed.reset_index(drop=True),
+        contended={str(k): int(v) for k, v in contended.items()},
+    )  # fmt: skip
 
 
 # ---- formatting ----------------------------------------------------------------------------------------
@@ -174,6 +178,7 @@ def display(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
             cells.append(
                 Cell(
                     _cost_text(column, summary.costs.at[row, column]),
+                    "‡" if column in TIMED and summary.contended.get(row) else "",
                     best=(row, "cost", column) in best,
                 )
             )
@@ -194,9 +199,15 @@ def to_markdown(summary: Summary) -> str:
 
 
 def latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$"),
+        ("^", r"\textasciicircum{}"), ("~", r"$\sim$"), ("<", "$<$"), (">", "$>$"),
+    ):  # fmt: skip
         text = text.replace(a, b)
-    for a, b in (("±", r"$\pm$"), ("—", "--"), ("†", r"$^\dagger$"), ("Δ", r"$\Delta$"), ("−", "$-$")):
+    for a, b in (
+        ("±", r"$\pm$"), ("—", "--"), ("†", r"$^\dagger$"), ("‡", r"$^\ddagger$"), ("Δ", r"$\Delta$"),
+        ("−", "$-$"), ("×", r"$\times$"),
+    ):  # fmt: skip
         text = text.replace(a, b)
     return text
 
@@ -273,65 +284,3 @@ def failed_markdown(summary: Summary) -> str:
         error = str(f["error"] or "").replace("|", "\\|")
         lines.append(f"| {f['row']} | {f['suite']}/{f['task']} | {f['seed']} | {error} | {f['run_id']} |")
     return "\n".join(lines) + "\n"
-
-
-# ---- the --vs comparison ------------------------------------------------------------------------------
-
-
-def _comparison_lines(comparison: pd.DataFrame) -> list[list[str]]:
-    lines = []
-    for _, c in comparison.iterrows():
-        if c["unit"]:
-            p = "< 0.001" if c["p"] < 0.001 else f"{c['p']:.3f}"
-            lines.append(
-                [
-                    c["row"], f"{c['suite']}/{c['task']}", f"{c['delta']:+.1f}",
-                    f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]", p, f"{c['n']} {c['unit']}",
-                ]
-            )  # fmt: skip
-        else:
-            lines.append([c["row"], f"{c['suite']}/{c['task']}", "—", "—", "—", c["note"]])
-    return lines
-
-
-def comparison_headers(reference: str) -> list[str]:
-    return ["method", "task", f"Δ ({reference} − method)", "95% CI", "p (two-sided)", "bootstrap over"]
-
-
-def comparison_markdown(comparison: pd.DataFrame, reference: str) -> str:
-    headers = comparison_headers(reference)
-    lines = ["| " + " | ".join(headers) + " |", "|---|---|---:|---:|---:|---|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in _comparison_lines(comparison)]
-    return "\n".join(lines) + "\n"
-
-
-def comparison_latex(comparison: pd.DataFrame, reference: str) -> str:
-    lines = [r"\begin{tabular}{llrrrl}", r"\toprule"]
-    lines.append(" & ".join(latex_escape(h) for h in comparison_headers(reference)) + r" \\")
-    lines.append(r"\midrule")
-    lines += [" & ".join(latex_escape(c) for c in cells) + r" \\" for cells in _comparison_lines(comparison)]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
-
-
-def comparison_html(comparison: pd.DataFrame, reference: str) -> str:
-    out = ['<table class="comparison">', "<thead><tr>"]
-    out += [f"<th>{html.escape(h)}</th>" for h in comparison_headers(reference)]
-    out.append("</tr></thead><tbody>")
-    for cells in _comparison_lines(comparison):
-        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out) + "\n"
-
-
-MIN_SEEDS_FOR_MARK = 5
-
-
-def add_significance_marks(summary: Summary, comparison: pd.DataFrame, level: float = 0.05) -> None:
-    """Mark (†) the cells whose paired-bootstrap p against the reference is below ``level``. A bootstrap over
-    fewer than ``MIN_SEEDS_FOR_MARK`` seeds never marks a cell: with 2 seeds that agree in sign every resample
-    does, so its p is tiny whatever the noise (its interval is still listed in the comparison table)."""
-    for _, c in comparison.iterrows():
-        trusted = c["unit"] == "examples" or (c["unit"] == "seeds" and c["n"] >= MIN_SEEDS_FOR_MARK)
-        if trusted and c["p"] < level:
-            summary.marks[(c["row"], c["suite"], c["task"])] = "†"
