@@ -117,7 +117,9 @@ def test_a_real_tiny_run_records_its_contention(tiny_bert_dir, monkeypatch):
         @staticmethod
         def compute_metrics(predictions, references):
             return {
-                "accuracy": 100.0 * sum(p == r for p, r in zip(predictions, references)) / len(references)
+                "accuracy": 100.0
+                * sum(p == r for p, r in zip(predictions, references, strict=True))
+                / len(references)
             }
 
     train = TrainConfig(batch_size=4, max_steps=4, warmup_steps=0, eval_every=2, max_length=16)
