@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from bench.executors import EXECUTORS, Grid
+from bench.protocol import WORKERS_ENV
 from bench.runner import existing, run_locked
 from bench.spec import RunSpec
 from bench.ui import GridView, report_grid
@@ -63,8 +64,11 @@ def execute_grid(
     records: dict[str, dict] = dict(done)
     locked: list[RunSpec] = []
 
+    # Runs side by side on this machine, recorded by each worker (``contention.workers``).
+    side_by_side = 1 if executor == "sequential" else max(1, min(workers, len(todo)))
+
     def run(spec: RunSpec, env: dict[str, str] | None = None) -> dict | None:
-        options: dict[str, Any] = {"env": env} if env else {}
+        options: dict[str, Any] = {"env": {**(env or {}), WORKERS_ENV: str(side_by_side)}}
         if log_dir is not None:
             options["log_dir"] = log_dir
         record = run_locked(

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,10 +57,14 @@ class StepTimes:
 
 
 class RssSampler:
-    """Samples this process's RSS in a daemon thread (default every 0.2 s) and keeps the peak."""
+    """Samples this process's RSS in a daemon thread (default every 0.2 s) and keeps the peak.
 
-    def __init__(self, interval_s: float = 0.2) -> None:
+    ``on_sample`` runs in the same thread at each sample (the trainer samples the load average there,
+    ``bench.contention.ContentionMeter.sample_load``), so no second thread wakes up."""
+
+    def __init__(self, interval_s: float = 0.2, on_sample: Callable[[], None] | None = None) -> None:
         self.interval_s = interval_s
+        self.on_sample = on_sample
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -68,6 +73,8 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, self._process.memory_info().rss)
+            if self.on_sample is not None:
+                self.on_sample()
             self._stop.wait(self.interval_s)
 
     def __enter__(self) -> RssSampler:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROGRESS_PREFIX = "@@progress "
+# How many runs the grid runs at once on this machine, for the record's ``contention`` (``bench/contention.py``).
+WORKERS_ENV = "PTBENCH_GRID_WORKERS"
 
 
 def worker_command(

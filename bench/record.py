@@ -100,6 +100,7 @@ def ok_record(
         tokens_per_s=result.real_tokens / train_s,
         effective_tokens_per_s=(result.processed_positions + result.virtual_tokens) / train_s,
         final_loss=result.final_loss,
+        contention=result.contention,
         method_record=method_record(result, method, backbone),
         artifact=artifact,
         artifact_bytes=artifact_bytes,

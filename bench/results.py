@@ -51,6 +51,11 @@ samples_per_s                       training examples per second of train time
 tokens_per_s                        real tokens (non-pad source + target) per second of train time
 effective_tokens_per_s              processed positions (padded) + virtual tokens, per second
 final_loss                          training loss at the last step (unfinished run: the last loss seen)
+contention                          null (no training loop ran, older records), or whether the machine was
+                                    shared while the loop ran: ``{"contended", "why", "workers", "threads",
+                                    "cpu_count", "usable_cores", "wall_s", "cpu_time_s", "cpu_util",
+                                    "other_cpu_s", "other_cpu_cores", "loadavg_1m": [start, end],
+                                    "loadavg_1m_mean", "loadavg_samples"}`` (``bench/contention.py``)
 method_record                       method-specific facts (e.g. ``ept_variant``, ``gate_weights_init``,
                                     ``gate_weights_best``)
 artifact                            path of the saved artifact relative to the results folder
@@ -100,7 +105,12 @@ from bench.spec import RunSpec
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "oom", "cancelled", "pruned")
 # Keys added after schema 1 was first written: records that predate them read as null, not as invalid.
-LATER_KEYS: dict[str, Any] = {"artifact": None, "artifact_bytes": None, "transfer": None}
+LATER_KEYS: dict[str, Any] = {
+    "artifact": None,
+    "artifact_bytes": None,
+    "transfer": None,
+    "contention": None,
+}
 # Keys that may be absent altogether (added later within schema version 1; predictions are optional).
 OPTIONAL_KEYS = frozenset({"nan_skipped_batches", "predictions"})
 
@@ -160,6 +170,7 @@ def empty_record(spec: RunSpec) -> dict[str, Any]:
         "tokens_per_s": None,
         "effective_tokens_per_s": None,
         "final_loss": None,
+        "contention": None,
         "method_record": {},
         "artifact": None,
         "artifact_bytes": None,
@@ -220,6 +231,9 @@ def validate_record(record: Any) -> None:
         raise ValueError("metrics.dev_history and metrics.loss_history must be JSON arrays")
     if not isinstance(record["run_id"], str):
         raise ValueError(f"run_id {record['run_id']!r} is not a string")
+    from bench.contention import check
+
+    check(record.get("contention"))
     RunSpec.from_dict(record["spec"])
 
 

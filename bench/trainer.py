@@ -16,6 +16,7 @@ import torch
 from bench import faults
 from bench.backbones import Backbone, EncodedSplit
 from bench.checkpoint import Checkpointer
+from bench.contention import ContentionMeter
 from bench.curves import Logger, LossCurve, NullLogger
 from bench.loop_state import LoopState
 from bench.measure import GpuMemory, RssSampler, StepTimes, Stopwatch, sync
@@ -57,6 +58,7 @@ class TrainResult:
     nan_skipped_batches: int = 0
     stopped: str | None = None  # why an on_evaluate hook ended the loop early, else None
     peak_rss_train_bytes: int | None = None
+    contention: dict | None = None  # the training loop's (bench/contention.py), the record's ``contention``
     gpu: dict = field(default_factory=dict)
     method_record_init: dict = field(default_factory=dict)
     method_record_best: dict = field(default_factory=dict)
@@ -196,7 +198,8 @@ def _train(
     sync(device)
     loop_start = time.perf_counter()
     plan.stage_began(0, loop_start, 0.0, trainable_params=method.stage_trainable_params())
-    with RssSampler() as rss:
+    meter = ContentionMeter()
+    with meter, RssSampler(on_sample=meter.sample_load) as rss:
         for step in range(first_step, plan.total_steps + 1):
             if (stage := plan.starts_later_stage(step)) is not None:  # the trainable set may change
                 args = (backbone, train_split, train, seed, device, eval_watch.total, build_optimizer)
@@ -249,6 +252,7 @@ def _train(
         sync(device)
         loop_seconds = state.time_before + time.perf_counter() - loop_start
         result.peak_rss_train_bytes = rss.peak
+    result.contention = meter.result
     result.stages = plan.finish(loop_start + loop_seconds, eval_watch.total, result.step_times.seconds)
 
     # Wall time of the loop (batching, transfer, forward, backward, clipping, optimiser) minus evaluation.

@@ -145,6 +145,7 @@ HEAVY_FIRST = (
     "test_end_to_end.py",
     "test_reliability_kills.py",
     "test_perf.py",
+    "test_perf_task.py",
     "test_lineage.py",
     "test_tensorboard.py",
 )

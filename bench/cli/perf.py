@@ -17,13 +17,17 @@ HELP = "ms/step and peak memory per method: harness vs bare loop vs PEFT"
 
 def add_parser(sub) -> None:
     from bench.perf import VARIANTS
+    from bench.perf.real_task import TASK_VARIANTS
+    from bench.perf.task_cli import add_arguments
     from bench.presets import PERF_METHODS
 
     perf = sub.add_parser("perf", help=HELP)
     perf.add_argument("--model", default="minilm")
-    perf.add_argument("--methods", default=",".join(PERF_METHODS))
+    perf.add_argument("--methods", help=f"default {','.join(PERF_METHODS)}; with --task: pt,lora")
     perf.add_argument(
-        "--variants", default=",".join(VARIANTS), help=f"any of {choices(VARIANTS)} (comma-separated)"
+        "--variants",
+        help=f"any of {choices(VARIANTS)} (comma-separated; all by default); with --task any of "
+        f"{choices(TASK_VARIANTS)}",
     )
     perf.add_argument("--batch", type=int, default=16)
     perf.add_argument("--seq-len", type=int, default=128)
@@ -43,6 +47,7 @@ def add_parser(sub) -> None:
         help="also time evaluation of one batch by label scoring vs greedy generation (seq2seq, decoder), and "
         "one-pass scoring vs the per-label loop for 2, 3 and 26 labels",
     )
+    add_arguments(perf)  # --task and its settings (bench/perf/task_cli.py)
 
 
 def _tflops(row: dict) -> str:
@@ -115,15 +120,23 @@ def _label_scoring(args: argparse.Namespace, console: Console) -> list[dict]:
 def cmd(args: argparse.Namespace, console: Console) -> int:
     from bench.models import resolve_model
     from bench.perf import VARIANTS, best_of, plan_cases, ratios, run_in_subprocess
+    from bench.perf.real_task import TASK_METHODS, TASK_VARIANTS
     from bench.plan import parse_overrides
+    from bench.presets import PERF_METHODS
     from bench.registry import unknown_name
     from methods.registry import parse_method_list
 
-    methods = parse_method_list(args.methods)
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    allowed = TASK_VARIANTS if args.task else VARIANTS
+    methods = parse_method_list(args.methods or ",".join(TASK_METHODS if args.task else PERF_METHODS))
+    variants = [v.strip() for v in (args.variants or ",".join(allowed)).split(",") if v.strip()]
     for variant in variants:
-        if variant not in VARIANTS:
-            raise unknown_name("variant", variant, list(VARIANTS), error=UsageError)
+        if variant not in allowed:
+            raise unknown_name("variant", variant, list(allowed), error=UsageError)
+    if args.task:
+        from bench.perf.task_cli import cmd as task_cmd
+
+        at_least("--repeats", args.repeats, 1)
+        return task_cmd(args, console, methods, variants, parse_overrides(args.set, methods))
     for flag, value, low in (("--batch", args.batch, 1), ("--seq-len", args.seq_len, 8)):
         at_least(flag, value, low)
     for flag, value, low in (

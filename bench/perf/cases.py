@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,12 @@ class PerfCase:
     warmup: int
     overrides: dict[str, str]
     seed: int = 0
+    # ``bench perf --task``: the real job's rows, order and settings (``bench/perf/real_task.py``); None: the
+    # synthetic fixed-length rows above.
+    task: str | None = None
+    preset: str = "quick"
+    data_dir: str | None = None
+    train_overrides: dict[str, str] = field(default_factory=dict)
 
 
 def has_peft_twin(method: str) -> bool:

@@ -117,6 +117,10 @@ def run_case(case: PerfCase) -> dict[str, Any]:
     import torch
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if case.task is not None:
+        from bench.perf.real_task import run_task_case
+
+        return run_task_case(case, device)
     if case.variant in EVAL_VARIANTS:
         return _eval_case(case, device)
     if case.variant == "peft":
