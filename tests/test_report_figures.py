@@ -83,7 +83,19 @@ def test_published_points_join_a_t5_axis(tmp_path):
 
 def test_contended_runs_leave_time_and_memory_figures(tmp_path):
     def contention(k, seed):
-        return {"contention": {"contended": k == 1, "why": "loadavg 3.1 > 2 cores" if k == 1 else None}}
+        busy = k == 1
+        return {
+            "contention": {  # the record contract's keys (bench/contention.py REQUIRED_KEYS)
+                "contended": busy,
+                "why": "loadavg 3.1 > 2 cores" if busy else None,
+                "workers": 1,
+                "cpu_time_s": 10.0,
+                "wall_s": 10.0 if busy else 5.0,
+                "cpu_util": 0.5 if busy else 1.0,
+                "loadavg_1m": [3.1, 3.2] if busy else [0.5, 0.6],
+                "cpu_count": 2,
+            }
+        }
 
     _crowd(tmp_path, n=3, extra=contention)
     for name in tradeoff.TIMED:
