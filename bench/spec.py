@@ -19,6 +19,7 @@ from typing import Any, Literal
 from bench.errors import InputError
 
 SPEC_VERSION = 1
+PRECISIONS = ("fp32", "tf32", "bf16")  # train.precision's choices (bench/precision.py)
 
 
 @dataclass
@@ -46,6 +47,9 @@ class TrainConfig:
     # failing the run after max_nan_skips consecutive skipped batches.
     nan_policy: Literal["stop", "skip"] = "stop"
     max_nan_skips: int = 10
+    # fp32 | tf32 (CUDA tensor cores; fp32 on a CPU, noted in the record) | bf16 (autocast, fp32 master weights);
+    # bench/precision.py, docs/protocol.md#precision
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
 
     def validate(self) -> None:
         checks = [
@@ -61,6 +65,7 @@ class TrainConfig:
             ("max_eval_samples", self.max_eval_samples is None or self.max_eval_samples >= 1, ">= 1"),
             ("timing_warmup_steps", self.timing_warmup_steps >= 0, ">= 0"),
             ("max_nan_skips", self.max_nan_skips >= 1, ">= 1"),
+            ("precision", self.precision in PRECISIONS, "one of " + ", ".join(PRECISIONS)),
         ]
         for name, ok, allowed in checks:
             if not ok:
