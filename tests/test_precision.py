@@ -17,7 +17,8 @@ from bench.errors import InputError
 from bench.precision import PrecisionUnavailable, autocast, math_mode, resolve
 from bench.runner import RunRequest, plan
 from bench.spec import TrainConfig
-from bench.trainer import train_and_evaluate
+from bench.trainer import train_and_evaluate, trainable_parameters
+from methods.registry import list_methods
 from tests.test_methods_train import EXAMPLES, _build
 
 CPU = torch.device("cpu")
@@ -193,3 +194,19 @@ def test_autocast_is_a_no_op_for_fp32_and_tf32():
             assert (x @ x).dtype == torch.float32
     with autocast("bf16", CPU):
         assert (x @ x).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("method_name", list_methods())
+def test_every_method_steps_under_bf16_autocast(tiny_model_dir, method_name):
+    """One bf16 training step of every method on every backbone family: no dtype clash between fp32 method
+    tensors and bf16 activations, a finite loss, fp32 gradients on every trainable tensor."""
+    backbone, _ = _build(tiny_model_dir, method_name)
+    backbone.train(True)
+    split = backbone.encode(EXAMPLES[:4], ["0", "1"])
+    params = trainable_parameters(backbone)
+    with autocast("bf16", CPU):
+        loss = backbone.loss(split.batch(slice(None)))
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in params if p.grad is not None]
+    assert grads and {g.dtype for g in grads} == {torch.float32}
