@@ -38,6 +38,12 @@ def add_parser(sub) -> None:
     perf.add_argument("--out", default="reports/perf.json", help="JSON output (default reports/perf.json)")
     perf.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE")
     perf.add_argument(
+        "--precision",
+        default="fp32",
+        help="fp32 | tf32 | bf16, comma-separated: time every case in each (the device's missing ones are "
+        "reported, not timed) and compare them side by side (default fp32)",
+    )
+    perf.add_argument(
         "--eval",
         action="store_true",
         help="also time evaluation of one batch by label scoring vs greedy generation (seq2seq, decoder)",
@@ -98,6 +104,13 @@ def targets_table(targets: list[dict]) -> Table:
 def cmd(args: argparse.Namespace, console: Console) -> int:
     from bench.models import resolve_model
     from bench.perf import VARIANTS, best_of, plan_cases, ratios, run_in_subprocess
+    from bench.perf.precision import (
+        compare,
+        comparison_table,
+        parse_precisions,
+        split_available,
+        with_precisions,
+    )
     from bench.plan import parse_overrides
     from bench.registry import unknown_name
     from methods.registry import parse_method_list
@@ -116,21 +129,35 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
     ):
         at_least(flag, value, low)
     resolve_model(args.model)
+    precisions, unavailable = split_available(parse_precisions(args.precision))
+    for name, why in unavailable.items():
+        console.print(f"{name}: not available on this device, not timed ({why})")
+    if not precisions:
+        raise UsageError(f"--precision {args.precision!r}: none of these precisions runs on this device")
     cases = plan_cases(
         methods, variants, args.model, args.batch, args.seq_len, args.steps, args.warmup,
         parse_overrides(args.set, methods), eval_modes=args.eval,
     )  # fmt: skip
+    cases = with_precisions(cases, precisions)
     rows = []
     for repeat in range(args.repeats):
         for case in cases:
-            console.print(f"timing {case.label} ({case.variant}) [{repeat + 1}/{args.repeats}] ...")
+            what = f"{case.variant}, {case.precision}"
+            console.print(f"timing {case.label} ({what}) [{repeat + 1}/{args.repeats}] ...")
             rows.append(run_in_subprocess(case))
     rows = best_of(rows)
-    show(console, rows_table(rows, f"{args.model}, batch {args.batch}, seq {args.seq_len}"))
-    targets = ratios(rows, args.seq_len)
-    show(console, targets_table(targets))
+    targets = []
+    for name in precisions:  # one table and one set of target ratios per precision
+        subset = [r for r in rows if r.get("precision", "fp32") == name]
+        show(console, rows_table(subset, f"{args.model}, batch {args.batch}, seq {args.seq_len}, {name}"))
+        targets += [{**t, "precision": name} for t in ratios(subset, args.seq_len)]
+        show(console, targets_table([t for t in targets if t["precision"] == name]))
+    compared = compare(rows, precisions)
+    if len(precisions) > 1:
+        show(console, comparison_table(compared, precisions))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "ratios": targets}, indent=2))
+    timed = {"timed": precisions, "unavailable": unavailable, "compared": compared}
+    out.write_text(json.dumps({"rows": rows, "ratios": targets, "precision": timed}, indent=2))
     console.print(f"wrote {out}")
     return 1 if any("error" in r for r in rows) else 0
