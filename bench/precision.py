@@ -51,8 +51,8 @@ class RunPrecision:
     note: str | None = None
 
     def record(self, device: torch.device) -> dict[str, Any]:
-        """The record's ``env`` keys (docs/records.md#provenance); on CUDA also ``tf32_matmul`` as the run had
-        it (``math_mode`` restores the flags after the run, so reading them afterwards would say the default)."""
+        """The record's ``env`` keys (docs/records.md#provenance); on CUDA also ``tf32_matmul`` as the run
+        had it (``math_mode`` restores the flags after the run: read afterwards they would say the default)."""
         out = {"precision": self.ran, "precision_requested": self.requested, "precision_note": self.note}
         if device.type == "cuda":
             out["tf32_matmul"] = self.ran == "tf32"
@@ -67,7 +67,8 @@ def unavailable_reason(precision: str, device: torch.device) -> str | None:
         major, minor = torch.cuda.get_device_capability(device)
         if major < 8:
             name = torch.cuda.get_device_name(device)
-            return f"{precision} needs an Ampere or newer GPU (compute capability 8.0+); {name} is {major}.{minor}"
+            need = "an Ampere or newer GPU (compute capability 8.0+)"
+            return f"{precision} needs {need}; {name} is {major}.{minor}"
         return None
     if device.type == "cpu":
         if precision == "tf32":
@@ -77,8 +78,8 @@ def unavailable_reason(precision: str, device: torch.device) -> str | None:
 
 
 def resolve(precision: str, device: torch.device) -> RunPrecision:
-    """The precision a run of ``train.precision=precision`` gets on ``device``: tf32 falls back to fp32 (noted),
-    bf16 where it cannot run raises ``PrecisionUnavailable``."""
+    """The precision a run of ``train.precision=precision`` gets on ``device``: tf32 falls back to fp32
+    (noted), bf16 where it cannot run raises ``PrecisionUnavailable``."""
     if precision not in PRECISIONS:
         raise InputError(f"train.precision={precision!r} is not allowed; allowed: {', '.join(PRECISIONS)}")
     reason = unavailable_reason(precision, device)

@@ -23,7 +23,8 @@ TIME, MEMORY = "ms_per_step", "peak_mem_over_baseline_bytes"
 
 
 def parse_precisions(text: str) -> list[str]:
-    """``"fp32,bf16"`` -> ``["fp32", "bf16"]`` (order kept, duplicates dropped); a bad name is an InputError."""
+    """``"fp32,bf16"`` -> ``["fp32", "bf16"]`` (order kept, duplicates dropped); a bad name is an
+    InputError."""
     out: list[str] = []
     for name in (n.strip() for n in text.split(",")):
         if name not in PRECISIONS:
