@@ -146,6 +146,7 @@ HEAVY_FIRST = (
     "test_reliability_kills.py",
     "test_perf.py",
     "test_lineage.py",
+    "test_precision.py",
 )
 
 
