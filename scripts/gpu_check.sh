@@ -23,6 +23,7 @@ mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 exec > >(tee "$OUT/gpu_check.log") 2>&1
 DATA=${BENCH_DATA_DIR:-../shared/data}
 MODEL=$OUT/t5-base-random
+BENCH=(python -m bench.cli)  # this checkout's code, whichever `bench` an install put on PATH
 FAILED=()
 
 echo "== ptbench GPU check, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), output in $OUT"
@@ -43,12 +44,12 @@ check() {  # check NAME COMMAND...: run it, remember a failure, never stop the s
 check "random-init T5-Base" python -m scripts.random_init_model t5-base "$MODEL"
 
 check "bench perf, T5-Base, batch 32, s=256, fp32/tf32/bf16" \
-    bench perf --model "$MODEL" --methods pt,dept,ept,lpt,lora --variants harness --batch 32 --seq-len 256 \
+    "${BENCH[@]}" perf --model "$MODEL" --methods pt,dept,ept,lpt,lora --variants harness --batch 32 --seq-len 256 \
     --steps 10 --warmup 3 --precision fp32,tf32,bf16 --out "$OUT/perf.json"
 check "perf rows: every precision ran, TFLOP/s below the datasheet peak" \
     python -m scripts.check_gpu_record perf "$OUT/perf.json" fp32,tf32,bf16
 
-RUN=(bench run --suite glue --tasks rte --methods pt --preset paper --model "$MODEL" --seeds 42
+RUN=("${BENCH[@]}" run --suite glue --tasks rte --methods pt --preset paper --model "$MODEL" --seeds 42
      --data-dir "$DATA" --no-artifacts --set train.max_eval_samples=64)
 check "paper preset on RTE, 30 steps, fp32 and bf16" \
     "${RUN[@]}" --out "$OUT/rte" --max-steps 30 --set train.eval_every=15 --sweep train.precision=fp32,bf16
