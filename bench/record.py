@@ -108,9 +108,8 @@ def ok_record(
         predictions={"test": {"predicted": result.test_predictions, "reference": result.test_references}},
         env={
             **environment(device, backbone.trainable_modules()),
-            **resolve(train.precision, device).record(
-                device
-            ),  # what ran: precision, precision_requested, note
+            # what ran: precision, precision_requested, precision_note (docs/protocol.md#precision)
+            **resolve(train.precision, device).record(device),
             "backbone_family": backbone.family,
             "eval_mode": train.eval_mode,
         },

@@ -126,13 +126,11 @@ def run_case(case: PerfCase) -> dict[str, Any]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     run = resolve(case.precision, device)
     with math_mode(run, device):
-        row = _run_case(case, device)
+        row = _run_case(case, device, run.ran)
     return {**row, "precision_ran": run.ran}
 
 
-def _run_case(case: PerfCase, device) -> dict[str, Any]:
-    from bench.precision import resolve
-
+def _run_case(case: PerfCase, device, precision_ran: str) -> dict[str, Any]:
     if case.variant in EVAL_VARIANTS:
         return _eval_case(case, device)
     if case.variant == "peft":
@@ -166,7 +164,7 @@ def _run_case(case: PerfCase, device) -> dict[str, Any]:
     return {
         **_row(case, device, times, tokens_per_step, peak, sum(p.numel() for p in params), virtual),
         "tflops_per_s": flops / (median / 1000) / 1e12,
-        "device_peak_tflops": device_peak_tflops(device, resolve(case.precision, device).ran),
+        "device_peak_tflops": device_peak_tflops(device, precision_ran),
     }
 
 
