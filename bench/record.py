@@ -57,6 +57,7 @@ def ok_record(
     """``record`` (an ``empty_record`` with ``started_at``) completed from a finished training ``result``:
     status ``ok`` (or ``pruned`` when a search's pruner stopped it), metrics, counts, timings, environment."""
     from bench.measure import environment, peak_rss_bytes
+    from bench.precision import resolve
     from bench.sources import transfer_record
 
     counts = method.counts()
@@ -109,6 +110,8 @@ def ok_record(
         predictions={"test": {"predicted": result.test_predictions, "reference": result.test_references}},
         env={
             **environment(device, backbone.trainable_modules()),
+            # what ran: precision, precision_requested, precision_note (docs/protocol.md#precision)
+            **resolve(train.precision, device).record(device),
             "backbone_family": backbone.family,
             "eval_mode": train.eval_mode,
             "dropout": backbone.dropout,  # the backbone's dropout fields as it ran (train.dropout or the checkpoint's)

@@ -64,6 +64,7 @@ def reevaluate(record: dict, results_dir: Path, data_dir: str | None = None) -> 
     """Dev and test metrics of the run rebuilt from ``record`` and its artifact under ``results_dir``."""
     from bench.artifacts import load_artifact
     from bench.assemble import build, prepare_data
+    from bench.precision import math_mode, resolve
     from bench.trainer import evaluate
 
     if record["status"] != "ok":
@@ -86,10 +87,13 @@ def reevaluate(record: dict, results_dir: Path, data_dir: str | None = None) -> 
     labels = task.label_strings()
     dev_split, test_split = backbone.encode(dev, labels), backbone.encode(test, labels)
     backbone.to(device)
-    return {
-        "dev": evaluate(backbone, dev_split, task, train, device),
-        "test": evaluate(backbone, test_split, task, train, device),
-    }
+    with math_mode(
+        resolve(train.precision, device), device
+    ):  # the run's TF32 setting (evaluate: its autocast)
+        return {
+            "dev": evaluate(backbone, dev_split, task, train, device),
+            "test": evaluate(backbone, test_split, task, train, device),
+        }
 
 
 def compare(

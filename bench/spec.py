@@ -19,6 +19,7 @@ from typing import Any, Literal
 from bench.errors import InputError
 
 SPEC_VERSION = 1
+PRECISIONS = ("fp32", "tf32", "bf16")  # train.precision's choices (bench/precision.py)
 
 
 @dataclass
@@ -56,6 +57,9 @@ class TrainConfig:
     # The training-loss curve: one metrics["loss_history"] entry per log_every updated steps, the mean loss
     # of that window (and what --log-dir writes to TensorBoard); docs/records.md#learning-curves.
     log_every: int = 10
+    # fp32 | tf32 (CUDA tensor cores; fp32 on a CPU, noted in the record) | bf16 (autocast, fp32 master weights);
+    # bench/precision.py, docs/protocol.md#precision
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
 
     def validate(self) -> None:
         checks = [
@@ -78,6 +82,7 @@ class TrainConfig:
                 "in [0, 1) or None (the checkpoint's)",
             ),
             ("log_every", self.log_every >= 1, ">= 1"),
+            ("precision", self.precision in PRECISIONS, "one of " + ", ".join(PRECISIONS)),
         ]
         for name, ok, allowed in checks:
             if not ok:

@@ -104,6 +104,17 @@ def scoring_batches(
             yield {k: v.to(device, non_blocking=True) for k, v in split.batch(index, trim).items()}
 
 
+def _under_autocast(loss_fn, train: TrainConfig, device: torch.device):
+    """The loss as the training step computes it: under the run's autocast (bench/precision.py)."""
+    from bench.precision import autocast
+
+    def loss(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with autocast(train.precision, device):
+            return loss_fn(batch)
+
+    return loss
+
+
 def begin_stage(
     plan: StagePlan,
     index: int,
@@ -123,7 +134,7 @@ def begin_stage(
         batches=scoring_batches(
             train_split, train.batch_size, seed * 1000 + index, device, backbone.trims_batches(train.padding)
         ),
-        loss=backbone.loss,
+        loss=_under_autocast(backbone.loss, train, device),
     )
     backbone.train(False)
     method.begin_stage(index, context)

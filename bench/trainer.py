@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from bench import faults
+from bench import precision as amp
 from bench.backbones import Backbone, EncodedSplit
 from bench.checkpoint import Checkpointer
 from bench.contention import ContentionMeter
@@ -86,11 +87,12 @@ def evaluate(
     keep: list[str] | None = None,
 ) -> dict[str, float]:
     """Predict a split in fixed-size batches and score it with the task's metric; the predicted strings
-    are appended to ``keep`` when given (the test split's, stored for per-example bootstraps)."""
+    are appended to ``keep`` when given (the test split's, stored for per-example bootstraps). Runs under the
+    training's autocast (``train.precision``, bench/precision.py)."""
     backbone.train(False)
     predictions: list[str] = []
     trim = backbone.trims_batches(train.padding)
-    with torch.inference_mode():
+    with torch.inference_mode(), amp.autocast(train.precision, device):
         for start in range(0, len(split), train.eval_batch_size):
             rows = slice(start, start + train.eval_batch_size)
             batch = {k: v.to(device) for k, v in split.batch(rows, trim).items()}
@@ -127,21 +129,22 @@ def train_and_evaluate(
     """
     result = TrainResult(step_times=StepTimes(train.timing_warmup_steps))
     try:
-        return _train(
-            result,
-            backbone,
-            task,
-            train_split,
-            dev_split,
-            test_split,
-            train,
-            seed,
-            device,
-            progress,
-            checkpoint,
-            on_evaluate,
-            logger or NullLogger(),
-        )
+        with amp.math_mode(amp.resolve(train.precision, device), device):  # tf32 on/off for this run
+            return _train(
+                result,
+                backbone,
+                task,
+                train_split,
+                dev_split,
+                test_split,
+                train,
+                seed,
+                device,
+                progress,
+                checkpoint,
+                on_evaluate,
+                logger or NullLogger(),
+            )
     except BaseException as exc:
         exc.partial_result = result
         raise
@@ -195,6 +198,8 @@ def _train(
     backbone.train(True)
 
     trim = backbone.trims_batches(train.padding)
+    # bf16: forward and loss under autocast; weights, gradients and AdamW state stay fp32, no loss scaler needed
+    ctx = amp.autocast(train.precision, device)
     sync(device)
     loop_start = time.perf_counter()
     plan.stage_began(0, loop_start, 0.0, trainable_params=method.stage_trainable_params())
@@ -213,7 +218,8 @@ def _train(
             sync(device)
             start = time.perf_counter()
             result.steps = step  # the step reached, also for a run that fails in it
-            loss = backbone.loss(batch)
+            with ctx:
+                loss = backbone.loss(batch)
             if injected:
                 loss = faults.at_step(injected, step, loss)
             loss.backward()  # before the finiteness check, so a GPU is not synchronised between forward and backward

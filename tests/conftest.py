@@ -148,6 +148,7 @@ HEAVY_FIRST = (
     "test_perf_task.py",
     "test_lineage.py",
     "test_tensorboard.py",
+    "test_precision.py",
 )
 
 

@@ -121,3 +121,45 @@ def test_best_of_repeats_keeps_the_fastest_median_and_lowest_peak():
     assert best["bare"]["ms_per_step"] == 10.0 and best["bare"]["peak_mem_over_baseline_bytes"] == 5
     assert best["bare"]["ms_per_step_repeats"] == [12.0, 10.0]
     assert best["harness"]["ms_per_step"] == 11.0  # a failed repeat does not hide a good one
+
+
+def test_precisions_side_by_side_on_a_cpu(tiny_bert_dir, tmp_path, capsys):
+    """fp32 and bf16 are timed, tf32 is reported as not available (a CPU has no TF32), and each row's
+    bf16/fp32 ratios are the quotients of the two rows."""
+    out = tmp_path / "perf.json"
+    args = ["perf", "--model", str(tiny_bert_dir), "--methods", "pt", "--variants", "harness,bare"]
+    args += [
+        "--batch",
+        "2",
+        "--seq-len",
+        "16",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--precision",
+        "fp32,tf32,bf16",
+    ]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "tf32: not available on this device" in printed and "bf16/fp32 time" in printed
+    data = json.loads(out.read_text())
+    assert data["precision"]["timed"] == ["fp32", "bf16"] and set(data["precision"]["unavailable"]) == {
+        "tf32"
+    }
+    rows = {(r["variant"], r["precision"]): r for r in data["rows"]}
+    assert set(rows) == {(v, p) for v in ("harness", "bare") for p in ("fp32", "bf16")}
+    assert {r["precision_ran"] for r in data["rows"]} == {"fp32", "bf16"}
+    entry = next(e for e in data["precision"]["compared"] if e["variant"] == "bare")
+    ratio = rows[("bare", "bf16")]["ms_per_step"] / rows[("bare", "fp32")]["ms_per_step"]
+    assert abs(entry["ratios"]["bf16/fp32 time"] - ratio) < 1e-12
+    harness_bare = [t["precision"] for t in data["ratios"] if t["ratio"] == "pt: harness / bare time"]
+    assert harness_bare == ["fp32", "bf16"]  # the targets, once per precision
+
+
+def test_bad_or_missing_precision_is_one_line(tiny_bert_dir, capsys):
+    assert main(["perf", "--model", str(tiny_bert_dir), "--precision", "fp16"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--precision 'fp16' is not allowed" in err and "fp32, tf32, bf16" in err
+    assert main(["perf", "--model", str(tiny_bert_dir), "--precision", "tf32"]) == 2
+    assert "none of these precisions runs on this device" in capsys.readouterr().err

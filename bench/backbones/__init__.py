@@ -20,6 +20,11 @@ __all__ = [
     "meta_backbone",
 ]
 
+# Every backbone is loaded in float32 whatever dtype its checkpoint stores (transformers 5.x would otherwise
+# keep a bf16 checkpoint in bf16): master weights are fp32, and lower precision is only ever the run's
+# ``train.precision`` autocast (bench/precision.py), which the record states.
+LOAD_DTYPE = torch.float32
+
 
 # The config fields that set a backbone's dropout, per family: BERT (hidden, attention, classifier; None means
 # "as hidden"), T5 (one rate), Llama-style decoders (attention only; their checkpoints ship 0).
@@ -59,7 +64,7 @@ def _build(model_name: str, config, label_strings: list[str] | None, max_length:
     resolved = resolve_model(model_name) if weights else None
     if family == "seq2seq":
         if weights:
-            model = AutoModelForSeq2SeqLM.from_pretrained(resolved.source, config=config)
+            model = AutoModelForSeq2SeqLM.from_pretrained(resolved.source, config=config, dtype=LOAD_DTYPE)
         else:
             model = AutoModelForSeq2SeqLM.from_config(config)
         tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None
@@ -69,13 +74,15 @@ def _build(model_name: str, config, label_strings: list[str] | None, max_length:
         problem = "regression" if label_strings is None else "single_label_classification"
         config.num_labels, config.problem_type = num_labels, problem
         if weights:
-            model = AutoModelForSequenceClassification.from_pretrained(resolved.source, config=config)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                resolved.source, config=config, dtype=LOAD_DTYPE
+            )
         else:
             model = AutoModelForSequenceClassification.from_config(config)
         tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None
         return EncoderBackbone(model, tokenizer, model_name, max_length, label_strings)
     if weights:
-        model = AutoModelForCausalLM.from_pretrained(resolved.source, config=config)
+        model = AutoModelForCausalLM.from_pretrained(resolved.source, config=config, dtype=LOAD_DTYPE)
     else:
         model = AutoModelForCausalLM.from_config(config)
     tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None

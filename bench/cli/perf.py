@@ -42,6 +42,12 @@ def add_parser(sub) -> None:
     perf.add_argument("--out", default="reports/perf.json", help="JSON output (default reports/perf.json)")
     perf.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE")
     perf.add_argument(
+        "--precision",
+        default="fp32",
+        help="fp32 | tf32 | bf16, comma-separated: time every case in each (the device's missing ones are "
+        "reported, not timed) and compare them side by side (default fp32)",
+    )
+    perf.add_argument(
         "--eval",
         action="store_true",
         help="also time evaluation of one batch by label scoring vs greedy generation (seq2seq, decoder), and "
@@ -119,7 +125,8 @@ def _label_scoring(args: argparse.Namespace, console: Console) -> list[dict]:
 
 def cmd(args: argparse.Namespace, console: Console) -> int:
     from bench.models import resolve_model
-    from bench.perf import VARIANTS, best_of, plan_cases, ratios, run_in_subprocess
+    from bench.perf import VARIANTS, best_of, plan_cases, run_in_subprocess
+    from bench.perf.precision import parse_precisions, split_available, with_precisions
     from bench.perf.real_task import TASK_METHODS, TASK_VARIANTS
     from bench.plan import parse_overrides
     from bench.presets import PERF_METHODS
@@ -132,7 +139,7 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
     for variant in variants:
         if variant not in allowed:
             raise unknown_name("variant", variant, list(allowed), error=UsageError)
-    if args.task:
+    if args.task:  # the real job's batches (bench/perf/task_cli.py); its precision is --set train.precision
         from bench.perf.task_cli import cmd as task_cmd
 
         at_least("--repeats", args.repeats, 1)
@@ -146,22 +153,47 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
     ):
         at_least(flag, value, low)
     resolve_model(args.model)
+    precisions, unavailable = split_available(parse_precisions(args.precision))
+    for name, why in unavailable.items():
+        console.print(f"{name}: not available on this device, not timed ({why})")
+    if not precisions:
+        raise UsageError(f"--precision {args.precision!r}: none of these precisions runs on this device")
     cases = plan_cases(
         methods, variants, args.model, args.batch, args.seq_len, args.steps, args.warmup,
         parse_overrides(args.set, methods), eval_modes=args.eval,
     )  # fmt: skip
     rows = []
     for repeat in range(args.repeats):
-        for case in cases:
-            console.print(f"timing {case.label} ({case.variant}) [{repeat + 1}/{args.repeats}] ...")
+        for case in with_precisions(cases, precisions):
+            what = f"{case.variant}, {case.precision}"
+            console.print(f"timing {case.label} ({what}) [{repeat + 1}/{args.repeats}] ...")
             rows.append(run_in_subprocess(case))
     rows = best_of(rows)
-    show(console, rows_table(rows, f"{args.model}, batch {args.batch}, seq {args.seq_len}"))
-    targets = ratios(rows, args.seq_len)
-    show(console, targets_table(targets))
+    targets, timed = _precision_tables(args, console, rows, precisions, unavailable)
     scoring = _label_scoring(args, console) if args.eval else []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "ratios": targets, "scoring": scoring}, indent=2))
+    out.write_text(
+        json.dumps({"rows": rows, "ratios": targets, "precision": timed, "scoring": scoring}, indent=2)
+    )
     console.print(f"wrote {out}")
     return 1 if any("error" in r for r in rows) else 0
+
+
+def _precision_tables(
+    args: argparse.Namespace, console: Console, rows: list[dict], precisions: list[str], unavailable: dict
+) -> tuple[list[dict], dict]:
+    """One rows table and one set of target ratios per precision, then the side-by-side precision table."""
+    from bench.perf import ratios
+    from bench.perf.precision import compare, comparison_table
+
+    targets = []
+    for name in precisions:
+        subset = [r for r in rows if r.get("precision", "fp32") == name]
+        show(console, rows_table(subset, f"{args.model}, batch {args.batch}, seq {args.seq_len}, {name}"))
+        targets += [{**t, "precision": name} for t in ratios(subset, args.seq_len)]
+        show(console, targets_table([t for t in targets if t["precision"] == name]))
+    compared = compare(rows, precisions)
+    if len(precisions) > 1:
+        show(console, comparison_table(compared, precisions))
+    return targets, {"timed": precisions, "unavailable": unavailable, "compared": compared}

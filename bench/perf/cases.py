@@ -28,6 +28,7 @@ class PerfCase:
     warmup: int
     overrides: dict[str, str]
     seed: int = 0
+    precision: str = "fp32"  # train.precision of the timed loop (bench/precision.py)
     # ``bench perf --task``: the real job's rows, order and settings (``bench/perf/real_task.py``); None: the
     # synthetic fixed-length rows above.
     task: str | None = None
@@ -102,14 +103,14 @@ def run_in_subprocess(case: PerfCase, timeout_s: float = 3600) -> dict[str, Any]
 
 
 def best_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (label, variant) from repeated runs: the fastest median and the lowest peak.
+    """One row per (label, variant, precision) from repeated runs: the fastest median and the lowest peak.
 
     Repeats run interleaved (every case once, then again), so a slow spell of a shared machine hits every
     variant alike; the minimum is the least-disturbed measurement of each. The repeats' medians are kept.
     """
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row["label"], row["variant"]), []).append(row)
+        groups.setdefault((row["label"], row["variant"], row.get("precision", "fp32")), []).append(row)
     out = []
     for group in groups.values():
         good = [r for r in group if "error" not in r]

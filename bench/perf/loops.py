@@ -84,6 +84,7 @@ def _harness(case: PerfCase, backbone, split, device):
         eval_batch_size=1,
         timing_warmup_steps=case.warmup,
         eval_mode="score" if backbone.family != "encoder" else "generate",
+        precision=case.precision,
     )
     return train_and_evaluate(backbone, _Task(), split, one, one, train, case.seed, device).step_times
 
@@ -93,15 +94,18 @@ def _bare(case: PerfCase, loss_fn, batch, params, device):
     from transformers import get_linear_schedule_with_warmup
 
     from bench.measure import StepTimes, sync
+    from bench.precision import autocast
 
     total = case.warmup + case.steps
+    ctx = autocast(case.precision, device)  # the harness's context (bench/trainer.py)
     optimizer = torch.optim.AdamW(params, lr=1e-3)
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, total)
     times = StepTimes(case.warmup)
     for _ in range(total):
         sync(device)
         start = time.perf_counter()
-        loss = loss_fn(batch)
+        with ctx:
+            loss = loss_fn(batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
@@ -113,14 +117,24 @@ def _bare(case: PerfCase, loss_fn, batch, params, device):
 
 
 def run_case(case: PerfCase) -> dict[str, Any]:
-    """Time ``case`` in this process: ms/step (median, p90), tokens/s and peak memory over the baseline."""
+    """Time ``case`` in this process in its precision (TF32 flags as a run would have them, bench/precision.py):
+    ms/step (median, p90), tokens/s and peak memory over the baseline."""
     import torch
 
+    from bench.precision import math_mode, resolve
+
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if case.task is not None:
+    if case.task is not None:  # the real job: its precision is the job's train.precision (--set)
         from bench.perf.real_task import run_task_case
 
         return run_task_case(case, device)
+    run = resolve(case.precision, device)
+    with math_mode(run, device):
+        row = _run_case(case, device, run.ran)
+    return {**row, "precision_ran": run.ran}
+
+
+def _run_case(case: PerfCase, device, precision_ran: str) -> dict[str, Any]:
     if case.variant in EVAL_VARIANTS:
         return _eval_case(case, device)
     if case.variant == "peft":
@@ -154,7 +168,7 @@ def run_case(case: PerfCase) -> dict[str, Any]:
     return {
         **_row(case, device, times, tokens_per_step, peak, sum(p.numel() for p in params), virtual),
         "tflops_per_s": flops / (median / 1000) / 1e12,
-        "device_peak_tflops": device_peak_tflops(device),
+        "device_peak_tflops": device_peak_tflops(device, precision_ran),
     }
 
 
@@ -187,6 +201,7 @@ def _eval_case(case: PerfCase, device) -> dict[str, Any]:
 
     from bench.errors import InputError
     from bench.measure import StepTimes, sync
+    from bench.precision import autocast
 
     backbone, method = build(case)
     if backbone.family == "encoder":
@@ -199,7 +214,7 @@ def _eval_case(case: PerfCase, device) -> dict[str, Any]:
     batch = {k: v.to(device) for k, v in split.batch(slice(None)).items()}
     times = StepTimes(case.warmup)
     memory = PeakMemory(device)
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(case.precision, device):
         for _ in range(case.warmup + case.steps):
             sync(device)
             start = time.perf_counter()

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-# Dense peak TFLOP/s of common GPUs for fp32 matmuls through TF32 tensor cores / bf16 (vendor datasheets, SXM
-# parts, no sparsity). Achieved TFLOP/s are printed against the fp32/TF32 figure, the precision of these runs.
-GPU_PEAK_TFLOPS = {
-    "H100": 494.7,
-    "H200": 494.7,
-    "A100": 156.0,
-    "L4": 60.0,
-    "A10": 62.5,
-    "V100": 15.7,
-    "T4": 8.1,
+# Dense peak TFLOP/s of common GPUs per precision (vendor datasheets, SXM parts where there are several, no
+# sparsity): fp32 on the CUDA cores (an fp32 run has TF32 off, bench/precision.py), tf32 and bf16 on the tensor
+# cores. None: the GPU has no such mode (V100 and T4 predate TF32 and bf16).
+GPU_PEAK_TFLOPS: dict[str, dict[str, float | None]] = {
+    "H100": {"fp32": 66.9, "tf32": 494.7, "bf16": 989.4},
+    "H200": {"fp32": 66.9, "tf32": 494.7, "bf16": 989.4},
+    "A100": {"fp32": 19.5, "tf32": 156.0, "bf16": 312.0},
+    "L4": {"fp32": 30.3, "tf32": 60.0, "bf16": 121.0},
+    "A10": {"fp32": 31.2, "tf32": 62.5, "bf16": 125.0},
+    "V100": {"fp32": 15.7, "tf32": None, "bf16": None},
+    "T4": {"fp32": 8.1, "tf32": None, "bf16": None},
 }
 
 
-def device_peak_tflops(device) -> float | None:
-    """The GPU's datasheet peak (TF32) by name, or None (CPUs, unknown GPUs)."""
+def device_peak_tflops(device, precision: str = "fp32") -> float | None:
+    """The GPU's datasheet peak in ``precision`` (what ran, not what was asked for) by name, or None (CPUs,
+    unknown GPUs)."""
     import torch
 
     if device.type != "cuda":
         return None
     name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in GPU_PEAK_TFLOPS.items() if key in name), None)
+    peaks = next((peaks for key, peaks in GPU_PEAK_TFLOPS.items() if key in name), {})
+    return peaks.get(precision)
 
 
 def step_flops(loss_fn, batch: dict, params: list) -> int:
