@@ -24,10 +24,21 @@ SMALL = [
 ]
 
 
-def test_task_mode_times_harness_and_peft_on_the_same_batches(tiny_bert_dir, tmp_path, capsys):
+def test_task_mode_times_harness_and_peft_on_the_same_batches(tiny_bert_dir, data_dir, tmp_path, capsys):
     out = tmp_path / "perf.json"
     sets = [arg for item in SMALL for arg in ("--set", item)]
-    args = ["perf", "--task", "sst2", "--model", str(tiny_bert_dir), "--methods", "pt", *sets]
+    args = [
+        "perf",
+        "--task",
+        "sst2",
+        "--model",
+        str(tiny_bert_dir),
+        "--methods",
+        "pt",
+        "--data-dir",
+        str(data_dir),
+    ]
+    args += sets
     assert main([*args, "--variants", "harness,peft,peft-plain", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     rows = {r["variant"]: r for r in data["rows"]}

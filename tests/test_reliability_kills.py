@@ -273,8 +273,8 @@ def test_two_bench_runs_on_one_folder_run_each_run_once(tiny_bert_dir, data_dir,
 
     calls: Counter = Counter()
 
-    def fake_run_one(spec, out_dir, on_progress=None, save_artifacts=True, checkpoint_every=None):
-        calls[spec.run_id] += 1
+    def fake_run_one(spec, out_dir, on_progress=None, save_artifacts=True, checkpoint_every=None, **_options):
+        calls[spec.run_id] += 1  # _options: the worker's env (grid workers) and log_dir, unused here
         time.sleep(0.3)
         record = empty_record(spec) | {"status": "ok", "trainable_params": 1, "step_time_ms_median": 1.0}
         record["metrics"]["headline"] = {"name": "accuracy", "dev": 50.0, "test": 50.0}

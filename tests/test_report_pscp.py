@@ -47,7 +47,16 @@ def test_pscp_table_and_contention_marks(tmp_path):
             make_record(out, "pt", task, seed, score, rss_mib=1000.0, extra=extra)
             busy = {
                 **extra,
-                "contention": {"contended": seed == 43, "why": "another process" if seed == 43 else None},
+                "contention": {  # the record contract's keys (bench/contention.py REQUIRED_KEYS)
+                    "contended": seed == 43,
+                    "why": "another process" if seed == 43 else None,
+                    "workers": 1,
+                    "cpu_time_s": 10.0,
+                    "wall_s": 10.0,
+                    "cpu_util": 1.0,
+                    "loadavg_1m": [1.0, 1.0],
+                    "cpu_count": 2,
+                },
             }
             make_record(out, "dept", task, seed, score + 10, rss_mib=500.0, extra=busy)
     written = build_report(ReportOptions(out, tmp_path / "rep", pscp_betas=Betas(1, 1, 1), resamples=20))

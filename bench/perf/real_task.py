@@ -56,7 +56,22 @@ def task_cases(
     model = model or get_preset(preset).model
     train = overrides.get("train", {})
     return [
-        PerfCase(m, m, v, model, 0, 0, 0, 0, overrides.get(m, {}), seed, task, preset, data_dir, train)
+        PerfCase(
+            m,
+            m,
+            v,
+            model,
+            0,
+            0,
+            0,
+            0,
+            overrides.get(m, {}),
+            seed=seed,
+            task=task,
+            preset=preset,
+            data_dir=data_dir,
+            train_overrides=train,
+        )  # fmt: skip
         for m in methods
         for v in variants
         if not (v.startswith("peft") and not has_peft_twin(m))
