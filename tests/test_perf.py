@@ -163,3 +163,28 @@ def test_bad_or_missing_precision_is_one_line(tiny_bert_dir, capsys):
     assert err.count("\n") == 1 and "--precision 'fp16' is not allowed" in err and "fp32, tf32, bf16" in err
     assert main(["perf", "--model", str(tiny_bert_dir), "--precision", "tf32"]) == 2
     assert "none of these precisions runs on this device" in capsys.readouterr().err
+
+
+def test_empty_variants_times_only_the_evaluation(tiny_t5_dir, tmp_path, monkeypatch):
+    """``--variants ""`` (scripts/label_scoring_perf.sh) times no training loop, only --eval's rows."""
+    import bench.perf
+    import bench.perf.scoring
+
+    timed = []
+    monkeypatch.setattr(bench.perf, "run_in_subprocess", lambda case: timed.append(case.variant) or {})
+    monkeypatch.setattr(bench.perf.scoring, "scoring_rows", lambda *args: [])
+    out = tmp_path / "perf.json"
+    args = [
+        "perf",
+        "--model",
+        str(tiny_t5_dir),
+        "--methods",
+        "pt",
+        "--variants",
+        "",
+        "--eval",
+        "--out",
+        str(out),
+    ]
+    main(args)
+    assert timed and set(timed) == {"score", "generate"}

@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
     perf.add_argument("--methods", help=f"default {','.join(PERF_METHODS)}; with --task: pt,lora")
     perf.add_argument(
         "--variants",
-        help=f"any of {choices(VARIANTS)} (comma-separated; all by default); with --task any of "
-        f"{choices(TASK_VARIANTS)}",
+        help=f"any of {choices(VARIANTS)} (comma-separated; all by default, '' for none: --eval only); with "
+        f"--task any of {choices(TASK_VARIANTS)}",
     )
     perf.add_argument("--batch", type=int, default=16)
     perf.add_argument("--seq-len", type=int, default=128)
@@ -135,7 +135,8 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
 
     allowed = TASK_VARIANTS if args.task else VARIANTS
     methods = parse_method_list(args.methods or ",".join(TASK_METHODS if args.task else PERF_METHODS))
-    variants = [v.strip() for v in (args.variants or ",".join(allowed)).split(",") if v.strip()]
+    given = ",".join(allowed) if args.variants is None else args.variants  # "" times no training variant
+    variants = [v.strip() for v in given.split(",") if v.strip()]
     for variant in variants:
         if variant not in allowed:
             raise unknown_name("variant", variant, list(allowed), error=UsageError)
