@@ -59,32 +59,15 @@ def bootstrap_delta(
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> Delta:
-    """Mean over seeds of ``metric(a_seed) - metric(b_seed)``, with a hierarchical bootstrap: each resample
-    draws seeds with replacement on each side and one set of test rows (the same rows on both sides, so the
-    comparison is paired over examples), so seed-to-seed spread and test-set sampling both widen the interval.
+    """Mean over seeds of ``metric(a_seed) - metric(b_seed)``, with the report's hierarchical bootstrap
+    (``bench.report.stats.resample_hierarchical``): seeds drawn with replacement on each side and one set of
+    test rows shared by both (paired over examples), so seed-to-seed spread and test-set sampling both widen the
+    interval. ``a``, ``b``: per seed, one prediction string per test row (``[seeds, rows]``); a constant
+    baseline (the majority class) is one "seed"."""
+    from bench.report.stats import resample_hierarchical
 
-    ``a``, ``b``: per seed, one prediction string per test row (``[seeds, rows]``); a constant baseline (the
-    majority class) is one "seed"."""
-    rng = np.random.default_rng(seed)
-    refs = np.asarray(references, dtype=object)
-    a_arr = [np.asarray(x, dtype=object) for x in a]
-    b_arr = [np.asarray(x, dtype=object) for x in b]
-
-    def score(side: list[np.ndarray], seeds: np.ndarray, rows: np.ndarray) -> float:
-        return float(np.mean([metric(list(side[s][rows]), list(refs[rows])) for s in seeds]))
-
-    every = np.arange(len(refs))
-    point = score(a_arr, np.arange(len(a_arr)), every) - score(b_arr, np.arange(len(b_arr)), every)
-    deltas = np.empty(resamples)
-    for i in range(resamples):
-        rows = rng.integers(0, len(refs), len(refs))
-        sa = rng.integers(0, len(a_arr), len(a_arr))
-        sb = rng.integers(0, len(b_arr), len(b_arr))
-        deltas[i] = score(a_arr, sa, rows) - score(b_arr, sb, rows)
-    deltas = deltas[np.isfinite(deltas)]
-    low, high = np.percentile(deltas, [2.5, 97.5])
-    p = min(1.0, 2 * min(np.mean(deltas <= 0), np.mean(deltas >= 0)))
-    return Delta(point, float(low), float(high), float(p))
+    result = resample_hierarchical(metric, a, b, references, resamples, seed)
+    return Delta(result.delta, result.low, result.high, result.p)
 
 
 def majority_label(targets: Sequence[str]) -> str:

@@ -117,7 +117,26 @@ def bootstrap_hierarchical(
     seed: int = 0,
     alpha: float = 0.05,
 ) -> Bootstrap:
-    """Seeds, then examples: ``predictions_ref`` [k_ref seeds][n] and ``predictions_other`` [k_other][n].
+    """Seeds, then examples: ``predictions_ref`` [k_ref seeds][n] and ``predictions_other`` [k_other][n], at
+    least 2 seeds per side (so seed-to-seed variance enters the test); see :func:`resample_hierarchical`."""
+    if len(predictions_ref) < 2 or len(predictions_other) < 2:
+        raise ValueError("a hierarchical bootstrap needs at least 2 seeds per side")
+    return resample_hierarchical(
+        metric, predictions_ref, predictions_other, references, resamples, seed, alpha
+    )
+
+
+def resample_hierarchical(
+    metric: MetricFn,
+    predictions_ref: Sequence[Sequence[str]],
+    predictions_other: Sequence[Sequence[str]],
+    references: Sequence[str],
+    resamples: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> Bootstrap:
+    """The hierarchical resampling for any seed counts (a constant baseline such as the majority class is one
+    "seed"; scripts/results_page.py compares against it).
 
     Each resample draws k_ref and k_other seeds with replacement (independently), then n example indices
     shared by both sides, and averages the recomputed metric over the drawn seeds of each side. The per-seed
@@ -126,8 +145,6 @@ def bootstrap_hierarchical(
     ref = [np.asarray(p, dtype=object) for p in predictions_ref]
     other = [np.asarray(p, dtype=object) for p in predictions_other]
     n = len(refs)
-    if len(ref) < 2 or len(other) < 2:
-        raise ValueError("a hierarchical bootstrap needs at least 2 seeds per side")
     if any(len(p) != n for p in ref + other):
         raise ValueError("a hierarchical bootstrap needs predictions for the same test examples")
 
