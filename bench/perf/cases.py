@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,20 +103,27 @@ def run_in_subprocess(case: PerfCase, timeout_s: float = 3600) -> dict[str, Any]
     return json.loads(lines[-1])
 
 
+def repeat_groups(
+    rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], tuple]
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Rows of interleaved repeats grouped by ``key(row)`` in first-seen order: ``(first row, rows without an
+    error)`` per group (the first row is the error row to report when every repeat failed)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row)
+    return [(group[0], [r for r in group if "error" not in r]) for group in groups.values()]
+
+
 def best_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (label, variant, precision) from repeated runs: the fastest median and the lowest peak.
 
     Repeats run interleaved (every case once, then again), so a slow spell of a shared machine hits every
     variant alike; the minimum is the least-disturbed measurement of each. The repeats' medians are kept.
     """
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault((row["label"], row["variant"], row.get("precision", "fp32")), []).append(row)
     out = []
-    for group in groups.values():
-        good = [r for r in group if "error" not in r]
+    for first, good in repeat_groups(rows, lambda r: (r["label"], r["variant"], r.get("precision", "fp32"))):
         if not good:
-            out.append(group[0])
+            out.append(first)  # every repeat failed: its error row
             continue
         best = dict(min(good, key=lambda r: r["ms_per_step"]))
         best["peak_mem_over_baseline_bytes"] = min(r["peak_mem_over_baseline_bytes"] for r in good)

@@ -228,14 +228,12 @@ def run_task_case(case: PerfCase, device) -> dict[str, Any]:
 def best_task_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (method, variant) from interleaved repeats: each timed key and the peak at its minimum (the
     least-disturbed measurement); the repeats' values kept as ``<key>_repeats``."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault((row["label"], row["variant"]), []).append(row)
+    from bench.perf.cases import repeat_groups
+
     out = []
-    for group in groups.values():
-        good = [r for r in group if "error" not in r]
+    for first, good in repeat_groups(rows, lambda r: (r["label"], r["variant"])):
         if not good:
-            out.append(group[0])
+            out.append(first)  # every repeat failed: its error row
             continue
         best = dict(good[0])
         for key in RATIO_KEYS.values():
