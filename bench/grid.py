@@ -9,6 +9,7 @@ process runs; the screen is ``bench/ui.py``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,19 @@ from bench.protocol import WORKERS_ENV
 from bench.runner import existing, run_locked
 from bench.spec import RunSpec
 from bench.ui import GridView, report_grid
+
+
+def _threads_env(executor: str, side_by_side: int) -> dict[str, str]:
+    """``OMP_NUM_THREADS`` for runs side by side on this machine: the usable cores shared out between them.
+
+    Why: torch starts as many threads as there are cores in every worker, so 2 workers on 2 cores run 4 threads
+    that preempt each other (each run slower than with one thread, and every record contended). Left alone when
+    the user set ``OMP_NUM_THREADS`` or when the runs go to other machines (Slurm)."""
+    from bench.contention import usable_cores
+
+    if executor not in ("local", "submitit-local") or side_by_side < 2 or "OMP_NUM_THREADS" in os.environ:
+        return {}
+    return {"OMP_NUM_THREADS": str(max(1, usable_cores() // side_by_side))}
 
 
 def unfinished(specs: list[RunSpec], out_dir: Path) -> tuple[dict[str, dict], list[RunSpec]]:
@@ -67,8 +81,10 @@ def execute_grid(
     # Runs side by side on this machine, recorded by each worker (``contention.workers``).
     side_by_side = 1 if executor == "sequential" else max(1, min(workers, len(todo)))
 
+    threads = _threads_env(executor, side_by_side)
+
     def run(spec: RunSpec, env: dict[str, str] | None = None) -> dict | None:
-        options: dict[str, Any] = {"env": {**(env or {}), WORKERS_ENV: str(side_by_side)}}
+        options: dict[str, Any] = {"env": {**threads, **(env or {}), WORKERS_ENV: str(side_by_side)}}
         if log_dir is not None:
             options["log_dir"] = log_dir
         record = run_locked(
