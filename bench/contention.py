@@ -143,16 +143,20 @@ def measure(start: _Point, end: _Point, loads: list[float], workers: int, thread
 def verdict(m: dict[str, Any]) -> tuple[bool, str | None]:
     """``(contended, why)`` from a contention dict's measurements (docs/records.md#contention).
 
-    Contended if any holds: other processes used more than ``OTHER_CORES_LIMIT`` cores on average; the grid's
-    workers times torch's threads exceed the usable cores; the 1-minute load average (the sampled mean, else the
-    end value) exceeds ``LOAD_FACTOR`` times the usable cores. ``why`` lists every rule that fired.
+    Contended if any holds: other processes used more than ``OTHER_CORES_LIMIT`` cores on average beyond what the
+    grid's other workers are expected to use (``(workers - 1) x threads`` cores: runs side by side are the
+    declared set-up, each on its own share of the cores); the grid's workers times torch's threads exceed the
+    usable cores; the 1-minute load average (the sampled mean, else the end value) exceeds ``LOAD_FACTOR`` times
+    the usable cores. ``why`` lists every rule that fired.
     """
     cores = m.get("usable_cores") or m.get("cpu_count") or 1
     reasons = []
     other = m.get("other_cpu_cores")
-    if other is not None and other > OTHER_CORES_LIMIT:
-        reasons.append(f"other processes used {other:.2f} cores on average (> {OTHER_CORES_LIMIT})")
     workers, threads = m.get("workers") or 1, m.get("threads") or 1
+    siblings = (workers - 1) * threads
+    if other is not None and other > siblings + OTHER_CORES_LIMIT:
+        beyond = f" beyond the {siblings} expected from the grid's other workers" if siblings else ""
+        reasons.append(f"other processes used {other:.2f} cores on average (> {OTHER_CORES_LIMIT}{beyond})")
     if workers * threads > cores:
         reasons.append(f"{workers} workers x {threads} threads > {cores} usable cores")
     load = m.get("loadavg_1m_mean")

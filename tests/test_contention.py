@@ -54,7 +54,7 @@ def test_each_rule_marks_a_run_contended_and_says_why(changes, phrase):
 
 
 def test_every_rule_that_fires_is_named():
-    contended, why = verdict(quiet(other_cpu_cores=1.2, workers=3, loadavg_1m_mean=6.0))
+    contended, why = verdict(quiet(other_cpu_cores=4.5, workers=3, loadavg_1m_mean=6.0))
     assert contended and why.count(";") == 2
 
 
@@ -172,3 +172,20 @@ def test_the_grid_tells_each_worker_how_many_run_beside_it(monkeypatch, tmp_path
     bench.grid.execute_grid(specs, tmp_path, console, executor="local", workers=2)
     bench.grid.execute_grid(specs, tmp_path, console, executor="sequential", workers=2)
     assert seen == ["2"] * 3 + ["1"] * 3
+
+
+def test_the_grids_other_workers_are_expected_load():
+    """2 one-thread workers on 2 cores: the sibling's core is the declared set-up, not contention; more is."""
+    assert verdict(quiet(workers=2, threads=1, other_cpu_cores=1.05)) == (False, None)
+    contended, why = verdict(quiet(workers=2, threads=1, other_cpu_cores=1.4))
+    assert contended and "beyond the 1 expected" in why
+
+
+def test_the_report_judges_old_records_by_the_current_rule():
+    from bench.report.load import contended
+
+    stored_by_an_older_rule = {
+        "contention": {**quiet(workers=2, threads=1, other_cpu_cores=1.05), "contended": True}
+    }
+    assert contended(stored_by_an_older_rule) is False
+    assert contended({"contention": None}) is None

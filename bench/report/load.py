@@ -78,11 +78,15 @@ def _peak_memory(rec: dict[str, Any]) -> tuple[float | None, str | None]:
 
 def contended(rec: dict[str, Any]) -> bool | None:
     """Whether the run's time and memory were measured under contention (record key ``contention``, written by
-    ``bench/perf``'s contention check); None when the record does not say (older records): not known."""
+    ``bench/contention.py``); None when the record does not say (older records): not known. The verdict is
+    recomputed from the record's measurements with the current rule (``bench.contention.verdict``), so every
+    record in a report is judged by the same rule whichever version wrote it."""
+    from bench.contention import verdict
+
     info = rec.get("contention")
     if not isinstance(info, dict) or info.get("contended") is None:
         return None
-    return bool(info["contended"])
+    return verdict(info)[0]
 
 
 def budget(spec: dict[str, Any]) -> str:
