@@ -61,3 +61,32 @@ def test_no_difference_is_not_significant():
     b = [_noisy(refs, 0.7, s + 100) for s in range(3)]
     delta = page.bootstrap_delta(a, b, refs, accuracy, resamples=300)
     assert delta.low < 0 < delta.high and delta.p > 0.05
+
+
+def test_the_page_reads_only_the_grids_own_runs(data_dir, monkeypatch):
+    """The prompt-length sweep shares the results folder; only its l = 20 runs are the grid's."""
+    from bench.plan import RunRequest, parse_sweep, plan
+
+    monkeypatch.setenv("BENCH_DATA_DIR", str(data_dir))
+    ids = page.grid_run_ids(("pt",), "quick", (("glue", "sst2"),))
+    request = RunRequest("glue", ["sst2"], ["pt"], list(page.SEEDS), "quick", data_dir=str(data_dir))
+    request.sweeps = [parse_sweep("pt.num_tokens=5,20")]
+    swept = {spec.method_config["num_tokens"]: spec.run_id for spec in plan(request) if spec.seed == 42}
+    assert len(ids) == len(page.SEEDS) and swept[20] in ids and swept[5] not in ids
+
+
+def test_wall_time_elapsed_and_summed():
+    runs = [
+        {
+            "started_at": "2026-12-02T04:00:00",
+            "finished_at": "2026-12-02T04:10:00",
+            "contention": {"workers": 2},
+        },
+        {
+            "started_at": "2026-12-02T04:01:00",
+            "finished_at": "2026-12-02T04:12:00",
+            "contention": {"workers": 2},
+        },
+    ]
+    assert page._elapsed_s(runs) == 12 * 60 and page._wall_s(runs) == 21 * 60
+    assert page._workers(runs) == "2" and page._workers([*runs, {"contention": None}]) == "1-2"
