@@ -133,11 +133,6 @@ QUICK = Preset(
         "max_eval_samples": 500,
         "head_lr": 3e-2,
         "log_every": 10,  # 20 loss points over 200 steps
-        # The quick recipe (docs/quick-recipe.md): the peak rate to the end after warm-up, and no dropout in the
-        # frozen backbone; measured over 3 seeds against the shipped linear-decay/dropout-0.1 recipe and a plain
-        # PEFT run (docs/results.md). Dropout 0 also lets BERT's attention use the fused kernel in training.
-        "schedule": "constant",
-        "dropout": 0.0,
     },
     method={
         "pt": {"num_tokens": 20, "lr": 3e-2},
@@ -222,9 +217,6 @@ QUICK_DECODER = Preset(
         "max_eval_samples": 200,
         "eval_mode": "score",
         "log_every": 5,  # 20 loss points over 100 steps
-        # One recipe with the quick preset: constant rate after warm-up, backbone dropout 0 (SmolLM2's own).
-        "schedule": "constant",
-        "dropout": 0.0,
     },
     method={
         "pt": dict(_QUICK_DECODER_PROMPT),
