@@ -365,3 +365,31 @@ def test_worker_stores_test_predictions_that_reproduce_the_metric(tiny_t5_dir, d
     assert len(test["predicted"]) == len(test["reference"]) == record["data"]["sizes"]["test"] == 12
     recomputed = get_task("rte", "glue").compute_metrics(test["predicted"], test["reference"])
     assert recomputed == record["metrics"]["test"]
+
+
+def test_prompt_length_compares_a_methods_rows_on_their_shared_tasks():
+    """A sweep on SST-2 beside the grid's l = 20 row on SST-2 and MRPC: every PT point is SST-2's, so the figure
+    shows the prompt length, not the task mix (MRPC's slower steps and lower score would have bent the l = 20
+    point)."""
+    import types
+
+    import pandas as pd
+
+    from bench.report.figures import length_points
+
+    def run(row, tokens, task, score, step):
+        setting = {"method_config.num_tokens": tokens}
+        return {"row": row, "display": "pt", "status": "ok", "suite": "glue", "task": task, "score": score,
+                "step_ms": step, "setting": setting}  # fmt: skip
+
+    runs = pd.DataFrame(
+        [
+            run("pt (l=20)", 20, "sst2", 70.0, 300.0),
+            run("pt (l=20)", 20, "mrpc", 60.0, 900.0),
+            run("pt (l=5)", 5, "sst2", 80.0, 200.0),
+            run("pt (l=5)", 5, "sst2", 78.0, 220.0),
+        ]  # fmt: skip
+    )
+    frame = length_points(types.SimpleNamespace(rows=["pt (l=20)", "pt (l=5)"]), runs).set_index("tokens")
+    assert frame.loc[20, "score"] == 70.0 and frame.loc[20, "step_ms"] == 300.0
+    assert frame.loc[5, "score"] == 79.0 and frame.loc[5, "step_ms"] == 210.0

@@ -83,23 +83,47 @@ def _num_tokens(runs: pd.DataFrame, row: str) -> float:
     return float(values.pop()) if len(values) == 1 else math.nan
 
 
-@styled
-def prompt_length(summary: Summary, runs: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """No files when no method has rows with two or more prompt lengths (an empty panel says nothing)."""
+def length_points(summary: Summary, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per row with one prompt length: method, tokens, the mean score over the method's shared tasks and the
+    median ms/step over its runs on them (see ``prompt_length``)."""
+    ok = runs[runs["status"] == "ok"]
     points = []
     for row in summary.rows:
         length = _num_tokens(runs, row)
         if not math.isnan(length):
             method = runs.loc[runs["row"] == row, "display"].iloc[0]  # ept[placeholder-v0], not "ept"
-            points.append((method, length, overall_average(summary, row), summary.costs.at[row, "step_ms"]))
-    frame = pd.DataFrame(points, columns=["method", "tokens", "score", "step_ms"])
+            points.append((method, row, length))
+    for_method: dict[str, set] = {}
+    for method, row, _ in points:
+        tasks = set(zip(*(ok.loc[ok["row"] == row, c] for c in ("suite", "task")), strict=True))
+        for_method[method] = for_method.get(method, tasks) & tasks
+    rows = []
+    for method, row, length in points:
+        shared = pd.Series(
+            [(s, t) in for_method[method] for s, t in zip(ok["suite"], ok["task"], strict=True)],
+            index=ok.index,
+        )
+        part = ok[(ok["row"] == row) & shared]
+        score = part.groupby(["suite", "task"])["score"].mean().mean() if not part.empty else math.nan
+        rows.append((method, length, score, part["step_ms"].median() if not part.empty else math.nan))
+    return pd.DataFrame(rows, columns=["method", "tokens", "score", "step_ms"])
+
+
+@styled
+def prompt_length(summary: Summary, runs: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """No files when no method has rows with two or more prompt lengths (an empty panel says nothing).
+
+    A method's rows are compared on the tasks they all have (a sweep on SST-2 beside the grid's l = 20 row on
+    SST-2, MRPC and CB is drawn on SST-2 alone): averaging different task sets, or taking the median step over
+    tasks of different lengths, would draw the task mix instead of the prompt length."""
+    frame = length_points(summary, runs)
     swept = frame.groupby("method")["tokens"].nunique() if not frame.empty else pd.Series(dtype=int)
     if frame.empty or swept.max() < 2:
         return []
     colors = palette(sorted(frame["method"].unique()))
     fig, axes = plt.subplots(1, 2, figsize=(PAGE_IN, 2.2), layout="constrained")
     for ax, column, label in (
-        (axes[0], "score", "average over the table's tasks"),
+        (axes[0], "score", "average over the method's shared tasks"),
         (axes[1], "step_ms", "ms/step"),
     ):
         for method, part in frame.groupby("method"):
