@@ -376,7 +376,9 @@ def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path
         f"{sum(r['train_time_s'] for r in plain_rows) / 60:.0f} min of training.",
         "",
         "Quick presets (`--preset quick`: MiniLM, 1,000 training rows, 200 steps of 16; `quick-decoder`: SmolLM2, "
-        "100 steps of 8); seeds 42, 43, 44; test scores on the protocol's test rows (at most 500), with the "
+        "100 steps of 8) with the candidate recipe under test as overrides ("
+        + ", ".join(f"`train.{k}={v}`" for k, v in RECIPE.items())
+        + "; [the quick recipe](quick-recipe.md) says why the presets do not ship it); seeds 42, 43, 44; test scores on the protocol's test rows (at most 500), with the "
         "checkpoint selected on dev. Intervals are 95% hierarchical bootstraps (seeds and test rows resampled "
         "together, paired over rows), so seed-to-seed spread counts.",
         "",
