@@ -54,7 +54,7 @@ def test_pscp_table_and_contention_marks(tmp_path):
                     "cpu_time_s": 10.0,
                     "wall_s": 10.0,
                     "cpu_util": 1.0,
-                    "loadavg_1m": [1.0, 1.0],
+                    "loadavg_1m": [3.1, 3.2] if seed == 43 else [1.0, 1.0],  # the rule sees it too
                     "cpu_count": 2,
                 },
             }
