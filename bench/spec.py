@@ -30,7 +30,7 @@ class TrainConfig:
     max_steps: int = 30_000
     warmup_steps: int = 500
     # After the linear warm-up: "linear" decays to 0 at max_steps (the lineage's schedule), "constant" keeps the
-    # peak rate (PEFT's and the prompt-tuning paper's plain recipe; the quick presets use it, docs/quick-recipe.md).
+    # peak rate (PEFT's and the prompt-tuning paper's plain recipe; measured in docs/quick-recipe.md).
     schedule: Literal["linear", "constant"] = "linear"
     eval_every: int = 1_000
     max_length: int = 256  # s: sources truncated to this length (and padded to it with padding="max_length")
@@ -50,8 +50,13 @@ class TrainConfig:
     # failing the run after max_nan_skips consecutive skipped batches.
     nan_policy: Literal["stop", "skip"] = "stop"
     max_nan_skips: int = 10
+    # How an encoder backbone reads a task's text (docs/protocol.md#text-formats): "dept", the lineage's
+    # "name: value" source as one segment; "segments", the field values alone as BERT segments (A [SEP] B,
+    # token types 0/1), the input BERT was pretrained on and a plain PEFT run feeds it. Only encoders read
+    # it: seq2seq and decoder backbones have no segments and always get the "dept" source.
+    encoder_text: Literal["dept", "segments"] = "dept"
     # The backbone's dropout (every dropout field of its config): None keeps the checkpoint's (BERT/T5 0.1),
-    # 0 is the frozen-model prompt-tuning recipe the quick presets use (docs/quick-recipe.md). Methods' own
+    # 0 is a frozen-model prompt-tuning recipe (measured in docs/quick-recipe.md). Methods' own
     # dropout (LoRA's, a prefix MLP's) is their config's.
     dropout: float | None = None
     # The training-loss curve: one metrics["loss_history"] entry per log_every updated steps, the mean loss
@@ -67,6 +72,7 @@ class TrainConfig:
             ("max_steps", self.max_steps >= 1, ">= 1"),
             ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
             ("schedule", self.schedule in ("linear", "constant"), "one of 'linear', 'constant'"),
+            ("encoder_text", self.encoder_text in ("dept", "segments"), "one of 'dept', 'segments'"),
             ("eval_every", self.eval_every >= 1, ">= 1"),
             ("max_length", 8 <= self.max_length <= 8192, "between 8 and 8192"),
             ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),

@@ -178,10 +178,17 @@ class WscTask(SuperGlueTask):
         rowset.notes["wsc_span_fixes"] = counts
 
     def _source(self, row: dict[str, Any]) -> str:
+        return f"text: {self._marked(row)}"
+
+    def _segments(self, row: dict[str, Any]) -> tuple[str, ...]:
+        return (self._marked(row),)
+
+    @staticmethod
+    def _marked(row: dict[str, Any]) -> str:
+        """The text with the noun as ``* noun *`` and the pronoun as ``# pronoun #``."""
         text = mark_span(row["text"], row["span1_text"], row["span1_index"], "*")
         shift = 2 if row["span1_index"] < row["span2_index"] else 0
-        text = mark_span(text, row["span2_text"], row["span2_index"] + shift, "#")
-        return f"text: {text}"
+        return mark_span(text, row["span2_text"], row["span2_index"] + shift, "#")
 
 
 # ---- the tasks, in the order of the paper tables (docs/protocol.md#text-formats, docs/protocol.md#splits, docs/protocol.md#metrics, docs/protocol.md#superglue-jsonl-files, docs/protocol.md#hugging-face-rows) ----------------------

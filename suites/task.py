@@ -34,6 +34,9 @@ class Example:
     label: int | float  # ClassLabel index, or the float score for STS-B
     group: str | None = None  # MultiRC "paragraphidx-questionidx"; None elsewhere
     fields: dict = field(default_factory=dict, compare=False)  # the HF-schema row, for other formats
+    # The source fields' values alone, in order (no "name:" labels): what an encoder reads as BERT segments
+    # with ``train.encoder_text="segments"`` (docs/protocol.md#text-formats), e.g. ("<s1>", "<s2>").
+    segments: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,14 @@ class Task:
             label=label,
             group=self._group(row),
             fields=row,
+            segments=self._segments(row),
         )
 
     def _source(self, row: dict[str, Any]) -> str:
         return " ".join(f"{name}: {self._field_text(row, name)}" for name in self.source_fields)
+
+    def _segments(self, row: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(self._field_text(row, name) for name in self.source_fields)
 
     def _field_text(self, row: dict[str, Any], name: str) -> str:
         return row[name]

@@ -50,9 +50,17 @@ def set_dropout(config, rate: float | None) -> dict[str, float | None]:
     return {name: getattr(config, name) for name in DROPOUT_FIELDS if hasattr(config, name)}
 
 
-def _build(model_name: str, config, label_strings: list[str] | None, max_length: int, weights: bool):
+def _build(
+    model_name: str,
+    config,
+    label_strings: list[str] | None,
+    max_length: int,
+    weights: bool,
+    encoder_text: str = "dept",
+):
     """Instantiate the family's model from ``config`` (dropout already set); ``weights=False`` builds from the
-    config alone (on the meta device)."""
+    config alone (on the meta device). ``encoder_text`` is how an encoder reads the text; seq2seq and decoder
+    backbones have no segments and always read the ``dept`` source."""
     from transformers import (
         AutoModelForCausalLM,
         AutoModelForSeq2SeqLM,
@@ -80,7 +88,7 @@ def _build(model_name: str, config, label_strings: list[str] | None, max_length:
         else:
             model = AutoModelForSequenceClassification.from_config(config)
         tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None
-        return EncoderBackbone(model, tokenizer, model_name, max_length, label_strings)
+        return EncoderBackbone(model, tokenizer, model_name, max_length, label_strings, encoder_text)
     if weights:
         model = AutoModelForCausalLM.from_pretrained(resolved.source, config=config, dtype=LOAD_DTYPE)
     else:
@@ -94,10 +102,15 @@ def _build(model_name: str, config, label_strings: list[str] | None, max_length:
 
 
 def load_backbone(
-    model_name: str, label_strings: list[str] | None, max_length: int, dropout: float | None = None
+    model_name: str,
+    label_strings: list[str] | None,
+    max_length: int,
+    dropout: float | None = None,
+    encoder_text: str = "dept",
 ) -> Backbone:
     """Load weights and tokenizer (local folder, packaged alias, or the Hub) for a task's label set, with the
-    backbone's dropout set to ``dropout`` (None: the checkpoint's; ``backbone.dropout`` says what it runs with)."""
+    backbone's dropout set to ``dropout`` (None: the checkpoint's; ``backbone.dropout`` says what it runs with)
+    and an encoder reading ``encoder_text`` (``TrainConfig.encoder_text``)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # "newly initialized classifier" warnings are expected here
@@ -110,7 +123,7 @@ def load_backbone(
     except OSError as exc:
         raise UnknownModelError(f"cannot load model {model_name!r} from {resolved.source!r}: {exc}") from None
     used = set_dropout(config, dropout)
-    backbone = _build(model_name, config, label_strings, max_length, weights=True)
+    backbone = _build(model_name, config, label_strings, max_length, weights=True, encoder_text=encoder_text)
     backbone.dropout = used
     return backbone
 

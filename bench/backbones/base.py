@@ -28,6 +28,9 @@ class EncodedSplit:
     labels: torch.Tensor
     references: list[str]  # gold target strings, for the metric
     labels_follow_inputs: bool = False  # decoder: labels are [N, s], column-aligned with the inputs
+    token_type_ids: torch.Tensor | None = (
+        None  # [N, s]: BERT segment ids (encoder_text="segments"), else None
+    )
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
@@ -39,12 +42,15 @@ class EncodedSplit:
         ``[b, L]`` with ``L`` the longest row of this batch, and every real token keeps its column.
         """
         ids, mask, labels = self.input_ids[index], self.attention_mask[index], self.labels[index]
+        types = self.token_type_ids[index] if self.token_type_ids is not None else None
         if trim and mask.numel():
             length = int(mask.any(0).nonzero().max()) + 1 if bool(mask.any()) else 1
             ids, mask = ids[:, :length], mask[:, :length]
+            types = types[:, :length] if types is not None else None
             if self.labels_follow_inputs:
                 labels = labels[:, :length]
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        return batch if types is None else {**batch, "token_type_ids": types}
 
 
 def dims_from_config(family: str, config, max_length: int) -> BackboneDims:

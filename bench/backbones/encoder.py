@@ -3,7 +3,8 @@
 Choices, recorded in every run: the head is a linear layer over position 0 (BERT's pooler stays frozen), it
 trains at its own learning rate and is counted in ``head_params``, never in ``trainable_params``. The prompt is
 inserted right after ``[CLS]`` so position 0 stays the real ``[CLS]`` the head reads; token-type ids of virtual
-positions are 0. BERT adds position and token-type embeddings and its embedding LayerNorm to
+positions are 0. The text is the lineage's one-segment source (``encoder_text="dept"``) or the raw fields as
+BERT segments, ``[CLS] A [SEP] B [SEP]`` with token types 0/1 (``"segments"``, docs/protocol.md#text-formats). BERT adds position and token-type embeddings and its embedding LayerNorm to
 ``inputs_embeds``, so the prompt is normalised, unlike on T5: learning rates do not transfer between families.
 
 Layer methods (LPT): embeddings and layers ``1..L_p`` run without gradient on the text alone, the prompt is
@@ -31,10 +32,17 @@ class EncoderBackbone(Backbone):
     prompt_placement = PROMPT_PLACEMENT
 
     def __init__(
-        self, model: nn.Module, tokenizer, name: str, max_length: int, label_strings: list[str] | None
+        self,
+        model: nn.Module,
+        tokenizer,
+        name: str,
+        max_length: int,
+        label_strings: list[str] | None,
+        text: str = "dept",
     ) -> None:
         super().__init__(model, tokenizer, name, max_length)
         self.label_strings = label_strings  # None: regression
+        self.text = text  # train.encoder_text: "dept" (one segment) or "segments" (BERT pairs)
         for p in self.head_parameters():
             p.requires_grad_(True)
 
@@ -49,18 +57,49 @@ class EncoderBackbone(Backbone):
         return list(self.head.parameters())
 
     def encode(self, examples: list, label_strings: list[str]) -> EncodedSplit:
-        src = self.tokenize_sources(examples)
+        src = self.tokenize_segments(examples) if self.text == "segments" else self.tokenize_sources(examples)
         dtype = torch.float if self.label_strings is None else torch.long
         labels = torch.tensor([e.label for e in examples], dtype=dtype)
-        return EncodedSplit(src["input_ids"], src["attention_mask"], labels, [e.target for e in examples])
+        return EncodedSplit(
+            src["input_ids"],
+            src["attention_mask"],
+            labels,
+            [e.target for e in examples],
+            token_type_ids=src["token_type_ids"] if self.text == "segments" else None,
+        )
+
+    def tokenize_segments(self, examples: list) -> dict[str, torch.Tensor]:
+        """The fields as BERT reads a pair: ``[CLS] A [SEP] B [SEP]`` ``[n, s]`` with token types 0/1.
+
+        A is the first field, B the others joined by spaces (WiC's word, MultiRC's paragraph); one-field tasks
+        are ``[CLS] A [SEP]``. Pairs are cut longest-first to ``s``, as the tokenizer does by default."""
+        first = [e.segments[0] for e in examples]
+        rest = [" ".join(e.segments[1:]) for e in examples]
+        second = rest if any(len(e.segments) > 1 for e in examples) else None
+        return self.tokenizer(
+            first,
+            second,
+            max_length=self.max_length,
+            padding="max_length",
+            truncation=True,
+            return_token_type_ids=True,
+            return_tensors="pt",
+        )
+
+    def _token_types(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[B, s]`` segment ids: the batch's (``encoder_text="segments"``) or all 0."""
+        types = batch.get("token_type_ids")
+        return types if types is not None else torch.zeros_like(batch["attention_mask"])
 
     def _forward(self, batch: dict[str, torch.Tensor], labels: torch.Tensor | None):
         embeds, prompt, mask = self.prompted_inputs(batch["input_ids"], batch["attention_mask"])
-        if prompt is not None:  # [CLS] ; P ; rest
+        token_types = self._token_types(batch)
+        if prompt is not None:  # [CLS] ; P ; rest (virtual positions: token type 0)
             embeds = torch.cat([embeds[:, :1], prompt, embeds[:, 1:]], dim=1)
             ones = mask.new_ones(mask.shape[0], prompt.shape[1])
             mask = torch.cat([mask[:, :1], ones, mask[:, 1:]], dim=1)
-        token_types = torch.zeros_like(mask)
+            types = token_types
+            token_types = torch.cat([types[:, :1], types.new_zeros(ones.shape), types[:, 1:]], dim=1)
         return self.model(
             inputs_embeds=embeds, attention_mask=mask, token_type_ids=token_types, labels=labels
         )
@@ -88,7 +127,7 @@ class EncoderBackbone(Backbone):
         mask = batch["attention_mask"]
         with torch.no_grad():
             hidden = base.embeddings(
-                inputs_embeds=self.embed_ids(batch["input_ids"]), token_type_ids=torch.zeros_like(mask)
+                inputs_embeds=self.embed_ids(batch["input_ids"]), token_type_ids=self._token_types(batch)
             )  # [B, s, d]
             hidden = _run_bert_layers(base, layers[:lp], hidden, mask)
         hidden, mask, _ = self.insert_layer_prompt(hidden, mask, position=1)  # [B, l+s, d]
