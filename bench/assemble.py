@@ -101,7 +101,14 @@ def build(spec: RunSpec, task, train: TrainConfig, results_dir: Path | None = No
 
     set_seed(spec.seed)
     labels = None if task.is_regression else task.label_strings()
-    backbone = load_backbone(spec.model, labels, train.max_length, train.dropout, train.encoder_text)
+    backbone = load_backbone(
+        spec.model,
+        labels,
+        train.max_length,
+        train.dropout,
+        train.encoder_text,
+        train.encoder_prompt_position,
+    )
 
     def sources(_config) -> list[torch.Tensor]:
         from bench.sources import load_source_prompts

@@ -55,6 +55,9 @@ class TrainConfig:
     # token types 0/1), the input BERT was pretrained on and a plain PEFT run feeds it. Only encoders read
     # it: seq2seq and decoder backbones have no segments and always get the "dept" source.
     encoder_text: Literal["dept", "segments"] = "dept"
+    # Where an encoder's input prompt goes: "after_cls" (the head reads the real [CLS]) or "first" (in front of
+    # [CLS], PEFT's placement, so BERT's pooler reads the first virtual token). Encoders only.
+    encoder_prompt_position: Literal["after_cls", "first"] = "after_cls"
     # The backbone's dropout (every dropout field of its config): None keeps the checkpoint's (BERT/T5 0.1),
     # 0 is a frozen-model prompt-tuning recipe (measured in docs/quick-recipe.md). Methods' own
     # dropout (LoRA's, a prefix MLP's) is their config's.
@@ -73,6 +76,11 @@ class TrainConfig:
             ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
             ("schedule", self.schedule in ("linear", "constant"), "one of 'linear', 'constant'"),
             ("encoder_text", self.encoder_text in ("dept", "segments"), "one of 'dept', 'segments'"),
+            (
+                "encoder_prompt_position",
+                self.encoder_prompt_position in ("after_cls", "first"),
+                "one of 'after_cls', 'first'",
+            ),
             ("eval_every", self.eval_every >= 1, ">= 1"),
             ("max_length", 8 <= self.max_length <= 8192, "between 8 and 8192"),
             ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),

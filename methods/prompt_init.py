@@ -7,6 +7,7 @@
   id pattern holds ``</s>`` as in DePT's ``prompt_tuning_lora.py`` and PEFT's TEXT init
   (``docs/methods/dept.md#deviations-from-the-official-code``).
 * ``uniform``: Uniform(-scale, scale) (the prompt-tuning gin default uses scale 0.5).
+* ``normal``: N(0, 1), ``nn.Embedding``'s default and so PEFT's ``RANDOM`` prompt init.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 
 from methods.base import EmbeddingSource
 
-PromptInit = Literal["vocab", "text", "uniform"]
+PromptInit = Literal["vocab", "text", "uniform", "normal"]
 
 
 def init_prompt_(
@@ -41,8 +42,10 @@ def init_prompt_(
             prompt.copy_(embeddings.embed_text(text, n, special_tokens))
         elif how == "uniform":
             prompt.copy_(torch.rand(prompt.shape, generator=generator) * 2 * uniform_scale - uniform_scale)
+        elif how == "normal":
+            prompt.copy_(torch.randn(prompt.shape, generator=generator))
         else:
-            raise ValueError(f"prompt init {how!r} is not one of 'vocab', 'text', 'uniform'")
+            raise ValueError(f"prompt init {how!r} is not one of 'vocab', 'text', 'uniform', 'normal'")
 
 
 def init_from_config_(

@@ -90,3 +90,29 @@ def test_non_encoders_read_the_dept_source_whatever_the_field(tiny_t5_dir):
         examples, ["0", "1"]
     )
     assert torch.equal(asked.input_ids, plain.input_ids) and asked.token_type_ids is None
+
+
+def test_the_prompt_can_go_in_front_of_cls(tiny_bert_dir, monkeypatch):
+    """``encoder_prompt_position="first"``: PEFT's placement, the pooler reads the first virtual token."""
+    backbone = load_backbone(
+        str(tiny_bert_dir), ["0", "1"], 32, encoder_text="segments", encoder_prompt_position="first"
+    )
+    method = get_method_class("pt")(build_config("pt", {"num_tokens": "3", "init": "normal"}), backbone.dims)
+    method.initialize(backbone, torch.Generator().manual_seed(0))
+    backbone.attach(method)
+    batch = backbone.encode(_pair_examples(), ["0", "1"]).batch(slice(None), trim=True)
+    seen = {}
+    original = backbone.model.forward
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(backbone.model, "forward", spy)
+    backbone.loss(batch)
+    embeds, types = seen["inputs_embeds"], seen["token_type_ids"]
+    assert torch.equal(embeds[:, :3], method.soft_prompt.expand(2, -1, -1))
+    assert torch.equal(embeds[:, 3:], backbone.embed_ids(batch["input_ids"]))  # [CLS] and the text follow
+    assert types[:, :3].eq(0).all() and torch.equal(types[:, 3:], batch["token_type_ids"])
+    assert backbone.prompt_placement == "first"
+    assert 0.5 < float(method.soft_prompt.std()) < 1.5  # N(0, 1), PEFT's random init

@@ -57,6 +57,7 @@ def _build(
     max_length: int,
     weights: bool,
     encoder_text: str = "dept",
+    encoder_prompt_position: str = "after_cls",
 ):
     """Instantiate the family's model from ``config`` (dropout already set); ``weights=False`` builds from the
     config alone (on the meta device). ``encoder_text`` is how an encoder reads the text; seq2seq and decoder
@@ -88,7 +89,9 @@ def _build(
         else:
             model = AutoModelForSequenceClassification.from_config(config)
         tokenizer = AutoTokenizer.from_pretrained(resolved.source) if weights else None
-        return EncoderBackbone(model, tokenizer, model_name, max_length, label_strings, encoder_text)
+        return EncoderBackbone(
+            model, tokenizer, model_name, max_length, label_strings, encoder_text, encoder_prompt_position
+        )
     if weights:
         model = AutoModelForCausalLM.from_pretrained(resolved.source, config=config, dtype=LOAD_DTYPE)
     else:
@@ -107,6 +110,7 @@ def load_backbone(
     max_length: int,
     dropout: float | None = None,
     encoder_text: str = "dept",
+    encoder_prompt_position: str = "after_cls",
 ) -> Backbone:
     """Load weights and tokenizer (local folder, packaged alias, or the Hub) for a task's label set, with the
     backbone's dropout set to ``dropout`` (None: the checkpoint's; ``backbone.dropout`` says what it runs with)
@@ -123,7 +127,15 @@ def load_backbone(
     except OSError as exc:
         raise UnknownModelError(f"cannot load model {model_name!r} from {resolved.source!r}: {exc}") from None
     used = set_dropout(config, dropout)
-    backbone = _build(model_name, config, label_strings, max_length, weights=True, encoder_text=encoder_text)
+    backbone = _build(
+        model_name,
+        config,
+        label_strings,
+        max_length,
+        weights=True,
+        encoder_text=encoder_text,
+        encoder_prompt_position=encoder_prompt_position,
+    )
     backbone.dropout = used
     return backbone
 

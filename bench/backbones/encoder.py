@@ -39,10 +39,15 @@ class EncoderBackbone(Backbone):
         max_length: int,
         label_strings: list[str] | None,
         text: str = "dept",
+        prompt_position: str = PROMPT_PLACEMENT,
     ) -> None:
         super().__init__(model, tokenizer, name, max_length)
         self.label_strings = label_strings  # None: regression
         self.text = text  # train.encoder_text: "dept" (one segment) or "segments" (BERT pairs)
+        # train.encoder_prompt_position: "after_cls" (the head reads the real [CLS]) or "first" (PEFT's: in
+        # front of [CLS], so the pooler reads the first virtual token)
+        self.prompt_placement = prompt_position
+        self._insert_at = 0 if prompt_position == "first" else 1
         for p in self.head_parameters():
             p.requires_grad_(True)
 
@@ -94,12 +99,13 @@ class EncoderBackbone(Backbone):
     def _forward(self, batch: dict[str, torch.Tensor], labels: torch.Tensor | None):
         embeds, prompt, mask = self.prompted_inputs(batch["input_ids"], batch["attention_mask"])
         token_types = self._token_types(batch)
-        if prompt is not None:  # [CLS] ; P ; rest (virtual positions: token type 0)
-            embeds = torch.cat([embeds[:, :1], prompt, embeds[:, 1:]], dim=1)
+        if prompt is not None:  # [CLS] ; P ; rest, or P ; [CLS] ; rest (virtual positions: token type 0)
+            at = self._insert_at
+            embeds = torch.cat([embeds[:, :at], prompt, embeds[:, at:]], dim=1)
             ones = mask.new_ones(mask.shape[0], prompt.shape[1])
-            mask = torch.cat([mask[:, :1], ones, mask[:, 1:]], dim=1)
+            mask = torch.cat([mask[:, :at], ones, mask[:, at:]], dim=1)
             types = token_types
-            token_types = torch.cat([types[:, :1], types.new_zeros(ones.shape), types[:, 1:]], dim=1)
+            token_types = torch.cat([types[:, :at], types.new_zeros(ones.shape), types[:, at:]], dim=1)
         return self.model(
             inputs_embeds=embeds, attention_mask=mask, token_type_ids=token_types, labels=labels
         )
@@ -130,7 +136,7 @@ class EncoderBackbone(Backbone):
                 inputs_embeds=self.embed_ids(batch["input_ids"]), token_type_ids=self._token_types(batch)
             )  # [B, s, d]
             hidden = _run_bert_layers(base, layers[:lp], hidden, mask)
-        hidden, mask, _ = self.insert_layer_prompt(hidden, mask, position=1)  # [B, l+s, d]
+        hidden, mask, _ = self.insert_layer_prompt(hidden, mask, position=self._insert_at)  # [B, l+s, d]
         hidden = _run_bert_layers(base, layers[lp:], hidden, mask)
         return self._head_logits(hidden)
 
