@@ -114,8 +114,19 @@ def run(args: argparse.Namespace, seed: int) -> dict:
         "headline": task.headline_metric,
         "test": metrics,
         "train_time_s": train_s,
+        "threads": torch.get_num_threads(),  # the result depends on it (floating-point summation order)
         "predictions": predictions,  # per test row, in order, for the results page's paired bootstraps
     }
+
+
+def _append_line(path: Path, line: str) -> None:
+    """One JSON line appended under an exclusive lock, so runs side by side never interleave their rows."""
+    import fcntl
+
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(line)
+        f.flush()
 
 
 def main() -> None:
@@ -143,8 +154,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     for seed in (int(s) for s in args.seeds.split(",")):
         row = run(args, seed)
-        with out.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        _append_line(out, json.dumps(row) + "\n")
         print(
             f"{args.method} {args.task} seed {seed}: test {row['headline']} {row['test'][row['headline']]:.4f} "
             f"({row['train_time_s']:.0f} s)",

@@ -147,28 +147,63 @@ def load_plain(path: Path) -> dict[tuple[str, str], list[dict]]:
 # ---- running what is missing -----------------------------------------------------------------------------
 
 
-def run_missing(results: Path, decoder_results: Path, plain: Path, workers: int) -> None:
-    """``bench run`` for the grids (finished runs are skipped by their run id) and the plain-PEFT reference runs
-    that have no row yet."""
+def run_minilm(results: Path, workers: int) -> None:
+    """The MiniLM grid, then PT's prompt-length sweep (``bench run``; finished runs are skipped by their run id):
+    the records both this page and the README's report (``scripts/readme_report.sh``) are made from."""
+    run_grid(results, workers)
+    run_sweep(results, workers)
+
+
+def run_grid(results: Path, workers: int) -> None:
     seeds = ",".join(map(str, SEEDS))
     for suite in ("glue", "superglue"):
         tasks = ",".join(t for s, t in TASKS if s == suite)
         _bench(["--suite", suite, "--tasks", tasks, "--methods", ",".join(METHODS), "--preset", "quick",
                 "--seeds", seeds, "--out", str(results)], workers)  # fmt: skip
+
+
+def run_sweep(results: Path, workers: int) -> None:
     method, field, values = SWEEP
     _bench(["--suite", "glue", "--tasks", "sst2", "--methods", method, "--preset", "quick", "--sweep",
-            f"{method}.{field}={','.join(values)}", "--seeds", seeds, "--out", str(results)], workers)  # fmt: skip
+            f"{method}.{field}={','.join(values)}", "--seeds", ",".join(map(str, SEEDS)), "--out",
+            str(results)], workers)  # fmt: skip
+
+
+def run_decoder(decoder_results: Path, workers: int) -> None:
     _bench(["--suite", "glue", "--tasks", "sst2", "--methods", ",".join(DECODER_METHODS), "--preset",
-            "quick-decoder", "--seeds", seeds, "--out", str(decoder_results)], workers)  # fmt: skip
+            "quick-decoder", "--seeds", ",".join(map(str, SEEDS)), "--out", str(decoder_results)], workers)  # fmt: skip
+
+
+def run_plain(plain: Path, workers: int) -> None:
+    """The plain-PEFT reference runs that have no row yet, ``workers`` at a time, each with its share of the
+    cores as one thread count (``OMP_NUM_THREADS``, as ``bench run --workers`` gives its workers): a run's
+    floating-point sums, and so its result, depend on its thread count."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.contention import usable_cores
+
     done = load_plain(plain)
+    commands = []
     for method in PLAIN_METHODS:
         for suite, task in TASKS:
             have = {r["seed"] for r in done.get((task, method), []) if "predictions" in r}
-            missing = [s for s in SEEDS if s not in have]
-            if missing:
-                cmd = [sys.executable, "scripts/plain_peft.py", "--method", method, "--suite", suite, "--task",
-                       task, "--seeds", ",".join(map(str, missing)), "--out", str(plain)]  # fmt: skip
-                subprocess.run(cmd, check=True)
+            for seed in (s for s in SEEDS if s not in have):
+                commands.append([sys.executable, "scripts/plain_peft.py", "--method", method, "--suite", suite,
+                                 "--task", task, "--seeds", str(seed), "--out", str(plain)])  # fmt: skip
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, usable_cores() // max(1, workers)))
+    env = {**os.environ, "OMP_NUM_THREADS": threads}
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for done_run in [pool.submit(subprocess.run, c, check=True, env=env) for c in commands]:
+            done_run.result()
+
+
+def run_missing(results: Path, decoder_results: Path, plain: Path, workers: int) -> None:
+    """Everything the page reads, the grid first (what the page's tables need most), then the plain-PEFT rows,
+    the SmolLM2 grid and the sweep; each step skips what is already there."""
+    run_grid(results, workers)
+    run_plain(plain, workers)
+    run_decoder(decoder_results, workers)
+    run_sweep(results, workers)
 
 
 def _bench(args: list[str], workers: int) -> None:
@@ -452,7 +487,15 @@ def main() -> None:
         "--workers", type=int, default=1, help="concurrent bench runs (default 1: clean timings)"
     )
     parser.add_argument("--no-run", action="store_true", help="only rebuild the page from existing records")
+    parser.add_argument(
+        "--minilm-only",
+        action="store_true",
+        help="only run the MiniLM grid and sweep into --results, write no page (scripts/readme_report.sh)",
+    )
     args = parser.parse_args()
+    if args.minilm_only:
+        run_minilm(args.results, args.workers)
+        return
     if not args.no_run:
         run_missing(args.results, args.decoder_results, args.plain, args.workers)
     write_page(args.results, args.decoder_results, args.plain, args.out, args.report_dir)
