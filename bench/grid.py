@@ -22,7 +22,7 @@ from bench.spec import RunSpec
 from bench.ui import GridView, report_grid
 
 
-def _threads_env(executor: str, side_by_side: int) -> dict[str, str]:
+def threads_env(executor: str, side_by_side: int) -> dict[str, str]:
     """``OMP_NUM_THREADS`` for runs side by side on this machine: the usable cores shared out between them.
 
     Why: torch starts as many threads as there are cores in every worker, so 2 workers on 2 cores run 4 threads
@@ -81,7 +81,7 @@ def execute_grid(
     # Runs side by side on this machine, recorded by each worker (``contention.workers``).
     side_by_side = 1 if executor == "sequential" else max(1, min(workers, len(todo)))
 
-    threads = _threads_env(executor, side_by_side)
+    threads = threads_env(executor, side_by_side)
 
     def run(spec: RunSpec, env: dict[str, str] | None = None) -> dict | None:
         options: dict[str, Any] = {"env": {**threads, **(env or {}), WORKERS_ENV: str(side_by_side)}}

@@ -180,7 +180,7 @@ def run_plain(plain: Path, workers: int) -> None:
     floating-point sums, and so its result, depend on its thread count."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bench.contention import usable_cores
+    from bench.grid import threads_env
 
     done = load_plain(plain)
     commands = []
@@ -190,8 +190,7 @@ def run_plain(plain: Path, workers: int) -> None:
             for seed in (s for s in SEEDS if s not in have):
                 commands.append([sys.executable, "scripts/plain_peft.py", "--method", method, "--suite", suite,
                                  "--task", task, "--seeds", str(seed), "--out", str(plain)])  # fmt: skip
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, usable_cores() // max(1, workers)))
-    env = {**os.environ, "OMP_NUM_THREADS": threads}
+    env = {**os.environ, **threads_env("local", workers)}
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for done_run in [pool.submit(subprocess.run, c, check=True, env=env) for c in commands]:
             done_run.result()

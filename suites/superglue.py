@@ -177,18 +177,11 @@ class WscTask(SuperGlueTask):
         rowset.notes["wsc_fixed_spans"] = counts["text"] + counts["index"]
         rowset.notes["wsc_span_fixes"] = counts
 
-    def _source(self, row: dict[str, Any]) -> str:
-        return f"text: {self._marked(row)}"
-
     def _segments(self, row: dict[str, Any]) -> tuple[str, ...]:
-        return (self._marked(row),)
-
-    @staticmethod
-    def _marked(row: dict[str, Any]) -> str:
-        """The text with the noun as ``* noun *`` and the pronoun as ``# pronoun #``."""
+        """The text with the noun as ``* noun *`` and the pronoun as ``# pronoun #`` (the source: ``text: …``)."""
         text = mark_span(row["text"], row["span1_text"], row["span1_index"], "*")
         shift = 2 if row["span1_index"] < row["span2_index"] else 0
-        return mark_span(text, row["span2_text"], row["span2_index"] + shift, "#")
+        return (mark_span(text, row["span2_text"], row["span2_index"] + shift, "#"),)
 
 
 # ---- the tasks, in the order of the paper tables (docs/protocol.md#text-formats, docs/protocol.md#splits, docs/protocol.md#metrics, docs/protocol.md#superglue-jsonl-files, docs/protocol.md#hugging-face-rows) ----------------------

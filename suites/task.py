@@ -129,7 +129,9 @@ class Task:
         )
 
     def _source(self, row: dict[str, Any]) -> str:
-        return " ".join(f"{name}: {self._field_text(row, name)}" for name in self.source_fields)
+        return " ".join(
+            f"{name}: {text}" for name, text in zip(self.source_fields, self._segments(row), strict=True)
+        )
 
     def _segments(self, row: dict[str, Any]) -> tuple[str, ...]:
         return tuple(self._field_text(row, name) for name in self.source_fields)

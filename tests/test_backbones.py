@@ -11,11 +11,29 @@ from tests.test_methods_train import EXAMPLES
 
 
 def _attach(model_dir, name="pt", **overrides):
-    backbone = load_backbone(str(model_dir), ["0", "1"], 16)
+    return attach_to(load_backbone(str(model_dir), ["0", "1"], 16), name, **overrides)
+
+
+def attach_to(backbone, name="pt", **overrides):
+    """``backbone`` with method ``name`` (l=3 unless overridden) initialised from seed 0 and attached."""
     method = get_method_class(name)(build_config(name, {"num_tokens": "3", **overrides}), backbone.dims)
     method.initialize(backbone, torch.Generator().manual_seed(0))
     backbone.attach(method)
     return backbone, method
+
+
+def model_inputs(backbone, batch, monkeypatch) -> dict:
+    """The keyword arguments the backbone's model is called with for the training loss of ``batch``."""
+    seen = {}
+    original = backbone.model.forward
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(backbone.model, "forward", spy)
+    backbone.loss(batch)
+    return seen
 
 
 def test_t5_prompt_in_front_of_encoder_input(tiny_t5_dir):
@@ -29,15 +47,7 @@ def test_t5_prompt_in_front_of_encoder_input(tiny_t5_dir):
 def test_bert_prompt_after_cls(tiny_bert_dir, monkeypatch):
     backbone, method = _attach(tiny_bert_dir)
     batch = backbone.encode(EXAMPLES[:2], ["0", "1"]).batch(slice(None))
-    seen = {}
-    original = backbone.model.forward
-
-    def spy(**kwargs):
-        seen.update(kwargs)
-        return original(**kwargs)
-
-    monkeypatch.setattr(backbone.model, "forward", spy)
-    backbone.loss(batch)
+    seen = model_inputs(backbone, batch, monkeypatch)
     embeds, mask = seen["inputs_embeds"], seen["attention_mask"]
     words = backbone.embed_ids(batch["input_ids"])
     assert embeds.shape[1] == 16 + 3

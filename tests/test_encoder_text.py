@@ -9,8 +9,8 @@ import torch
 from bench.backbones import load_backbone
 from bench.errors import InputError
 from bench.spec import RunSpec, TrainConfig
-from methods.registry import build_config, get_method_class
 from suites import get_task
+from tests.test_backbones import attach_to, model_inputs
 
 MRPC_ROW = {"sentence1": "He left early .", "sentence2": "He went home soon .", "label": 1, "idx": 0}
 
@@ -63,21 +63,9 @@ def test_segments_encode_a_bert_pair_with_token_types(tiny_bert_dir):
 
 
 def test_the_prompt_sits_after_cls_with_token_type_0_and_b_keeps_1(tiny_bert_dir, monkeypatch):
-    backbone = load_backbone(str(tiny_bert_dir), ["0", "1"], 32, encoder_text="segments")
-    method = get_method_class("pt")(build_config("pt", {"num_tokens": "3"}), backbone.dims)
-    method.initialize(backbone, torch.Generator().manual_seed(0))
-    backbone.attach(method)
+    backbone, _ = attach_to(load_backbone(str(tiny_bert_dir), ["0", "1"], 32, encoder_text="segments"))
     batch = backbone.encode(_pair_examples(), ["0", "1"]).batch(slice(None), trim=True)
-    seen = {}
-    original = backbone.model.forward
-
-    def spy(**kwargs):
-        seen.update(kwargs)
-        return original(**kwargs)
-
-    monkeypatch.setattr(backbone.model, "forward", spy)
-    backbone.loss(batch)
-    types = seen["token_type_ids"]
+    types = model_inputs(backbone, batch, monkeypatch)["token_type_ids"]
     assert types.shape[1] == batch["input_ids"].shape[1] + 3
     assert types[:, :4].eq(0).all()  # [CLS] and the 3 virtual tokens
     assert torch.equal(types[:, 4:], batch["token_type_ids"][:, 1:])  # the text keeps its segments
@@ -94,22 +82,14 @@ def test_non_encoders_read_the_dept_source_whatever_the_field(tiny_t5_dir):
 
 def test_the_prompt_can_go_in_front_of_cls(tiny_bert_dir, monkeypatch):
     """``encoder_prompt_position="first"``: PEFT's placement, the pooler reads the first virtual token."""
-    backbone = load_backbone(
-        str(tiny_bert_dir), ["0", "1"], 32, encoder_text="segments", encoder_prompt_position="first"
+    backbone, method = attach_to(
+        load_backbone(
+            str(tiny_bert_dir), ["0", "1"], 32, encoder_text="segments", encoder_prompt_position="first"
+        ),
+        init="normal",
     )
-    method = get_method_class("pt")(build_config("pt", {"num_tokens": "3", "init": "normal"}), backbone.dims)
-    method.initialize(backbone, torch.Generator().manual_seed(0))
-    backbone.attach(method)
     batch = backbone.encode(_pair_examples(), ["0", "1"]).batch(slice(None), trim=True)
-    seen = {}
-    original = backbone.model.forward
-
-    def spy(**kwargs):
-        seen.update(kwargs)
-        return original(**kwargs)
-
-    monkeypatch.setattr(backbone.model, "forward", spy)
-    backbone.loss(batch)
+    seen = model_inputs(backbone, batch, monkeypatch)
     embeds, types = seen["inputs_embeds"], seen["token_type_ids"]
     assert torch.equal(embeds[:, :3], method.soft_prompt.expand(2, -1, -1))
     assert torch.equal(embeds[:, 3:], backbone.embed_ids(batch["input_ids"]))  # [CLS] and the text follow

@@ -1,4 +1,4 @@
-"""Runs side by side on one machine share its cores (``bench.grid._threads_env``): without it, every local worker
+"""Runs side by side on one machine share its cores (``bench.grid.threads_env``): without it, every local worker
 starts one torch thread per core and 2 workers on 2 cores preempt each other."""
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ def _four_cores(monkeypatch):
     [("local", 2, "2"), ("local", 3, "1"), ("local", 8, "1"), ("submitit-local", 4, "1")],
 )
 def test_local_workers_share_the_cores(executor, workers, expected):
-    assert grid._threads_env(executor, workers) == {"OMP_NUM_THREADS": expected}
+    assert grid.threads_env(executor, workers) == {"OMP_NUM_THREADS": expected}
 
 
 @pytest.mark.parametrize(("executor", "workers"), [("sequential", 1), ("local", 1), ("slurm", 8)])
 def test_one_run_or_other_machines_keep_torch_default(executor, workers):
-    assert grid._threads_env(executor, workers) == {}
+    assert grid.threads_env(executor, workers) == {}
 
 
 def test_the_users_setting_wins(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert grid._threads_env("local", 2) == {}
+    assert grid.threads_env("local", 2) == {}

@@ -60,8 +60,8 @@ def _build(
     encoder_prompt_position: str = "after_cls",
 ):
     """Instantiate the family's model from ``config`` (dropout already set); ``weights=False`` builds from the
-    config alone (on the meta device). ``encoder_text`` is how an encoder reads the text; seq2seq and decoder
-    backbones have no segments and always read the ``dept`` source."""
+    config alone (on the meta device). ``encoder_text`` and ``encoder_prompt_position`` are an encoder's
+    (``TrainConfig``'s fields of those names); seq2seq and decoder backbones ignore them."""
     from transformers import (
         AutoModelForCausalLM,
         AutoModelForSeq2SeqLM,
@@ -114,7 +114,7 @@ def load_backbone(
 ) -> Backbone:
     """Load weights and tokenizer (local folder, packaged alias, or the Hub) for a task's label set, with the
     backbone's dropout set to ``dropout`` (None: the checkpoint's; ``backbone.dropout`` says what it runs with)
-    and an encoder reading ``encoder_text`` (``TrainConfig.encoder_text``)."""
+    and an encoder's ``encoder_text`` and ``encoder_prompt_position`` (``TrainConfig``'s fields)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # "newly initialized classifier" warnings are expected here

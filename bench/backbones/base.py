@@ -28,9 +28,8 @@ class EncodedSplit:
     labels: torch.Tensor
     references: list[str]  # gold target strings, for the metric
     labels_follow_inputs: bool = False  # decoder: labels are [N, s], column-aligned with the inputs
-    token_type_ids: torch.Tensor | None = (
-        None  # [N, s]: BERT segment ids (encoder_text="segments"), else None
-    )
+    # [N, s]: BERT segment ids (encoder_text="segments"), else None
+    token_type_ids: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]

@@ -3,9 +3,10 @@
 Choices, recorded in every run: the head is a linear layer over position 0 (BERT's pooler stays frozen), it
 trains at its own learning rate and is counted in ``head_params``, never in ``trainable_params``. The prompt is
 inserted right after ``[CLS]`` so position 0 stays the real ``[CLS]`` the head reads; token-type ids of virtual
-positions are 0. The text is the lineage's one-segment source (``encoder_text="dept"``) or the raw fields as
-BERT segments, ``[CLS] A [SEP] B [SEP]`` with token types 0/1 (``"segments"``, docs/protocol.md#text-formats). BERT adds position and token-type embeddings and its embedding LayerNorm to
-``inputs_embeds``, so the prompt is normalised, unlike on T5: learning rates do not transfer between families.
+positions are 0 (``encoder_prompt_position="first"`` puts it in front of ``[CLS]`` instead, PEFT's placement).
+The text is the lineage's one-segment source (``encoder_text="dept"``) or the raw fields as BERT segments,
+``[CLS] A [SEP] B [SEP]`` with token types 0/1 (``"segments"``, docs/protocol.md#text-formats). BERT adds
+position and token-type embeddings and its embedding LayerNorm to ``inputs_embeds``, so the prompt is normalised, unlike on T5: learning rates do not transfer between families.
 
 Layer methods (LPT): embeddings and layers ``1..L_p`` run without gradient on the text alone, the prompt is
 inserted after ``[CLS]`` in their output (it gets no position or token-type embedding: those were added at
@@ -100,12 +101,10 @@ class EncoderBackbone(Backbone):
         embeds, prompt, mask = self.prompted_inputs(batch["input_ids"], batch["attention_mask"])
         token_types = self._token_types(batch)
         if prompt is not None:  # [CLS] ; P ; rest, or P ; [CLS] ; rest (virtual positions: token type 0)
-            at = self._insert_at
+            at, ones = self._insert_at, mask.new_ones(mask.shape[0], prompt.shape[1])
             embeds = torch.cat([embeds[:, :at], prompt, embeds[:, at:]], dim=1)
-            ones = mask.new_ones(mask.shape[0], prompt.shape[1])
             mask = torch.cat([mask[:, :at], ones, mask[:, at:]], dim=1)
-            types = token_types
-            token_types = torch.cat([types[:, :at], types.new_zeros(ones.shape), types[:, at:]], dim=1)
+            token_types = torch.cat([token_types[:, :at], torch.zeros_like(ones), token_types[:, at:]], dim=1)
         return self.model(
             inputs_embeds=embeds, attention_mask=mask, token_type_ids=token_types, labels=labels
         )
