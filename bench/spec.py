@@ -40,7 +40,10 @@ class TrainConfig:
     padding: Literal["longest", "max_length"] = "longest"
     eval_batch_size: int = 64
     grad_clip: float = 1.0
-    head_lr: float = 1e-3  # task head of encoder backbones (its own parameter group)
+    # The task head of encoder backbones (its own parameter group): a rate, or None for the method's own ``lr``
+    # (the quick presets: one rule for every method, where a fixed head rate suits some methods' rates only;
+    # docs/quick-recipe.md#lora-and-the-head-rate).
+    head_lr: float | None = 1e-3
     max_train_samples: int | None = None  # a fixed random subset (seed 42), the same for every run seed
     max_eval_samples: int | None = None  # cap on dev and test sizes (first rows of each split)
     eval_mode: Literal["generate", "score"] = "generate"  # seq2seq: greedy decoding or label scoring
@@ -69,6 +72,10 @@ class TrainConfig:
     # bench/precision.py, docs/protocol.md#precision
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"
 
+    def head_rate(self, method_lr: float) -> float:
+        """The task head's learning rate: ``head_lr``, or the method's ``lr`` where it is None."""
+        return method_lr if self.head_lr is None else self.head_lr
+
     def validate(self) -> None:
         checks = [
             ("batch_size", self.batch_size >= 1, ">= 1"),
@@ -85,7 +92,7 @@ class TrainConfig:
             ("max_length", 8 <= self.max_length <= 8192, "between 8 and 8192"),
             ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
             ("grad_clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"),
-            ("head_lr", self.head_lr > 0, "> 0"),
+            ("head_lr", self.head_lr is None or self.head_lr > 0, "> 0 or None (the method's lr)"),
             ("max_train_samples", self.max_train_samples is None or self.max_train_samples >= 1, ">= 1"),
             ("max_eval_samples", self.max_eval_samples is None or self.max_eval_samples >= 1, ">= 1"),
             ("timing_warmup_steps", self.timing_warmup_steps >= 0, ">= 0"),

@@ -151,3 +151,12 @@ def test_adafactor_option_trains(tiny_t5_dir):
     backbone.loss(batch).backward()
     optimizer.step()
     assert not torch.equal(before, method.soft_prompt)
+
+
+@pytest.mark.parametrize(("head_lr", "expected"), [(None, 0.003), (0.05, 0.05)])
+def test_head_rate_follows_the_method_where_head_lr_is_none(tiny_bert_dir, head_lr, expected):
+    """The quick presets' rule: ``head_lr=None`` puts the encoder head at the method's own ``lr``."""
+    backbone, method = _build(tiny_bert_dir, "lora", lr="0.003")
+    optimizer = build_optimizer(method, backbone, TrainConfig(head_lr=head_lr))
+    rates = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert rates["head"] == expected

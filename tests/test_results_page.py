@@ -70,7 +70,6 @@ def test_the_page_reads_only_the_grids_own_runs(data_dir, monkeypatch):
     monkeypatch.setenv("BENCH_DATA_DIR", str(data_dir))
     ids = page.grid_run_ids(("pt",), "quick", (("glue", "sst2"),))
     request = RunRequest("glue", ["sst2"], ["pt"], list(page.SEEDS), "quick", data_dir=str(data_dir))
-    request.overrides = {"train": dict(page.RECIPE)}
     request.sweeps = [parse_sweep("pt.num_tokens=5,20")]
     swept = {spec.method_config["num_tokens"]: spec.run_id for spec in plan(request) if spec.seed == 42}
     assert len(ids) == len(page.SEEDS) and swept[20] in ids and swept[5] not in ids

@@ -83,7 +83,7 @@ def test_space_file_flat_and_per_method(tmp_path):
     assert suggest(trial, method_space("ept", parsed), spec)["ept"]["proj.num_spaces"] in (2, 4, 8)
     trial = optuna.create_study().ask()
     out = suggest(trial, flat_space["*"], _spec("pt", "quick"))
-    assert 0.015 <= out["train"]["head_lr"] <= 0.06  # relative to the quick preset's head lr 3e-2
+    assert 0.015 <= out["train"]["head_lr"] <= 0.06  # relative to the quick head's rate: PT's lr 3e-2
 
 
 @pytest.mark.parametrize(
