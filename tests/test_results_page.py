@@ -90,3 +90,29 @@ def test_wall_time_elapsed_and_summed():
     ]
     assert page._elapsed_s(runs) == 12 * 60 and page._wall_s(runs) == 21 * 60
     assert page._workers(runs) == "2" and page._workers([*runs, {"contention": None}]) == "1-2"
+
+
+def _record(predicted: list[str], reference: list[str], seed: int) -> dict:
+    score = accuracy(predicted, reference)
+    return {
+        "spec": {"seed": seed},
+        "metrics": {"headline": {"test": score}},
+        "predictions": {"test": {"predicted": predicted, "reference": reference}},
+    }
+
+
+def test_plain_section_flags_a_cell_behind_the_plain_run_and_names_the_smallest_task(monkeypatch):
+    """ptbench below the plain run on CB is listed as behind, and the page says what one of CB's rows is worth."""
+    monkeypatch.setattr(page, "TASKS", (("superglue", "cb"),))
+    monkeypatch.setattr(page, "PLAIN_METHODS", ("pt",))
+    refs = ["entailment", "contradiction"] * 14  # 28 rows, as CB's test split
+    worse = ["entailment"] * 28  # 50.0
+    better = list(refs[:-1]) + ["neutral"]  # 27 of 28
+    ours = {("cb", "pt"): [_record(worse, refs, s) for s in (42, 43, 44)]}
+    plain = {("cb", "pt"): [{"test": {"accuracy": accuracy(better, refs)}, "headline": "accuracy",
+                             "predictions": better} for _ in range(3)]}  # fmt: skip
+    lines: list[str] = []
+    assert page.plain_section(ours, plain, lines) == [("cb", "pt")]
+    text = "\n".join(lines)
+    assert "| cb | pt | 50.0 ± 0.0 | 96.4 ± 0.0 |" in text
+    assert "On cb one test row is 3.6 points" in text
