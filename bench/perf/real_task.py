@@ -170,7 +170,8 @@ def run_task_case(case: PerfCase, device) -> dict[str, Any]:
         virtual, trim = method.num_virtual_tokens, backbone.trims_batches(train.padding)
     else:
         set_seed(spec.seed)
-        backbone = load_backbone(spec.model, labels, train.max_length)
+        # The twin reads the same job: the spec's dropout and text format (PEFT places its own prompt).
+        backbone = load_backbone(spec.model, labels, train.max_length, train.dropout, train.encoder_text)
         model, peft_loss = wrap_twin(backbone, spec.method, config)
         virtual = getattr(model.peft_config["default"], "num_virtual_tokens", 0) or 0
         trim = train.padding == "longest"
