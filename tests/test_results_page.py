@@ -119,3 +119,15 @@ def test_plain_section_flags_a_cell_behind_the_plain_run_and_names_the_smallest_
     text = "\n".join(lines)
     assert "| cb | pt | 50.0 ± 0.0 | 96.4 ± 0.0 |" in text
     assert "On cb one test row is 3.6 points" in text
+
+
+def test_no_verdict_while_a_cell_misses_seeds():
+    """A cell with fewer records than seeds blocks the page's verdict instead of passing silently."""
+    cells = {("cb", "pt"): [{}] * 3, ("cb", "lora"): [{}]}
+    missing = page.incomplete(cells, ("pt", "lora", "dept"), (("superglue", "cb"),))
+    assert missing == ["lora on cb (1/3)", "dept on cb (0/3)"]
+    assert page._verdict(missing, [], "all good", "bad: ").startswith(
+        "No verdict yet: records missing for lora"
+    )
+    assert page._verdict([], [("cb", "pt")], "all good", "bad: ") == "bad: pt on cb."
+    assert page._verdict([], [], "all good", "bad: ") == "all good"
