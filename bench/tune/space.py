@@ -70,8 +70,8 @@ def untuned_value(spec: RunSpec, path: str) -> Any:
         key = path[len("train.") :]
         if key not in spec.train:
             raise InputError(f"search space {path!r}: no training setting {key!r}")
-        if key == "head_lr" and spec.train[key] is None:  # the head follows the method's rate
-            return spec.method_config["lr"]
+        if key == "head_lr":  # None: the head follows the method's rate (TrainConfig.head_rate)
+            return spec.train_config().head_rate(spec.method_config["lr"])
         return spec.train[key]
     node: Any = spec.method_config
     for part in path.split("."):
