@@ -6,7 +6,8 @@ de-quantizing to fp32 (explicitly: the loaded dtype is never left to the checkpo
 refuses GGUF-loaded models. So the first use converts it once into a plain safetensors folder in the cache
 (``$PTBENCH_CACHE``, default ``~/.cache/ptbench``); every later load is an ordinary ``from_pretrained(folder)``,
 in float32 too (bench/backbones/__init__.py). The conversion is written to a temporary folder and renamed, so
-an interrupted conversion never leaves a half folder behind.
+an interrupted conversion never leaves a half folder behind, and two workers converting at once both succeed
+(the first rename wins: bench/atomic.py).
 """
 
 from __future__ import annotations
