@@ -252,11 +252,25 @@ def _wall_s(records: list[dict]) -> float:
     return total
 
 
-def _elapsed_s(records: list[dict]) -> float:
-    """From the first run's start to the last run's finish (what the grid took with its workers in parallel)."""
-    starts = [dt.datetime.fromisoformat(r["started_at"]) for r in records if r.get("started_at")]
-    ends = [dt.datetime.fromisoformat(r["finished_at"]) for r in records if r.get("finished_at")]
-    return (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
+def _busy_s(records: list[dict]) -> float:
+    """Wall time during which at least one run was running: the union of the runs' start-finish intervals.
+
+    Why not first start to last finish: a grid made over several sessions (or resumed after a kill) would count
+    the gaps between them, which no run spent."""
+    spans = sorted(
+        (dt.datetime.fromisoformat(r["started_at"]), dt.datetime.fromisoformat(r["finished_at"]))
+        for r in records
+        if r.get("started_at") and r.get("finished_at")
+    )
+    total, current = 0.0, None
+    for start, end in spans:
+        if current and start <= current[1]:
+            current = (current[0], max(current[1], end))
+            continue
+        if current:
+            total += (current[1] - current[0]).total_seconds()
+        current = (start, end)
+    return total + ((current[1] - current[0]).total_seconds() if current else 0.0)
 
 
 def _workers(records: list[dict]) -> str:
@@ -431,9 +445,9 @@ def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path
         "",
         f"Made by `python scripts/results_page.py` on {today}, on a 2-core CPU machine without a GPU, from "
         f"{len(records)} MiniLM records, {len(decoder)} SmolLM2 records and {len(plain_rows)} plain-PEFT runs. "
-        f"Wall time: MiniLM {_elapsed_s(records) / 60:.0f} min from the first run's start to the last one's "
-        f"finish ({_wall_s(records) / 60:.0f} min summed over runs, which ran {_workers(records)} at a time), "
-        f"SmolLM2 {_elapsed_s(decoder) / 60:.0f} min ({_wall_s(decoder) / 60:.0f} min summed), plain PEFT "
+        f"Wall time: MiniLM {_busy_s(records) / 60:.0f} min with at least one run going (gaps between sessions "
+        f"left out; {_wall_s(records) / 60:.0f} min summed over runs, which ran {_workers(records)} at a time), "
+        f"SmolLM2 {_busy_s(decoder) / 60:.0f} min ({_wall_s(decoder) / 60:.0f} min summed), plain PEFT "
         f"{sum(r['train_time_s'] for r in plain_rows) / 60:.0f} min of training.",
         "",
         "Quick presets (`--preset quick`: MiniLM, 1,000 training rows, 200 steps of 16; `quick-decoder`: SmolLM2, "

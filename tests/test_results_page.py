@@ -75,7 +75,7 @@ def test_the_page_reads_only_the_grids_own_runs(data_dir, monkeypatch):
     assert len(ids) == len(page.SEEDS) and swept[20] in ids and swept[5] not in ids
 
 
-def test_wall_time_elapsed_and_summed():
+def test_wall_time_busy_and_summed():
     runs = [
         {
             "started_at": "2026-12-02T04:00:00",
@@ -88,7 +88,10 @@ def test_wall_time_elapsed_and_summed():
             "contention": {"workers": 2},
         },
     ]
-    assert page._elapsed_s(runs) == 12 * 60 and page._wall_s(runs) == 21 * 60
+    assert page._busy_s(runs) == 12 * 60 and page._wall_s(runs) == 21 * 60
+    # a later session's run: the hours between the sessions are not wall time the grid took
+    later = {"started_at": "2026-12-02T09:00:00", "finished_at": "2026-12-02T09:05:00"}
+    assert page._busy_s([*runs, later]) == 17 * 60 and page._wall_s([*runs, later]) == 26 * 60
     assert page._workers(runs) == "2" and page._workers([*runs, {"contention": None}]) == "1-2"
 
 
