@@ -7,7 +7,8 @@ splits and its fixed 1,000-row subset), the same test rows, steps, batch size, p
 trained with PEFT's plain defaults: ``PromptTuningConfig`` (random init, virtual tokens prepended before
 ``[CLS]``) or ``LoraConfig`` (r=8, alpha 8, q/v), one AdamW over every trainable tensor (head included) at one
 rate, constant rate, no warm-up, no dev selection (the last step is kept), the raw sentence(s) tokenised as
-BERT pairs. ``--text dept`` feeds ptbench's text format instead (one factor of the comparison).
+BERT pairs. ``--text dept`` feeds ptbench's text format instead, and ``--head-weight-decay 0`` ptbench's decay
+of the head instead of AdamW's 0.01 (one factor of the comparison each).
 
     python scripts/plain_peft.py --method pt --task sst2 --seeds 42,43,44 --out results/plain_peft.jsonl
 
@@ -66,7 +67,14 @@ def run(args: argparse.Namespace, seed: int) -> dict:
         config = LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"])
     model = get_peft_model(model, config)
     params = [p for p in model.parameters() if p.requires_grad]
+    # PEFT's plain default: one AdamW at its default decay (0.01) over everything. --head-weight-decay gives the
+    # head (PEFT's trained copy of the classifier) its own decay, e.g. ptbench's 0, to compare that one factor.
     optimizer = torch.optim.AdamW(params, lr=args.lr)
+    if args.head_weight_decay != 0.01:
+        head = {id(p) for n, p in model.named_parameters() if p.requires_grad and "classifier" in n}
+        groups = [{"params": [p for p in params if id(p) not in head]},
+                  {"params": [p for p in params if id(p) in head], "weight_decay": args.head_weight_decay}]  # fmt: skip
+        optimizer = torch.optim.AdamW(groups, lr=args.lr)
 
     texts = _texts(task, train_rows, args.text)
     labels = torch.tensor([e.label for e in train_rows], dtype=torch.float if regression else torch.long)
@@ -108,11 +116,13 @@ def run(args: argparse.Namespace, seed: int) -> dict:
         "steps": args.steps,
         "batch": args.batch,
         "lr": args.lr,
+        "head_weight_decay": args.head_weight_decay,
         "num_tokens": args.num_tokens if args.method == "pt" else None,
         "train_rows": len(train_rows),
         "test_rows": len(test_rows),
         "headline": task.headline_metric,
         "test": metrics,
+        "final_loss": loss.item(),  # the last step's training loss (ptbench's records hold the same)
         "train_time_s": train_s,
         "threads": torch.get_num_threads(),  # the result depends on it (floating-point summation order)
         "predictions": predictions,  # per test row, in order, for the results page's paired bootstraps
@@ -146,6 +156,9 @@ def main() -> None:
     parser.add_argument("--max-train-samples", type=int, default=1_000)
     parser.add_argument("--max-eval-samples", type=int, default=500)
     parser.add_argument("--text", choices=("plain", "dept"), default="plain")
+    parser.add_argument(
+        "--head-weight-decay", type=float, default=0.01, help="the head's AdamW decay (default: AdamW's 0.01)"
+    )
     parser.add_argument("--out", default="results/plain_peft.jsonl")
     args = parser.parse_args()
     if args.lr is None:
