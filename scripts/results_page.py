@@ -493,6 +493,12 @@ def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path
             behind,
             "ptbench's mean is at least the plain run's on every task.",
             "ptbench's mean is below the plain run's: ",
+        )
+        + (
+            " Why, one factor at a time, and ptbench's LoRA given PEFT's whole recipe (which reproduces the plain "
+            "run's predictions row for row): [the quick recipe](quick-recipe.md#ptbench-with-pefts-recipe-is-the-plain-run)."
+            if behind
+            else ""
         ),
         "",
         "## SmolLM2-135M (decoder, label scoring): PT, DePT, EPT on SST-2",
