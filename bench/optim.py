@@ -1,7 +1,7 @@
 """The trainer's helpers, out of the loop: the optimiser and schedule, and the trainable state it keeps.
 
 One optimiser over the method's parameter groups (each with its own learning rate) plus the task head's
-group (``train.head_lr``, or the method's ``lr`` where that is None); linear warm-up, then linear decay or a constant rate (``train.schedule``). The trainable state (method + head, and a wrap method's model
+group (``train.head_lr``, or the method's ``lr`` where that is None; decay ``train.head_weight_decay``); linear warm-up, then linear decay or a constant rate (``train.schedule``). The trainable state (method + head, and a wrap method's model
 parameters) is what the best-dev checkpoint, resumable snapshots and artifacts hold.
 """
 
@@ -29,7 +29,12 @@ def build_optimizer(method: Method, backbone: Backbone, train: TrainConfig) -> t
     head = backbone.head_parameters()
     if head:
         groups.append(
-            {"params": head, "lr": train.head_rate(method.config.lr), "weight_decay": 0.0, "name": "head"}
+            {
+                "params": head,
+                "lr": train.head_rate(method.config.lr),
+                "weight_decay": train.head_weight_decay,
+                "name": "head",
+            }
         )
     if method.config.optimizer == "adafactor":
         from transformers.optimization import Adafactor

@@ -19,6 +19,9 @@ from typing import Any, Literal
 from bench.errors import InputError
 
 SPEC_VERSION = 1
+# Training fields added after records existed, hashed only when they differ from these values: a run that does
+# not use one keeps the run id it had before the field existed, so its record is still found and skipped.
+HASHED_UNLESS_DEFAULT = {"head_weight_decay": 0.0}
 PRECISIONS = ("fp32", "tf32", "bf16")  # train.precision's choices (bench/precision.py)
 
 
@@ -44,6 +47,10 @@ class TrainConfig:
     # (the quick presets: one rule for every method, where a fixed head rate suits some methods' rates only;
     # docs/quick-recipe.md#lora-and-the-head-rate).
     head_lr: float | None = 1e-3
+    # The head's AdamW decay. 0 is the harness's recipe; 0.01 is AdamW's default, which a plain PEFT run puts on
+    # everything it trains, head included (docs/quick-recipe.md#ptbench-with-pefts-recipe-is-the-plain-run).
+    # Added after records existed: left out of the run id at 0 (HASHED_UNLESS_DEFAULT).
+    head_weight_decay: float = 0.0
     max_train_samples: int | None = None  # a fixed random subset (seed 42), the same for every run seed
     max_eval_samples: int | None = None  # cap on dev and test sizes (first rows of each split)
     eval_mode: Literal["generate", "score"] = "generate"  # seq2seq: greedy decoding or label scoring
@@ -93,6 +100,7 @@ class TrainConfig:
             ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
             ("grad_clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"),
             ("head_lr", self.head_lr is None or self.head_lr > 0, "> 0 or None (the method's lr)"),
+            ("head_weight_decay", self.head_weight_decay >= 0, ">= 0"),
             ("max_train_samples", self.max_train_samples is None or self.max_train_samples >= 1, ">= 1"),
             ("max_eval_samples", self.max_eval_samples is None or self.max_eval_samples >= 1, ">= 1"),
             ("timing_warmup_steps", self.timing_warmup_steps >= 0, ">= 0"),
@@ -137,10 +145,16 @@ class RunSpec:
     trial: dict[str, Any] | None = None
 
     def identity(self) -> dict[str, Any]:
-        """What the hash covers: the spec without the data folder's location (nor the source files'), and
-        ``sources``/``trial`` only when set."""
+        """What the hash covers: the spec without the data folder's location (nor the source files'),
+        ``sources``/``trial`` only when set, and the training fields of ``HASHED_UNLESS_DEFAULT`` only when
+        they differ from their default."""
         ident = dataclasses.asdict(self)
         ident["data"] = {k: v for k, v in self.data.items() if k != "dir"}
+        ident["train"] = {
+            k: v
+            for k, v in self.train.items()
+            if not (k in HASHED_UNLESS_DEFAULT and v == HASHED_UNLESS_DEFAULT[k])
+        }
         if self.sources:
             ident["sources"] = [{k: v for k, v in s.items() if k != "path"} for s in self.sources]
         else:

@@ -7,7 +7,12 @@
   id pattern holds ``</s>`` as in DePT's ``prompt_tuning_lora.py`` and PEFT's TEXT init
   (``docs/methods/dept.md#deviations-from-the-official-code``).
 * ``uniform``: Uniform(-scale, scale) (the prompt-tuning gin default uses scale 0.5).
-* ``normal``: N(0, 1), ``nn.Embedding``'s default and so PEFT's ``RANDOM`` prompt init.
+* ``normal``: N(0, 1), ``nn.Embedding``'s default and so PEFT's ``RANDOM`` prompt init, drawn from the
+  method's own seeded generator.
+* ``peft_random``: the same N(0, 1), drawn where and how PEFT draws it: from the global RNG, right after the
+  backbone is built (``nn.Embedding``'s init inside ``get_peft_model``). A seed then gives PEFT's prompt draw
+  for draw, and the global RNG moves on as it does in PEFT, so dropout's masks follow too: what a run
+  reproducing a plain PEFT run needs (docs/quick-recipe.md#ptbench-with-pefts-recipe-is-the-plain-run).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import torch
 
 from methods.base import EmbeddingSource
 
-PromptInit = Literal["vocab", "text", "uniform", "normal"]
+PromptInit = Literal["vocab", "text", "uniform", "normal", "peft_random"]
 
 
 def init_prompt_(
@@ -44,8 +49,12 @@ def init_prompt_(
             prompt.copy_(torch.rand(prompt.shape, generator=generator) * 2 * uniform_scale - uniform_scale)
         elif how == "normal":
             prompt.copy_(torch.randn(prompt.shape, generator=generator))
+        elif how == "peft_random":
+            prompt.copy_(torch.randn(prompt.shape))  # the global RNG, on purpose (see the module docstring)
         else:
-            raise ValueError(f"prompt init {how!r} is not one of 'vocab', 'text', 'uniform', 'normal'")
+            raise ValueError(
+                f"prompt init {how!r} is not one of 'vocab', 'text', 'uniform', 'normal', 'peft_random'"
+            )
 
 
 def init_from_config_(

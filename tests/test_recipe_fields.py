@@ -72,3 +72,41 @@ def test_constant_schedule_keeps_the_peak_after_warmup_and_linear_decays():
         and linear[-1] < 0.2
         and linear == sorted(linear[:5]) + sorted(linear[5:], reverse=True)
     )
+
+
+def test_head_weight_decay_is_hashed_only_when_set():
+    """Added after records existed: at its default 0 the run id is the one the spec had without the field."""
+    base = _spec().run_id
+    with_default = dict(vars(TrainConfig()))
+    without = {k: v for k, v in with_default.items() if k != "head_weight_decay"}
+    assert _spec(**with_default).run_id == _spec(**without).run_id
+    assert _spec(head_weight_decay=0.01).run_id not in (base, _spec(**with_default).run_id)
+    assert _spec(**without).train_config().head_weight_decay == 0.0  # an old record's spec loads
+
+
+def test_the_shipped_records_keep_their_run_ids():
+    """Every record on the results page is found again by the spec it holds (a new field must not move it)."""
+    import json
+
+    from tests.conftest import REPO
+
+    paths = sorted((REPO / "results").glob("*/*.json"))
+    assert paths
+    for path in paths:
+        record = json.loads(path.read_text())
+        assert RunSpec.from_dict(record["spec"]).run_id == record["run_id"], path.name
+
+
+def test_head_weight_decay_reaches_the_heads_group(tiny_bert_dir):
+    from bench.assemble import attach_method
+    from bench.optim import build_optimizer
+    from methods.registry import build_config
+
+    backbone = load_backbone(str(tiny_bert_dir), ["0", "1"], 32)
+    method = attach_method(backbone, "pt", build_config("pt", {"num_tokens": "2"}), seed=0)
+    for decay in (0.0, 0.01):
+        optimizer = build_optimizer(method, backbone, TrainConfig(head_weight_decay=decay))
+        (head,) = [g for g in optimizer.param_groups if g["name"] == "head"]
+        assert head["weight_decay"] == decay
+    with pytest.raises(InputError, match=r"train.head_weight_decay=-1.0 must be >= 0"):
+        TrainConfig(head_weight_decay=-1.0).validate()
