@@ -279,6 +279,17 @@ def _workers(records: list[dict]) -> str:
     return "-".join(map(str, (counts[0], counts[-1]) if len(counts) > 1 else counts)) if counts else "1"
 
 
+def _packages(records: list[dict]) -> str:
+    """The library versions the records ran with (``env.packages``), each with every version seen."""
+    seen: dict[str, set[str]] = {}
+    for rec in records:
+        for name in ("torch", "transformers", "peft"):
+            version = ((rec.get("env") or {}).get("packages") or {}).get(name)
+            if version:
+                seen.setdefault(name, set()).add(version)
+    return ", ".join(f"{name} {' / '.join(sorted(v))}" for name, v in seen.items()) or "not recorded"
+
+
 def _display(records: list[dict], method: str) -> str:
     for rec in records:
         name = (rec.get("method_record") or {}).get("display_name")
@@ -448,7 +459,9 @@ def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path
         f"Wall time: MiniLM {_busy_s(records) / 60:.0f} min with at least one run going (gaps between sessions "
         f"left out; {_wall_s(records) / 60:.0f} min summed over runs, which ran {_workers(records)} at a time), "
         f"SmolLM2 {_busy_s(decoder) / 60:.0f} min ({_wall_s(decoder) / 60:.0f} min summed), plain PEFT "
-        f"{sum(r['train_time_s'] for r in plain_rows) / 60:.0f} min of training.",
+        f"{sum(r['train_time_s'] for r in plain_rows) / 60:.0f} min of training. Libraries (the records' "
+        f"`env.packages`): {_packages(records + decoder)}; another transformers release can change a run's "
+        "outcome ([the library versions](quick-recipe.md#the-library-versions-change-a-run)).",
         "",
         "Quick presets (`--preset quick`: MiniLM, 1,000 training rows, 200 steps of 16; `quick-decoder`: SmolLM2, "
         "100 steps of 8) as they ship, nothing overridden ([the quick recipe](quick-recipe.md) says how the "

@@ -133,3 +133,11 @@ def test_no_verdict_while_a_cell_misses_seeds():
     )
     assert page._verdict([], [("cb", "pt")], "all good", "bad: ") == "bad: pt on cb."
     assert page._verdict([], [], "all good", "bad: ") == "all good"
+
+
+def test_the_page_names_every_library_version_its_records_ran_with():
+    env = {"packages": {"torch": "2.13.0+cpu", "transformers": "5.24.0", "peft": "0.21.2"}}
+    newer = {"packages": {**env["packages"], "transformers": "5.25.0"}}
+    text = page._packages([{"env": env}, {"env": newer}, {"env": None}])
+    assert text == "torch 2.13.0+cpu, transformers 5.24.0 / 5.25.0, peft 0.21.2"
+    assert page._packages([{}]) == "not recorded"
