@@ -124,6 +124,18 @@ class GpuMemory:
         }
 
 
+def _cpu_model() -> str | None:
+    """The CPU's model name (Linux: /proc/cpuinfo), or None where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def _package_version(name: str) -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -180,6 +192,10 @@ def environment(device: torch.device, modules: list[torch.nn.Module] | None = No
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": platform.processor() or platform.machine(),
+        # Which CPU and which of torch's kernels (AVX2, AVX512, ...): the same run on another CPU can sum in
+        # another order, and a prompt at a high rate turns that into other predictions.
+        "cpu_model": _cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": psutil.cpu_count(logical=True),
         "host_memory_bytes": psutil.virtual_memory().total,
         "torch_threads": torch.get_num_threads(),

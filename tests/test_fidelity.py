@@ -183,3 +183,10 @@ def test_record_dtype_is_the_parameters_dtype(tiny_t5_dir):
     assert env["dtype"] == "bfloat16"
     assert env["param_dtypes"] == parameter_dtypes([backbone.model, prompt])
     assert env["param_dtypes"]["float32"] == 6 and list(env["param_dtypes"]) == ["bfloat16", "float32"]
+
+
+def test_record_names_the_cpu_and_torchs_kernel_level():
+    """Floating-point results depend on the CPU's kernels, so the record says which ran."""
+    env = environment(torch.device("cpu"))
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert env["cpu_model"] is None or (isinstance(env["cpu_model"], str) and env["cpu_model"])

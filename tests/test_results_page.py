@@ -141,3 +141,22 @@ def test_the_page_names_every_library_version_its_records_ran_with():
     text = page._packages([{"env": env}, {"env": newer}, {"env": None}])
     assert text == "torch 2.13.0+cpu, transformers 5.24.0 / 5.25.0, peft 0.21.2"
     assert page._packages([{}]) == "not recorded"
+
+
+def test_the_constraints_file_pins_what_the_committed_records_ran_with():
+    """results/constraints.txt is how to add to or reproduce the records; it must name their versions."""
+    import json
+
+    root = Path(__file__).parents[1] / "results"
+    pins = dict(
+        line.split("==")
+        for line in (root / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    records = [json.loads(p.read_text()) for p in sorted(root.glob("cpu-*/*.json"))]
+    assert records
+    for rec in records:
+        packages = rec["env"]["packages"]
+        assert packages["torch"].split("+")[0] == pins["torch"], rec["run_id"]
+        for name in ("transformers", "peft", "tokenizers"):
+            assert packages[name] == pins[name], (rec["run_id"], name)
