@@ -126,7 +126,7 @@ def run(args: argparse.Namespace, seed: int) -> dict:
         "final_loss": loss.item(),  # the last step's training loss (ptbench's records hold the same)
         "train_time_s": train_s,
         "threads": torch.get_num_threads(),  # the result depends on it (floating-point summation order)
-        # and on the library versions (docs/quick-recipe.md#the-library-versions-change-a-run)
+        # the library versions it ran with (results/constraints.txt)
         "packages": {p: importlib.metadata.version(p) for p in ("torch", "transformers", "peft")},
         "predictions": predictions,  # per test row, in order, for the results page's paired bootstraps
     }

@@ -460,8 +460,9 @@ def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path
         f"left out; {_wall_s(records) / 60:.0f} min summed over runs, which ran {_workers(records)} at a time), "
         f"SmolLM2 {_busy_s(decoder) / 60:.0f} min ({_wall_s(decoder) / 60:.0f} min summed), plain PEFT "
         f"{sum(r['train_time_s'] for r in plain_rows) / 60:.0f} min of training. Libraries (the records' "
-        f"`env.packages`): {_packages(records + decoder)}; another transformers release can change a run's "
-        "outcome ([the library versions](quick-recipe.md#the-library-versions-change-a-run)).",
+        f"`env.packages`): {_packages(records + decoder)} (`results/constraints.txt`); a prompt-tuning run on "
+        "another machine's CPU can end on other predictions ([a run depends on the machine]"
+        "(quick-recipe.md#a-run-depends-on-the-machine)).",
         "",
         "Quick presets (`--preset quick`: MiniLM, 1,000 training rows, 200 steps of 16; `quick-decoder`: SmolLM2, "
         "100 steps of 8) as they ship, nothing overridden ([the quick recipe](quick-recipe.md) says how the "
@@ -508,8 +509,11 @@ def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path
             "ptbench's mean is below the plain run's: ",
         )
         + (
-            " Why, one factor at a time, and ptbench's LoRA given PEFT's whole recipe (which reproduces the plain "
-            "run's predictions row for row): [the quick recipe](quick-recipe.md#ptbench-with-pefts-recipe-is-the-plain-run)."
+            " Why, one factor at a time, and ptbench's PT and LoRA given PEFT's whole recipe (which reproduces the "
+            "plain run bit for bit on one machine): [the quick recipe](quick-recipe.md#ptbench-with-pefts-recipe-is-the-plain-run)."
+            " The plain rows and these records were not all made on one machine, and re-made on another machine "
+            "a PT run can end on other test predictions, on both sides "
+            "([a run depends on the machine](quick-recipe.md#a-run-depends-on-the-machine))."
             if behind
             else ""
         ),
