@@ -5,8 +5,9 @@ and the real MiniLM: the protocol's rows, the seeding before the backbone and Lo
 dynamic padding, dropout's random masks, clipping, AdamW and the schedule. Given PEFT's recipe (a constant rate
 with no warm-up, the checkpoint's dropout 0.1, the last step kept, AdamW's decay 0.01 on the method and the
 head; for PT also the prompt in front of [CLS] and ``init=peft_random``), ptbench's LoRA and PT on CB end at the
-plain script's training loss and predict the same test rows. The full-budget runs of docs/quick-recipe.md#ptbench-with-pefts-recipe-is-the-plain-run gave
-the same predictions on every test row and seed.
+plain script's training loss, bit for bit, and predict the same test rows. The full-budget runs of
+docs/quick-recipe.md#pt-too-bit-for-bit did the same on one machine (on another, a PT run can end elsewhere:
+docs/quick-recipe.md#a-run-depends-on-the-machine).
 """
 
 from __future__ import annotations
