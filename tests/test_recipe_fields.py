@@ -92,7 +92,7 @@ def test_the_shipped_records_keep_their_run_ids():
     from tests.conftest import REPO
 
     # The folders .gitignore lets in.
-    committed = ("cpu-minilm", "cpu-smollm2", "cb-lora-diagnostics", "peft-recipe-twin")
+    committed = ("cpu-minilm", "cpu-smollm2", "quick-2026-12-02", "cb-lora-diagnostics", "peft-recipe-twin")
     paths = sorted(p for folder in committed for p in (REPO / "results" / folder).rglob("*.json"))
     assert paths
     for path in paths:
