@@ -113,6 +113,15 @@ _QUICK_LINEAGE = {
     "adept": {"num_tokens": 12, "rank": 3, "lr": 3e-2, "lr_lowrank": 1e-3},
     "ulpt": {"num_tokens": 20, "rank": 2, "lr": 6e-2},
 }
+# AdamW's default decay, which the plain PEFT run's one optimiser puts on every trainable tensor.
+_PEFT_WEIGHT_DECAY = 0.01
+
+
+def _with_peft_decay(methods: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every method's fields plus ``weight_decay=0.01``: the quick recipe is one recipe for all methods."""
+    return {name: {**fields, "weight_decay": _PEFT_WEIGHT_DECAY} for name, fields in methods.items()}
+
+
 _QUICK_INPUT_BASELINES = {
     "residual_pt": {"num_tokens": 20, "bottleneck": 80, "lr": 3e-2, "mlp_lr": 3e-2},
     "dpt": {"num_tokens": 20, "bottleneck": 2, "lr": 3e-2},
@@ -125,51 +134,60 @@ QUICK = Preset(
     train={
         "batch_size": 16,
         "max_steps": 200,
-        "warmup_steps": 20,
-        "eval_every": 100,
         "max_length": 128,
         "eval_batch_size": 64,
         "max_train_samples": 1_000,
         "max_eval_samples": 500,
-        # The recipe measured against plain PEFT runs (docs/quick-recipe.md): the fields as BERT segments, the
-        # backbone's dropout off, and the head at each method's own rate (one rule for all methods).
+        # PEFT's own recipe (docs/quick-recipe.md#what-the-quick-preset-ships): a constant rate without warm-up,
+        # the checkpoint's dropout (0.1), one evaluation at the end (the last step is kept), AdamW's default
+        # decay 0.01 on the head and on every method's tensors, the prompt in front of [CLS]; the fields read as
+        # BERT segments (PEFT's user tokenises a pair) and the head at the method's own rate (PEFT's one
+        # optimiser). Given it, ptbench's PT and LoRA train bit for bit as the plain PEFT script on one machine.
+        "schedule": "constant",
+        "warmup_steps": 0,
+        "eval_every": 200,
         "encoder_text": "segments",
-        "dropout": 0.0,
+        "encoder_prompt_position": "first",
+        "dropout": 0.1,
         "head_lr": None,
+        "head_weight_decay": _PEFT_WEIGHT_DECAY,
         "log_every": 10,  # 20 loss points over 200 steps
     },
-    method={
-        "pt": {"num_tokens": 20, "lr": 3e-2},
-        "dept": dict(_QUICK_DECOMPOSED),
-        "ept": {**_QUICK_DECOMPOSED, "lr_modules": 1e-3},
-        # SPoT as PT; MNLI is not in the local data, so the quick source is SST-2 (the paper's is MNLI).
-        "spot": {"num_tokens": 20, "lr": 3e-2, "source": "sst2"},
-        # As PT's quick settings (l=20, lr 3e-2). ATTEMPT: input summary over real tokens (non-T5 port, §3.8)
-        # and the temperature rescaled by the paper's rule T = d·e (2087 for d=768) to MiniLM's d=384.
-        "attempt": {
-            "num_tokens": 20,
-            "lr": 3e-2,
-            "sources": _SOURCES_QUICK,
-            "summary_over": "real_tokens",
-            "temperature": 1044.0,
-        },
-        "mpt": {"num_tokens": 20, "lr": 3e-2, "sources": _SOURCES_QUICK},
-        **_QUICK_INPUT_BASELINES,
-        **_QUICK_LINEAGE,
-        # LPT keeps the paper's l=5, b=128 (NPG, 296,960 parameters on MiniLM; not budget-matched) and inserts at
-        # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (docs/methods/lpt.md#quick-presets).
-        "lpt": {"lr": 1e-2},
-        # Reference rows on MiniLM (rates for 200 steps; not swept, see docs/usage.md#reference-rows-and-prefix-tuning).
-        # LoRA at PEFT's default α = 8 (the harness's own default is 16): the r=8, α=8 q/v configuration of the
-        # plain PEFT run it is compared with; 3 seeds on SST-2 dev 85.5 against 84.3 (docs/quick-recipe.md).
-        "lora": {"lr": 3e-3, "alpha": 8.0},
-        "finetune": {"lr": 1e-4},
-        "bitfit": {"lr": 3e-3},
-        "adapter": {"lr": 1e-3},
-        "ptuning": {"num_tokens": 20, "lr": 3e-3},
-        # Prefix tuning: l=20 with the MLP (h=512) as the default; rate not swept (docs/usage.md#reference-rows-and-prefix-tuning).
-        "prefix": {"num_tokens": 20, "lr": 3e-3},
-    },
+    method=_with_peft_decay(
+        {
+            # PT's prompt drawn as PEFT's PromptTuningConfig draws it: N(0, 1) from the global generator.
+            "pt": {"num_tokens": 20, "lr": 3e-2, "init": "peft_random"},
+            "dept": dict(_QUICK_DECOMPOSED),
+            "ept": {**_QUICK_DECOMPOSED, "lr_modules": 1e-3},
+            # SPoT as PT; MNLI is not in the local data, so the quick source is SST-2 (the paper's is MNLI).
+            "spot": {"num_tokens": 20, "lr": 3e-2, "source": "sst2"},
+            # As PT's quick settings (l=20, lr 3e-2). ATTEMPT: input summary over real tokens (non-T5 port, §3.8)
+            # and the temperature rescaled by the paper's rule T = d·e (2087 for d=768) to MiniLM's d=384.
+            "attempt": {
+                "num_tokens": 20,
+                "lr": 3e-2,
+                "sources": _SOURCES_QUICK,
+                "summary_over": "real_tokens",
+                "temperature": 1044.0,
+            },
+            "mpt": {"num_tokens": 20, "lr": 3e-2, "sources": _SOURCES_QUICK},
+            **_QUICK_INPUT_BASELINES,
+            **_QUICK_LINEAGE,
+            # LPT keeps the paper's l=5, b=128 (NPG, 296,960 parameters on MiniLM; not budget-matched) and inserts at
+            # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (docs/methods/lpt.md#quick-presets).
+            "lpt": {"lr": 1e-2},
+            # Reference rows on MiniLM (rates for 200 steps; not swept, see docs/usage.md#reference-rows-and-prefix-tuning).
+            # LoRA at PEFT's default α = 8 (the harness's own default is 16): the r=8, α=8 q/v configuration of the
+            # plain PEFT run it is compared with; 3 seeds on SST-2 dev 85.5 against 84.3 (docs/quick-recipe.md).
+            "lora": {"lr": 3e-3, "alpha": 8.0},
+            "finetune": {"lr": 1e-4},
+            "bitfit": {"lr": 3e-3},
+            "adapter": {"lr": 1e-3},
+            "ptuning": {"num_tokens": 20, "lr": 3e-3},
+            # Prefix tuning: l=20 with the MLP (h=512) as the default; rate not swept (docs/usage.md#reference-rows-and-prefix-tuning).
+            "prefix": {"num_tokens": 20, "lr": 3e-3},
+        }
+    ),
 )
 
 # Quick decoder preset: the packaged SmolLM2-135M (a real Llama-style causal LM) on 2 CPU cores. Its 30 layers at
