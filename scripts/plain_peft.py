@@ -45,6 +45,7 @@ def run(args: argparse.Namespace, seed: int) -> dict:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from bench.assemble import subsample
+    from bench.measure import environment
     from bench.models import resolve_model
     from suites import get_task, load_splits
 
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace, seed: int) -> dict:
             else:
                 predictions += [str(j) for j in logits.argmax(-1).tolist()]
     metrics = task.compute_metrics(predictions, [e.target for e in test_rows])
+    env = environment(torch.device("cpu"))
     return {
         "runner": "plain_peft",
         "method": args.method,
@@ -128,6 +130,9 @@ def run(args: argparse.Namespace, seed: int) -> dict:
         "threads": torch.get_num_threads(),  # the result depends on it (floating-point summation order)
         # the library versions it ran with (results/constraints.txt)
         "packages": {p: importlib.metadata.version(p) for p in ("torch", "transformers", "peft")},
+        # the machine, as a ptbench record's env names it: a run's result depends on it too
+        # (docs/quick-recipe.md#a-run-depends-on-the-machine)
+        "machine": {k: env[k] for k in ("platform", "cpu_model", "cpu_capability")},
         "predictions": predictions,  # per test row, in order, for the results page's paired bootstraps
     }
 
