@@ -37,6 +37,26 @@ PLAIN_METHODS = ("pt", "lora")
 # same results folder, so the page reads only the grid's own runs (``grid_run_ids``).
 SWEEP = ("pt", "num_tokens", ("5", "10", "20", "40"))
 RESAMPLES = 1_000
+# The harness's own recipe, the quick preset's from 2026-12-02 to 2026-12-07, as ``--set`` fields on today's
+# preset (results/quick-2026-12-02/README.md): the page sets its records beside today's, so what the change to
+# PEFT's recipe cost or gained each method stays in view (docs/quick-recipe.md#what-the-quick-preset-ships).
+EARLIER_RECIPE: dict[str, dict[str, str]] = {
+    "train": {
+        "schedule": "linear",
+        "warmup_steps": "20",
+        "eval_every": "100",
+        "dropout": "0.0",
+        "head_weight_decay": "0.0",
+        "encoder_prompt_position": "after_cls",
+    },
+    "pt": {"init": "vocab", "weight_decay": "1e-5"},
+    "dept": {"weight_decay": "0"},
+    "ept": {"weight_decay": "0"},
+    "dpt": {"weight_decay": "1e-5"},
+    "residual_pt": {"weight_decay": "1e-5"},
+    "lpt": {"weight_decay": "0.1"},
+    "lora": {"weight_decay": "0"},
+}
 
 Metric = Callable[[list[str], list[str]], float]
 
@@ -96,9 +116,15 @@ def load_records(results: Path) -> list[dict]:
     return out
 
 
-def grid_run_ids(methods: Sequence[str], preset: str, tasks: Sequence[tuple[str, str]]) -> set[str]:
-    """The run ids the grid plans (the quick preset's settings exactly), so that other runs in the same folder
-    (the prompt-length sweep, runs with ``--set``) never enter the page's tables."""
+def grid_run_ids(
+    methods: Sequence[str],
+    preset: str,
+    tasks: Sequence[tuple[str, str]],
+    overrides: dict[str, dict[str, str]] | None = None,
+) -> set[str]:
+    """The run ids the grid plans (the preset's settings exactly, plus ``overrides`` as ``--set`` gives them), so
+    that other runs in the same folder (the prompt-length sweep, runs with ``--set``) never enter the page's
+    tables."""
     from bench.plan import RunRequest, plan
 
     ids: set[str] = set()
@@ -111,6 +137,7 @@ def grid_run_ids(methods: Sequence[str], preset: str, tasks: Sequence[tuple[str,
             list(SEEDS),
             preset,
             data_dir=os.environ.get("BENCH_DATA_DIR"),
+            overrides=overrides,
         )
         ids |= {spec.run_id for spec in plan(request)}
     return ids
@@ -208,12 +235,15 @@ def _bench(args: list[str], workers: int) -> None:
 
 
 def _metric(suite: str, task_name: str) -> tuple[object, Metric]:
-    from suites import get_task
+    from suites import get_task, metrics
 
     task = get_task(task_name, suite)
+    labels = task.label_strings()
 
     def metric(predictions: list[str], references: list[str]) -> float:
-        return task.compute_metrics(predictions, references)[task.headline_metric]
+        # The headline alone: a bootstrap calls this thousands of times, and the task's other metrics (MRPC's
+        # and CB's F1 through scikit-learn) would cost most of the page's time.
+        return metrics.compute([task.headline_metric], predictions, references, labels)[task.headline_metric]
 
     return task, metric
 
@@ -384,15 +414,16 @@ def plain_section(cells: dict, plain: dict, lines: list[str]) -> list[tuple[str,
     behind = []
     rows: dict[str, int] = {}
     lines += [
-        "| task | method | ptbench (mean ± sd) | plain PEFT (mean ± sd) | ptbench − PEFT [95% CI] |",
-        "|---|---|---|---|---|",
+        "| task | method | ptbench (mean ± sd) | plain PEFT (mean ± sd) | ptbench − PEFT [95% CI] | "
+        "seeds with the same test predictions |",
+        "|---|---|---|---|---|---|",
     ]
     for suite, task_name in TASKS:
         _, metric = _metric(suite, task_name)
         for method in PLAIN_METHODS:
             ours, theirs = cells.get((task_name, method), []), plain.get((task_name, method), [])
             if not ours or not theirs:
-                lines.append(f"| {task_name} | {method} | - | - | - |")
+                lines.append(f"| {task_name} | {method} | - | - | - | - |")
                 continue
             references = _predictions(ours[0])[1]
             rows[task_name] = len(references)
@@ -405,7 +436,7 @@ def plain_section(cells: dict, plain: dict, lines: list[str]) -> list[tuple[str,
                 behind.append((task_name, method))
             lines.append(
                 f"| {task_name} | {method} | {_mean_sd(ours_s)} | {_mean_sd(theirs_s)} | "
-                f"{delta.text() if delta else '-'} |"
+                f"{delta.text() if delta else '-'} | {same_predictions(ours, theirs)} |"
             )
     lines.append("")
     if rows:
@@ -422,6 +453,62 @@ def plain_section(cells: dict, plain: dict, lines: list[str]) -> list[tuple[str,
     return behind
 
 
+def same_predictions(ours: list[dict], theirs: list[dict]) -> str:
+    """``"k of n"``: of the n seeds both sides ran, the k whose every test prediction is the same (given the same
+    recipe on one machine, ptbench and the plain script train bit for bit alike)."""
+    plain_by_seed = {r["seed"]: r.get("predictions") for r in theirs}
+    pairs = [
+        (_predictions(r)[0], plain_by_seed[r["spec"]["seed"]])
+        for r in ours
+        if r["spec"]["seed"] in plain_by_seed
+    ]
+    return f"{sum(a == b for a, b in pairs)} of {len(pairs)}"
+
+
+def machines(records: list[dict], plain_rows: list[dict]) -> str:
+    """The machines both sides ran on (``env.platform`` and ``env.cpu_model`` of the records, ``machine`` of the
+    plain rows): a run's result depends on the machine, so a comparison means most when they are the same."""
+
+    def name(env: dict) -> str:
+        cpu = ", ".join(str(env[k]) for k in ("cpu_model", "cpu_capability") if env.get(k))
+        return f"{env.get('platform')} ({cpu or 'CPU not recorded'})"
+
+    def names(envs: list[dict]) -> set[str]:
+        return {name(e) for e in envs if e}
+
+    ours = names([r.get("env") or {} for r in records])
+    theirs = names([r.get("machine") or {} for r in plain_rows])
+    missing = sum(1 for r in plain_rows if not r.get("machine"))
+    text = f"ptbench's records ran on {', '.join(sorted(ours)) or 'an unrecorded machine'}"
+    text += f"; the plain rows on {', '.join(sorted(theirs))}" if theirs else ""
+    text += f" ({missing} plain rows name no machine)" if missing else ""
+    return text + "."
+
+
+def earlier_section(cells: dict, earlier: dict, lines: list[str]) -> None:
+    """Each method and task: today's quick recipe against the harness's earlier one (``EARLIER_RECIPE``), the
+    difference paired over seeds' test rows."""
+    lines += [
+        "| task | method | PEFT's recipe (mean ± sd) | earlier recipe (mean ± sd) | PEFT's − earlier [95% CI] | p |",
+        "|---|---|---|---|---|---|",
+    ]
+    for suite, task_name in TASKS:
+        _, metric = _metric(suite, task_name)
+        for method in METHODS:
+            now, before = cells.get((task_name, method), []), earlier.get((task_name, method), [])
+            if not now or not before:
+                continue
+            references = _predictions(now[0])[1]
+            delta = bootstrap_delta(
+                [_predictions(r)[0] for r in now], [_predictions(r)[0] for r in before], references, metric
+            )
+            lines.append(
+                f"| {task_name} | {method} | {_mean_sd([_headline(r) for r in now])} | "
+                f"{_mean_sd([_headline(r) for r in before])} | {delta.text()} | {delta.p:.3f} |"
+            )
+    lines.append("")
+
+
 def decoder_section(cells: dict, lines: list[str]) -> None:
     lines += [
         "| method | seeds | SST-2 test accuracy (mean ± sd) | training s/run (mean) |",
@@ -435,8 +522,12 @@ def decoder_section(cells: dict, lines: list[str]) -> None:
     lines.append("")
 
 
-def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path, report_dir: Path) -> None:
+def write_page(
+    results: Path, decoder_results: Path, plain_path: Path, out: Path, report_dir: Path, earlier_results: Path
+) -> None:
     grid = grid_run_ids(METHODS, "quick", TASKS)
+    earlier_grid = grid_run_ids(METHODS, "quick", TASKS, EARLIER_RECIPE)
+    earlier = by_cell([r for r in load_records(earlier_results) if r["run_id"] in earlier_grid])
     records = [r for r in load_records(results) if r["run_id"] in grid]
     decoder_grid = grid_run_ids(DECODER_METHODS, "quick-decoder", (("glue", "sst2"),))
     decoder = [r for r in load_records(decoder_results) if r["run_id"] in decoder_grid]
@@ -465,10 +556,13 @@ def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path
         "(quick-recipe.md#a-run-depends-on-the-machine)).",
         "",
         "Quick presets (`--preset quick`: MiniLM, 1,000 training rows, 200 steps of 16; `quick-decoder`: SmolLM2, "
-        "100 steps of 8) as they ship, nothing overridden ([the quick recipe](quick-recipe.md) says how the "
-        "MiniLM recipe was chosen against plain PEFT runs); seeds 42, 43, 44; test scores on the protocol's test rows (at most 500), with the "
-        "checkpoint selected on dev. Intervals are 95% hierarchical bootstraps (seeds and test rows resampled "
-        "together, paired over rows), so seed-to-seed spread counts.",
+        "100 steps of 8) as they ship, nothing overridden; seeds 42, 43, 44; test scores on the protocol's test "
+        "rows (at most 500). The MiniLM recipe is PEFT's own (a constant rate without warm-up, the checkpoint's "
+        "dropout, AdamW's decay 0.01 on everything trained, the prompt in front of `[CLS]`, the last step kept), "
+        "so ptbench's PT and LoRA are the plain PEFT run; [the quick recipe](quick-recipe.md) says why, and what "
+        "the harness's earlier recipe scored instead. SmolLM2 keeps its best dev checkpoint. Intervals are 95% "
+        "hierarchical bootstraps (seeds and test rows resampled together, paired over rows), so seed-to-seed "
+        "spread counts.",
         "",
         "## What this page cannot show",
         "",
@@ -497,7 +591,7 @@ def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path
         "",
         "The plain run (`scripts/plain_peft.py`): the same rows, steps, batch, prompt length and learning rate, "
         "PEFT's defaults (random prompt before `[CLS]`, LoRA r=8 α=8 on q/v), one rate for everything, constant "
-        "rate, no warm-up, last step kept, raw sentences as BERT pairs.",
+        "rate, no warm-up, last step kept, raw sentences as BERT pairs. " + machines(records, plain_rows),
         "",
     ]
     behind = plain_section(cells, plain, lines)
@@ -509,18 +603,28 @@ def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path
             "ptbench's mean is below the plain run's: ",
         )
         + (
-            " Why, one factor at a time, and ptbench's PT and LoRA given PEFT's whole recipe (which reproduces the "
-            "plain run bit for bit on one machine): [the quick recipe](quick-recipe.md#ptbench-with-pefts-recipe-is-the-plain-run)."
-            " The plain rows and these records were not all made on one machine, and re-made on another machine "
-            "a PT run can end on other test predictions, on both sides "
+            " With the quick recipe ptbench's PT and LoRA train bit for bit as the plain run on one machine "
+            "([the quick recipe](quick-recipe.md#ptbench-with-pefts-recipe-is-the-plain-run)); where a seed's "
+            "predictions differ, the two sides ran on different machines or library versions "
             "([a run depends on the machine](quick-recipe.md#a-run-depends-on-the-machine))."
             if behind
             else ""
         ),
         "",
-        "## SmolLM2-135M (decoder, label scoring): PT, DePT, EPT on SST-2",
-        "",
     ]
+    if earlier:
+        lines += [
+            "## The harness's earlier recipe",
+            "",
+            "Until 2026-12-07 the quick preset trained with the harness's own recipe (linear decay after 20 "
+            "warm-up steps, the backbone's dropout off, the best of two dev evaluations kept, PT's prompt from "
+            f"vocabulary rows after `[CLS]`); its records, made on earlier machines, are in `{earlier_results}`. "
+            "The same runs with today's recipe, paired over test rows "
+            "([why the recipe changed](quick-recipe.md#what-the-quick-preset-ships)):",
+            "",
+        ]
+        earlier_section(cells, earlier, lines)
+    lines += ["## SmolLM2-135M (decoder, label scoring): PT, DePT, EPT on SST-2", ""]
     decoder_section(by_cell(decoder), lines)
     if records:
         rel = os.path.relpath(report_dir, out.parent)
@@ -535,8 +639,8 @@ def write_page(results: Path, decoder_results: Path, plain_path: Path, out: Path
             "",
             f"![learning curves]({rel}/figures/curves.png)",
             "",
-            "Dev metric and training loss against step, one line per method, mean and band over the seeds: "
-            "whether a method was still climbing when its 200 steps ended.",
+            "Training loss against step (and the dev metric, evaluated once, at step 200), one line per method, "
+            "mean and band over the seeds: whether a method's loss was still falling when its 200 steps ended.",
             "",
             f"The full report of the MiniLM records (every figure, learning curves, tables): `{rel}/`.",
             "",
@@ -549,6 +653,9 @@ def main() -> None:
     parser.add_argument("--results", default="results/cpu-minilm", type=Path)
     parser.add_argument("--decoder-results", default="results/cpu-smollm2", type=Path)
     parser.add_argument("--plain", default="results/plain_peft.jsonl", type=Path)
+    parser.add_argument(
+        "--earlier", default="results/quick-2026-12-02", type=Path, help="the earlier recipe's records"
+    )
     parser.add_argument("--out", default="docs/results.md", type=Path)
     parser.add_argument("--report-dir", default="docs/results", type=Path)
     parser.add_argument(
@@ -566,7 +673,7 @@ def main() -> None:
         return
     if not args.no_run:
         run_missing(args.results, args.decoder_results, args.plain, args.workers)
-    write_page(args.results, args.decoder_results, args.plain, args.out, args.report_dir)
+    write_page(args.results, args.decoder_results, args.plain, args.out, args.report_dir, args.earlier)
     print(f"wrote {args.out}")
 
 

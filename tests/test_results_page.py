@@ -115,12 +115,30 @@ def test_plain_section_flags_a_cell_behind_the_plain_run_and_names_the_smallest_
     better = list(refs[:-1]) + ["neutral"]  # 27 of 28
     ours = {("cb", "pt"): [_record(worse, refs, s) for s in (42, 43, 44)]}
     plain = {("cb", "pt"): [{"test": {"accuracy": accuracy(better, refs)}, "headline": "accuracy",
-                             "predictions": better} for _ in range(3)]}  # fmt: skip
+                             "predictions": better, "seed": s} for s in (42, 43, 44)]}  # fmt: skip
     lines: list[str] = []
     assert page.plain_section(ours, plain, lines) == [("cb", "pt")]
     text = "\n".join(lines)
-    assert "| cb | pt | 50.0 ± 0.0 | 96.4 ± 0.0 |" in text
+    assert "| cb | pt | 50.0 ± 0.0 | 96.4 ± 0.0 |" in text and text.count("| 0 of 3 |") == 1
     assert "On cb one test row is 3.6 points" in text
+
+
+def test_same_predictions_counts_the_seeds_whose_every_test_row_agrees():
+    """The twin column: ptbench and the plain run agree row for row on a seed, or they do not (matched by seed)."""
+    refs = ["1", "0", "1", "0"]
+    ours = [_record(["1", "0", "1", "1"], refs, s) for s in (42, 43, 44)]
+    plain = [{"seed": s, "predictions": ["1", "0", "1", "1"]} for s in (44, 43, 42)]
+    assert page.same_predictions(ours, plain) == "3 of 3"
+    plain[0]["predictions"] = ["1", "0", "1", "0"]  # seed 44 differs in its last row
+    assert page.same_predictions(ours, plain) == "2 of 3"
+    assert page.same_predictions(ours, plain[1:]) == "2 of 2"  # a seed the plain side did not run
+
+
+def test_machines_names_both_sides_and_plain_rows_without_one():
+    env = {"platform": "Linux-x", "cpu_model": "AMD EPYC", "cpu_capability": "AVX2"}
+    text = page.machines([{"env": env}, {"env": {"platform": "Linux-y"}}], [{"machine": env}, {}])
+    assert "ptbench's records ran on Linux-x (AMD EPYC, AVX2), Linux-y (CPU not recorded)" in text
+    assert "the plain rows on Linux-x (AMD EPYC, AVX2) (1 plain rows name no machine)." in text
 
 
 def test_no_verdict_while_a_cell_misses_seeds():
