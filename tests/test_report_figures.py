@@ -135,3 +135,12 @@ def test_learning_curves_with_and_without_loss_history(tmp_path):
     runs = load_runs(tmp_path / "old")
     paths, caption = learning_curves(runs, tmp_path / "fig2")
     assert paths and "No record has loss_history" in caption
+
+    def last_step_only(k, seed):  # the quick preset: one dev evaluation, at the end
+        full = losses(1, seed)["metrics"]
+        return {"metrics": {"dev_history": full["dev_history"][-1:], "loss_history": full["loss_history"]}}
+
+    _crowd(tmp_path / "last", n=2, extra=last_step_only)
+    runs = load_runs(tmp_path / "last")
+    paths, caption = learning_curves(runs, tmp_path / "fig3")
+    assert paths and "evaluated dev once" in caption and "Dev headline" not in caption

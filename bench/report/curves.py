@@ -4,7 +4,9 @@ One line per report row (the mean over its seeds at each step) with a min-max ba
 ``metrics["dev_history"]`` (``[{"step", "metrics": {...}, "loss"}]``, every record has it) and
 ``metrics["loss_history"]`` (``[{"step", "loss", "lr"}]``, one entry every ``train.log_every`` steps: the mean
 training loss over that window; newer records only). Records without ``loss_history`` still give their dev
-curve; when no run of a task has it, that task's loss panel is left out and the caption says so.
+curve; when no run of a task has it, that task's loss panel is left out and the caption says so. A dev curve
+needs two evaluations: when every run evaluated dev once (the quick preset keeps the last step, as a plain PEFT
+run does), the figure is the loss panels alone and the caption says so.
 """
 
 from __future__ import annotations
@@ -58,7 +60,10 @@ def learning_curves(runs: pd.DataFrame, out_dir: Path) -> tuple[list[Path], str]
         return [], ""
     tasks = sorted(dict.fromkeys((s, t) for s, t in zip(data["suite"], data["task"], strict=True)))
     with_loss = {(s, t) for s, t in tasks if ((data["task"] == t) & (data["kind"] == "loss")).any()}
-    ncols = 2 if with_loss else 1
+    dev_steps = data[data["kind"] == "dev"].groupby("task")["step"].nunique()
+    one_evaluation = bool(with_loss) and bool((dev_steps <= 1).all())  # a dot, not a curve: leave it out
+    columns = ([] if one_evaluation else ["dev"]) + (["loss"] if with_loss else [])
+    ncols = len(columns)
     fig, axes = plt.subplots(
         len(tasks), ncols, figsize=(PAGE_IN if ncols == 2 else 3.4, 1.9 * len(tasks)), layout="constrained",
         squeeze=False,
@@ -67,9 +72,8 @@ def learning_curves(runs: pd.DataFrame, out_dir: Path) -> tuple[list[Path], str]
     for (suite, task), line in zip(tasks, axes, strict=True):
         part = data[(data["suite"] == suite) & (data["task"] == task)]
         metric = runs.loc[runs["task"] == task, "metric"].dropna().iloc[0]
-        kinds = [("dev", f"{task}: dev {metric}")] + (
-            [("loss", f"{task}: training loss")] if ncols == 2 else []
-        )
+        titles = {"dev": f"{task}: dev {metric}", "loss": f"{task}: training loss"}
+        kinds = [(kind, titles[kind]) for kind in columns]
         for ax, (kind, title) in zip(line, kinds, strict=True):
             curve = band(part[part["kind"] == kind])
             if curve.empty:
@@ -93,7 +97,13 @@ def learning_curves(runs: pd.DataFrame, out_dir: Path) -> tuple[list[Path], str]
         "Dev headline metric and training loss (mean over the window of train.log_every steps) against the "
         "optimiser step; lines: mean over seeds, bands: min-max over seeds."
     )
-    if not with_loss:
+    if one_evaluation:
+        caption = (
+            "Training loss (mean over the window of train.log_every steps) against the optimiser step; lines: "
+            "mean over seeds, bands: min-max over seeds. Every run evaluated dev once, at its last step: no dev "
+            "curve."
+        )
+    elif not with_loss:
         caption += " No record has loss_history (older records): dev curves only."
     elif missing:
         caption += f" No loss_history for {', '.join(missing)}: dev curve only there."
