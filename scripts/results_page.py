@@ -30,6 +30,13 @@ import numpy as np
 
 METHODS = ("pt", "dept", "ept", "dpt", "residual_pt", "lpt", "lora")
 TASKS = (("glue", "sst2"), ("glue", "mrpc"), ("superglue", "cb"))
+# Tasks the grid runs and the page shows, left out of the verdict on the majority class, with the reason the page
+# gives: 200 steps on MiniLM do not learn them distinguishably from it (docs/quick-recipe.md#mrpc).
+UNLISTED = {
+    "mrpc": "200 steps on MiniLM do not learn MRPC distinguishably from its majority class under either quick "
+    "recipe measured (PEFT's: the table below; the harness's earlier one: [the quick recipe](quick-recipe.md#mrpc)), "
+    "so a verdict here would be about noise",
+}
 SEEDS = (42, 43, 44)
 DECODER_METHODS = ("pt", "dept", "ept")
 PLAIN_METHODS = ("pt", "lora")
@@ -330,7 +337,8 @@ def _display(records: list[dict], method: str) -> str:
 
 def minilm_section(cells: dict, lines: list[str]) -> list[str]:
     """Per task: each method's mean ± sd over seeds and its difference from the majority class; returns the
-    (task, method) cells that do not beat it (mean at or below it; STS-B: the interval's lower end at or below 0)."""
+    (task, method) cells of listed tasks (not in ``UNLISTED``) that do not beat it (mean at or below it; STS-B: the
+    interval's lower end at or below 0)."""
     failing = []
     for suite, task_name in TASKS:
         task, metric = _metric(suite, task_name)
@@ -352,6 +360,7 @@ def minilm_section(cells: dict, lines: list[str]) -> list[str]:
             "",
             f"Baseline: {base}, {base_score:.1f}.",
             "",
+            *([f"Shown, not a listed task: {UNLISTED[task_name]}.", ""] if task_name in UNLISTED else []),
             f"| method | seeds | test {task.headline_metric} (mean ± sd) | vs baseline [95% CI] | p |",
             "|---|---|---|---|---|",
         ]
@@ -367,7 +376,7 @@ def minilm_section(cells: dict, lines: list[str]) -> list[str]:
                 delta = bootstrap_delta(preds, [constant], references, metric)
             # Beating the baseline: a mean above it (classification); STS-B: a Pearson clearly above 0 (the
             # interval's lower end). The interval says by how much either way.
-            if (delta.low if regression else delta.mean) <= 0:
+            if (delta.low if regression else delta.mean) <= 0 and task_name not in UNLISTED:
                 failing.append((task_name, method))
             scores = [_headline(r) for r in runs]
             lines.append(
@@ -582,8 +591,9 @@ def write_page(
         _verdict(
             incomplete(cells, METHODS, TASKS),
             failing,
-            "Every listed method beats the baseline on every listed task (mean over seeds above the majority "
-            "class; STS-B: the interval's lower end above 0).",
+            "Every listed method beats the baseline on every listed task ("
+            + ", ".join(t for _, t in TASKS if t not in UNLISTED)
+            + "; mean over seeds above the majority class; STS-B: the interval's lower end above 0).",
             "Not above the baseline: ",
         ),
         "",

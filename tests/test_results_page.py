@@ -178,3 +178,27 @@ def test_the_constraints_file_pins_what_the_committed_records_ran_with():
         assert packages["torch"].split("+")[0] == pins["torch"], rec["run_id"]
         for name in ("transformers", "peft", "tokenizers"):
             assert packages[name] == pins[name], (rec["run_id"], name)
+
+
+def test_an_unlisted_task_is_shown_with_its_reason_but_left_out_of_the_verdict(monkeypatch):
+    """MRPC-like: below the majority class on an unlisted task is shown, not failed; on a listed task it fails."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(page, "TASKS", (("glue", "mrpc"), ("superglue", "cb")))
+    monkeypatch.setattr(page, "METHODS", ("pt",))
+    monkeypatch.setattr(page, "UNLISTED", {"mrpc": "not learned at this budget"})
+    task = SimpleNamespace(is_regression=False, headline_metric="accuracy")
+    monkeypatch.setattr(page, "_metric", lambda suite, name: (task, accuracy))
+    monkeypatch.setattr(page, "_train_targets", lambda suite, name, n: ["1", "1", "0"])  # majority '1'
+    refs = ["1", "1", "0", "0"]
+    below = ["0", "0", "1", "1"]  # 0.0, under the majority class's 50.0
+
+    def cell(seeds):
+        return [{**_record(below, refs, s), "spec": {"seed": s, "train": {}}} for s in seeds]
+
+    cells = {("mrpc", "pt"): cell((42, 43, 44)), ("cb", "pt"): cell((42, 43, 44))}
+    lines: list[str] = []
+    assert page.minilm_section(cells, lines) == [("cb", "pt")]
+    text = "\n".join(lines)
+    assert "Shown, not a listed task: not learned at this budget." in text
+    assert text.index("not a listed task") < text.index("### cb")  # under MRPC's header, not CB's
