@@ -580,8 +580,9 @@ def write_page(
         "- No T5 weights exist offline on this machine, so nothing here is comparable to the papers' tables.",
         "- Three seeds give wide intervals; a difference inside them is not a finding.",
         "- STS-B is not among the quick examples: in 200 steps on MiniLM neither ptbench nor a plain PEFT run "
-        "reaches a Pearson clearly above 0 ([the quick recipe](quick-recipe.md#sts-b)); RTE was not tried at "
-        "this budget (the README's earlier example had every method at its majority class).",
+        "reaches a Pearson clearly above 0 ([the quick recipe](quick-recipe.md#sts-b)); MRPC is shown but left "
+        "out of the verdict on the majority class (its table below says why); RTE was not "
+        "tried at this budget (the README's earlier example had every method at its majority class).",
         "",
         "## MiniLM: every method against the trivial baseline",
         "",
