@@ -650,8 +650,9 @@ def write_page(
             "",
             f"![learning curves]({rel}/figures/curves.png)",
             "",
-            "Training loss against step (and the dev metric, evaluated once, at step 200), one line per method, "
-            "mean and band over the seeds: whether a method's loss was still falling when its 200 steps ended.",
+            "Training loss against step, one line per method, mean and band over the seeds: whether a method's "
+            "loss was still falling when its 200 steps ended (every run evaluated dev once, at its last step, so "
+            "there is no dev curve).",
             "",
             f"The full report of the MiniLM records (every figure, learning curves, tables): `{rel}/`.",
             "",
