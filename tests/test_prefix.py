@@ -86,7 +86,7 @@ def test_eager_and_sdpa_kernels_agree(request, family):
 
 @pytest.mark.parametrize("padded", [True, False])
 def test_llama_injection_equals_a_prefilled_cache(tiny_llama_dir, padded):
-    """PEFT's semantics: the prefix as ``past_key_values`` (keys unrotated), every query may attend to it.
+    """PEFT's semantics: the prefix as a prefilled key/value cache (keys unrotated), every query may attend to it.
     Without padding the model passes no mask to SDPA, so the prefix kernel's own causal mask is checked."""
     from transformers import DynamicCache
 
@@ -106,7 +106,7 @@ def test_llama_injection_equals_a_prefilled_cache(tiny_llama_dir, padded):
             k, v = method.prefix_kv(index)
             cache.update(k.expand(len(ids), -1, -1, -1), v.expand(len(ids), -1, -1, -1), index)
         full_mask = torch.cat([mask.new_ones(len(ids), 3), mask], dim=1)
-        ref = inner(input_ids=ids, attention_mask=full_mask, position_ids=positions, past_key_values=cache)
+        ref = inner(input_ids=ids, attention_mask=full_mask, position_ids=positions, cache=cache)
     real = mask.bool()
     assert torch.allclose(ours.last_hidden_state[real], ref.last_hidden_state[real], atol=1e-5)
 

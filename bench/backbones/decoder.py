@@ -181,7 +181,7 @@ class DecoderBackbone(Backbone):
             config=inner.config,
             inputs_embeds=hidden,
             attention_mask=mask,
-            past_key_values=None,
+            cache=None,
             position_ids=positions,
             and_mask_function=and_mask,
         )
