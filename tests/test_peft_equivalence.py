@@ -12,15 +12,19 @@ matters before it is removed (docs/methods/prefix.md, docs/methods/pt.md):
 * Prefix on T5: PEFT's seq2seq prefix reaches only the decoder (``past_key_values``; T5's encoder takes no
   cache) and T5 then gives prefix keys a relative-position bias; ptbench prefixes encoder and decoder with a zero
   bias on prefix columns. Compared on decoder self-attention only, with the decoder's bias table zeroed.
-* Prefix on BERT: PEFT 0.21 cannot prefix BERT under transformers 5.x at all (a canary test checks it).
+* Prefix on BERT: PEFT numbers the text's positions from ``l`` (the prefix is a cache of length ``l``), ptbench
+  from 0. Compared with a constant position table on both sides.
 * Prefix on T5, also: PEFT's seq2seq path gives decoder layer ``j`` the prefix rows meant for layer ``2j mod L``
   (see the test); ptbench's slots are remapped to PEFT's reading for the comparison.
 """
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import pytest
 import torch
+from packaging.version import Version
 
 from bench.backbones import load_backbone
 from methods.registry import build_config, get_method_class
@@ -298,17 +302,35 @@ def test_prefix_on_t5_decoder_equals_peft(tiny_t5_dir, monkeypatch):
     _check_wrapped(backbone, peft_model, pairs, batch)
 
 
-def test_peft_has_no_prefix_path_for_bert(tiny_bert_dir):
-    """PEFT 0.21 with transformers 5.x cannot prefix BERT (``BertModel.forward`` takes ``cache``, not
-    ``past_key_values``), so there is no reference to compare ptbench's BERT prefix with; this canary fails once
-    PEFT can, and the comparison should then be written (as for T5, with equal position embeddings, since PEFT
-    shifts text positions by ``l``)."""
+@pytest.mark.skipif(
+    Version(version("peft")) < Version("0.22"),
+    reason="PEFT < 0.22 cannot prefix BERT under transformers 5.x (requirements.lock installs 0.22)",
+)
+def test_prefix_on_bert_equals_peft(tiny_bert_dir):
+    """PEFT's prefix on an encoder classifier: every BERT self-attention layer gets its key/value pair, as in ptbench
+    (module ``m`` reads rows ``2m``/``2m+1`` of the same ``PrefixEncoder`` output). One difference remains,
+    checked to matter and then removed: PEFT hands the prefix to BERT as a cache of length ``l``, and BERT then
+    numbers the text's positions from ``l``, while ptbench's text keeps positions ``0..s-1`` (the frozen model sees
+    its text as it was trained). The position table is made constant on both sides, so a shift changes nothing.
+    """
     from peft import PrefixTuningConfig
 
-    config = PrefixTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=TOKENS, prefix_projection=False)
+    backbone, ours = _ptbench(tiny_bert_dir, "prefix", num_tokens=TOKENS, hidden_size=8)
+    assert ours.module_names == [f"bert.encoder.layer.{i}.attention.self" for i in range(2)]
+    _randomize(ours.encoder.parameters())
+    config = PrefixTuningConfig(
+        task_type="SEQ_CLS", num_virtual_tokens=TOKENS, prefix_projection=True, encoder_hidden_size=8
+    )
     peft_model = _peft(tiny_bert_dir, "bert", config)
-    backbone, _ = _ptbench(tiny_bert_dir, "prefix", num_tokens=TOKENS, projection="false")
+    pairs = _same_names(ours.encoder, peft_model.prompt_encoder.default)
+    heads = _head_pairs(backbone, peft_model)
+    with torch.no_grad():
+        for _, mine, other in pairs + heads:
+            other.copy_(mine)
     batch = _batch(backbone)
-    backbone.loss(batch)  # ptbench's own injection runs
-    with pytest.raises(ValueError, match="past key values"):
-        _peft_loss(peft_model, "bert", batch)
+    with torch.no_grad():
+        assert abs(backbone.loss(batch).item() - _peft_loss(peft_model, "bert", batch).item()) > 1e-4
+        for model in (backbone.model, peft_model.get_base_model()):
+            table = model.bert.embeddings.position_embeddings.weight
+            table.copy_(table[:1].expand_as(table))  # every position the same vector: the shift is gone
+    _check_wrapped(backbone, peft_model, pairs + heads, batch)
