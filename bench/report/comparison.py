@@ -5,36 +5,15 @@ The tests themselves are in ``bench/report/stats.py`` (docs/reports.md#significa
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 
-from bench.report.tables import Summary, latex_escape
+from bench.report import table
+from bench.report.table import Table
+from bench.report.tables import Summary
 
 
-def _comparison_lines(comparison: pd.DataFrame) -> list[list[str]]:
-    lines = []
-    for _, c in comparison.iterrows():
-        if c["unit"]:
-            p = "—" if pd.isna(c["p"]) else "< 0.001" if c["p"] < 0.001 else f"{c['p']:.3f}"
-            over = (
-                f"{c['unit']} ({c['n']} runs)"
-                if c["unit"] != "examples, 1 seed"
-                else f"{c['n']} examples, 1 seed"
-            )
-            lines.append(
-                [
-                    c["row"], f"{c['suite']}/{c['task']}", f"{c['delta']:+.1f}",
-                    f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]", p, over, c["note"] or "",
-                ]
-            )  # fmt: skip
-        else:
-            lines.append([c["row"], f"{c['suite']}/{c['task']}", "—", "—", "—", "—", c["note"]])
-    return lines
-
-
-def comparison_headers(reference: str) -> list[str]:
-    return [
+def comparison_table(comparison: pd.DataFrame, reference: str) -> Table:
+    headers = [
         "method",
         "task",
         f"Δ ({reference} − method)",
@@ -43,32 +22,34 @@ def comparison_headers(reference: str) -> list[str]:
         "test over",
         "why no mark",
     ]
+    out = Table(headers, align="llrrrll")
+    for _, c in comparison.iterrows():
+        if c["unit"]:
+            p = "—" if pd.isna(c["p"]) else "< 0.001" if c["p"] < 0.001 else f"{c['p']:.3f}"
+            over = (
+                f"{c['unit']} ({c['n']} runs)"
+                if c["unit"] != "examples, 1 seed"
+                else f"{c['n']} examples, 1 seed"
+            )
+            out.add(
+                c["row"], f"{c['suite']}/{c['task']}", f"{c['delta']:+.1f}",
+                f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]", p, over, c["note"] or "",
+            )  # fmt: skip
+        else:
+            out.add(c["row"], f"{c['suite']}/{c['task']}", "—", "—", "—", "—", c["note"])
+    return out
 
 
 def comparison_markdown(comparison: pd.DataFrame, reference: str) -> str:
-    headers = comparison_headers(reference)
-    lines = ["| " + " | ".join(headers) + " |", "|---|---|---:|---:|---:|---|---|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in _comparison_lines(comparison)]
-    return "\n".join(lines) + "\n"
+    return table.to_markdown(comparison_table(comparison, reference))
 
 
 def comparison_latex(comparison: pd.DataFrame, reference: str) -> str:
-    lines = [r"\begin{tabular}{llrrrll}", r"\toprule"]
-    lines.append(" & ".join(latex_escape(h) for h in comparison_headers(reference)) + r" \\")
-    lines.append(r"\midrule")
-    lines += [" & ".join(latex_escape(c) for c in cells) + r" \\" for cells in _comparison_lines(comparison)]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    return table.to_latex(comparison_table(comparison, reference))
 
 
 def comparison_html(comparison: pd.DataFrame, reference: str) -> str:
-    out = ['<table class="comparison">', "<thead><tr>"]
-    out += [f"<th>{html.escape(h)}</th>" for h in comparison_headers(reference)]
-    out.append("</tr></thead><tbody>")
-    for cells in _comparison_lines(comparison):
-        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out) + "\n"
+    return table.to_html(comparison_table(comparison, reference), "comparison")
 
 
 def add_significance_marks(summary: Summary, comparison: pd.DataFrame, level: float = 0.05) -> None:

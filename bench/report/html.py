@@ -40,18 +40,3 @@ def figure(src: str, caption: str) -> str:
 
 def note(text: str) -> str:
     return f'<p class="note">{html.escape(text)}</p>'
-
-
-def markdown_table_html(markdown: str) -> str:
-    """A Markdown pipe table (as this package writes them) as an HTML table."""
-    lines = [ln for ln in markdown.strip().splitlines() if ln.startswith("|")]
-    if len(lines) < 2:
-        return note(markdown.strip())
-    cells = [[c.strip() for c in ln.strip().strip("|").split(" | ")] for ln in lines]
-    out = ["<table><thead><tr>"] + [f"<th>{html.escape(c)}</th>" for c in cells[0]] + ["</tr></thead><tbody>"]
-    for row in cells[2:]:
-        out.append(
-            "<tr>" + "".join(f"<td>{html.escape(c.replace(chr(92) + '|', '|'))}</td>" for c in row) + "</tr>"
-        )
-    out.append("</tbody></table>")
-    return "\n".join(out)

@@ -134,6 +134,54 @@ def label_rows(runs: pd.DataFrame) -> pd.Series:
     return labels
 
 
+COLUMNS = [
+    "run_id", "status", "error", "suite", "task", "method", "model", "preset", "seed", "metric", "score",
+    "dev_score", "trainable_params", "train_time_s", "step_ms", "peak_mem_bytes", "mem_kind", "backbone",
+    "backbone_family", "budget", "contended", "setting", "setting_key", "display", "row", "record",
+]  # fmt: skip
+
+
+def records(results_dir: Path | str, filters: Filters | None = None) -> list[dict[str, Any]]:
+    """Every valid record under ``results_dir`` (``bench.results.iter_records``: corrupt files are warned about
+    and skipped) whose spec passes ``filters``."""
+    from bench.results import iter_records
+
+    filters = filters or Filters()
+    wanted = {
+        "suite": filters.suite, "task": filters.tasks, "method": filters.methods, "model": filters.model,
+        "preset": filters.preset,
+    }  # fmt: skip
+    return [
+        rec
+        for rec in iter_records(Path(results_dir))
+        if all(not values or rec["spec"][key] in values for key, values in wanted.items())
+    ]
+
+
+def finished_records(results_dir: Path | str) -> list[dict[str, Any]]:
+    """The records of the runs that finished (status ``ok``)."""
+    return [rec for rec in records(results_dir) if rec["status"] == "ok"]
+
+
+def run_row(rec: dict[str, Any]) -> dict[str, Any]:
+    """One record as a report row (``load_runs``'s columns but display and row, which need every run)."""
+    spec, ok = rec["spec"], rec["status"] == "ok"
+    headline = rec["metrics"].get("headline") or {}
+    memory, kind = _peak_memory(rec)
+    setting = setting_fields(spec)
+    return {
+        "run_id": rec["run_id"], "status": rec["status"], "error": rec["error"], "suite": spec["suite"],
+        "task": spec["task"], "method": spec["method"], "model": spec["model"], "preset": spec["preset"],
+        "seed": int(spec["seed"]), "metric": headline.get("name"),
+        "score": headline.get("test") if ok else None, "dev_score": headline.get("dev") if ok else None,
+        "trainable_params": rec.get("trainable_params"), "train_time_s": rec.get("train_time_s"),
+        "step_ms": rec.get("step_time_ms_median"), "peak_mem_bytes": memory, "mem_kind": kind,
+        "backbone": Path(str(spec["model"])).name, "backbone_family": (rec.get("env") or {}).get("backbone_family"),
+        "budget": budget(spec), "contended": contended(rec), "setting": setting,
+        "setting_key": json.dumps(setting, sort_keys=True), "record": rec,
+    }  # fmt: skip
+
+
 def load_runs(results_dir: Path | str, filters: Filters | None = None) -> pd.DataFrame:
     """One row per run record that passes ``filters``, with the columns reports need.
 
@@ -144,69 +192,30 @@ def load_runs(results_dir: Path | str, filters: Filters | None = None) -> pd.Dat
     True/False, None when the record does not say), setting (the row-defining fields), setting_key, display (the
     method's display name), row (label), record (the full dict).
     """
-    from bench.results import load_records
-
-    frame = load_records(Path(results_dir))
-    columns = [
-        "run_id", "status", "error", "suite", "task", "method", "model", "preset", "seed", "metric", "score",
-        "dev_score", "trainable_params", "train_time_s", "step_ms", "peak_mem_bytes", "mem_kind", "backbone",
-        "backbone_family", "budget", "contended", "setting", "setting_key", "display", "row", "record",
-    ]  # fmt: skip
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    filters = filters or Filters()
-    keep = pd.Series(True, index=frame.index)
-    for column, wanted in (
-        ("suite", filters.suite),
-        ("task", filters.tasks),
-        ("method", filters.methods),
-        ("model", filters.model),
-        ("preset", filters.preset),
-    ):
-        if wanted:
-            keep &= frame[column].isin(wanted)
-    frame = frame[keep].copy()
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    rows = []
-    for _, run in frame.iterrows():
-        rec = run["record"]
-        memory, kind = _peak_memory(rec)
-        setting = setting_fields(rec["spec"])
-        rows.append(
-            {
-                "run_id": run["run_id"],
-                "status": run["status"],
-                "error": run["error"],
-                "suite": run["suite"],
-                "task": run["task"],
-                "method": run["method"],
-                "model": run["model"],
-                "preset": run["preset"],
-                "seed": int(run["seed"]),
-                "metric": run["headline_metric"],
-                "score": run["headline_test"] if run["status"] == "ok" else None,
-                "dev_score": run["headline_dev"] if run["status"] == "ok" else None,
-                "trainable_params": rec.get("trainable_params"),
-                "train_time_s": rec.get("train_time_s"),
-                "step_ms": rec.get("step_time_ms_median"),
-                "peak_mem_bytes": memory,
-                "mem_kind": kind,
-                "backbone": Path(str(run["model"])).name,
-                "backbone_family": (rec.get("env") or {}).get("backbone_family"),
-                "budget": budget(rec["spec"]),
-                "contended": contended(rec),
-                "setting": setting,
-                "setting_key": json.dumps(setting, sort_keys=True),
-                "record": rec,
-            }
-        )
+    rows = [run_row(rec) for rec in records(results_dir, filters)]
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
     runs = pd.DataFrame(rows)
     runs["display"] = display_names(runs)
     runs["row"] = label_rows(runs)
     for column in ("score", "dev_score", "trainable_params", "train_time_s", "step_ms", "peak_mem_bytes"):
         runs[column] = pd.to_numeric(runs[column], errors="coerce")
-    return runs.sort_values(["row", "suite", "task", "seed", "run_id"]).reset_index(drop=True)[columns]
+    return runs.sort_values(["row", "suite", "task", "seed", "run_id"]).reset_index(drop=True)[COLUMNS]
+
+
+def by_cell(recs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """``{(task, method): [record per seed, seed order]}``."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for rec in recs:
+        cells.setdefault((rec["spec"]["task"], rec["spec"]["method"]), []).append(rec)
+    return {k: sorted(v, key=lambda r: r["spec"]["seed"]) for k, v in cells.items()}
+
+
+def predicted_and_reference(rec: dict[str, Any]) -> tuple[list[str], list[str]] | None:
+    """The record's per-example test strings ``(predicted, reference)``; None when it stored none."""
+    test = (rec.get("predictions") or {}).get("test") or {}
+    predicted, reference = test.get("predicted"), test.get("reference")
+    return (predicted, reference) if predicted and reference else None
 
 
 def task_columns(runs: pd.DataFrame) -> list[tuple[str, str]]:
@@ -219,3 +228,28 @@ def task_columns(runs: pd.DataFrame) -> list[tuple[str, str]]:
         order += [(suite, t) for t in suite_tasks(suite) if (suite, t) in present]
     order += sorted(present - set(order))
     return order
+
+
+def display_name(recs: list[dict[str, Any]], method: str) -> str:
+    """The display name the first of ``recs`` that declares one gives (``method_record.display_name``), else
+    ``method``."""
+    for rec in recs:
+        name = (rec.get("method_record") or {}).get("display_name")
+        if name:
+            return name
+    return method
+
+
+def load_plain(path: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The plain-PEFT reference rows (``scripts/plain_peft.py``'s JSON lines), the last row per (task, method,
+    seed), as ``{(task, method): [row per seed, seed order]}``; empty when the file does not exist."""
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                rows[(row["task"], row["method"], row["seed"])] = row
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for (task, method, _), row in sorted(rows.items()):
+        cells.setdefault((task, method), []).append(row)
+    return cells

@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import InputError
-from bench.report.tables import Summary, latex_escape
+from bench.report import table
+from bench.report.table import Table
+from bench.report.tables import Summary
 
 CONSTANTS = {"p": 5e8, "f": 1e13, "m": 94e9}  # parameters, FLOPs per example, bytes
 NAMES = {"p": "trainable parameters", "f": "extra inference FLOPs/example", "m": "peak training memory"}
@@ -111,43 +113,25 @@ def caption(betas: Betas) -> str:
     )
 
 
-def _cells(frame: pd.DataFrame) -> list[list[str]]:
-    def num(v: float, fmt: str) -> str:
-        return "—" if v is None or math.isnan(v) else format(v, fmt)
-
-    lines = []
-    for _, r in frame.iterrows():
-        flops = num(r["flops"], ".3g") + (" ~" if r["flops_estimated"] and not math.isnan(r["flops"]) else "")
-        memory = num(r["memory_gb"], ".2f") + (" ‡" if r["contended"] else "")
-        lines.append(
-            [r["row"], num(r["P"], ".1f"), num(r["params"], ".3g"), flops, memory, num(r["PSCP"], ".1f")]
-        )
-    return lines
-
-
 HEADERS = ["method", "P (avg score)", "trainable params", "extra inference FLOPs", "peak mem (GB)", "PSCP"]
 
 
+def pscp_table(frame: pd.DataFrame) -> Table:
+    def num(v: float, fmt: str) -> str:
+        return "—" if v is None or math.isnan(v) else format(v, fmt)
+
+    out = Table(HEADERS, align="l" + "r" * (len(HEADERS) - 1))
+    for _, r in frame.iterrows():
+        flops = num(r["flops"], ".3g") + (" ~" if r["flops_estimated"] and not math.isnan(r["flops"]) else "")
+        memory = num(r["memory_gb"], ".2f") + (" ‡" if r["contended"] else "")
+        out.add(r["row"], num(r["P"], ".1f"), num(r["params"], ".3g"), flops, memory, num(r["PSCP"], ".1f"))
+    return out
+
+
 def to_markdown(frame: pd.DataFrame, betas: Betas) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|---|" + "---:|" * (len(HEADERS) - 1)]
-    lines += ["| " + " | ".join(c) + " |" for c in _cells(frame)]
-    return "\n".join(lines) + "\n\n" + caption(betas) + "\n"
+    return table.to_markdown(pscp_table(frame)) + "\n" + caption(betas) + "\n"
 
 
 def to_latex(frame: pd.DataFrame, betas: Betas) -> str:
     """A booktabs ``table`` with the constants and betas in its caption."""
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\small",
-        r"\begin{tabular}{l" + "r" * (len(HEADERS) - 1) + "}",
-    ]
-    lines += [r"\toprule", " & ".join(latex_escape(h) for h in HEADERS) + r" \\", r"\midrule"]
-    lines += [" & ".join(latex_escape(c) for c in cells) + r" \\" for cells in _cells(frame)]
-    lines += [
-        r"\bottomrule",
-        r"\end{tabular}",
-        rf"\caption{{{latex_escape(caption(betas))}}}",
-        r"\end{table}",
-    ]
-    return "\n".join(lines) + "\n"
+    return table.to_latex(pscp_table(frame), caption(betas), float_env="table")

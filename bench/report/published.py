@@ -13,6 +13,8 @@ from importlib import resources
 
 import pandas as pd
 
+from bench.report.table import Table, to_markdown
+
 SUITE_TASKS = {
     "glue": ["mnli", "qqp", "qnli", "sst2", "stsb", "mrpc", "rte", "cola"],
     "superglue": ["multirc", "boolq", "wic", "wsc", "cb"],
@@ -44,19 +46,23 @@ def published_average(table: pd.DataFrame, suite: str, tasks: list[str]) -> pd.S
     return table[tasks].mean(axis=1, skipna=False)
 
 
-def published_markdown(table: pd.DataFrame, columns: list[tuple[str, str]]) -> str:
+def published_table(table: pd.DataFrame, columns: list[tuple[str, str]]) -> Table:
     """The published rows for the report's task columns, every row marked published and verified or not."""
     tasks = [t for _, t in columns if t in table.columns]
     suites = [s for s in SUITE_TASKS if any(t in SUITE_TASKS[s] for t in tasks)]
     headers = ["published (T5-Base)", "setting", "#params", *tasks]
     headers += [f"{'GLUE' if s == 'glue' else 'SuperGLUE'} avg (these tasks)" for s in suites]
     headers += ["verified", "source"]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] * len(headers)) + "|"]
+    out = Table(headers)
     averages = {s: published_average(table, s, tasks) for s in suites}
     for i, r in table.iterrows():
         cells = [f"{r['method']} [published]", r["setting"], r["params"]]
         cells += ["—" if pd.isna(r[t]) else f"{r[t]:.1f}" for t in tasks]
         cells += ["—" if pd.isna(averages[s][i]) else f"{averages[s][i]:.1f}" for s in suites]
         cells += ["yes" if r["verified"] else "no", r["source"]]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+        out.add(*cells)
+    return out
+
+
+def published_markdown(table: pd.DataFrame, columns: list[tuple[str, str]]) -> str:
+    return to_markdown(published_table(table, columns))

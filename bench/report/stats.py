@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import InputError
+from bench.report.load import predicted_and_reference
 
 MetricFn = Callable[[list[str], list[str]], float]
 
@@ -45,6 +46,10 @@ class Bootstrap:
     unit: str  # "seeds+examples" | "seeds" | "examples, 1 seed" (the last never marks a cell)
     resamples: int
     markable: bool = True  # seed-to-seed variance entered the test (>= 2 seeds per side)
+
+    def text(self) -> str:
+        """``+1.2 [-0.3, +2.8]``: the difference and its interval, in metric points."""
+        return f"{self.delta:+.1f} [{self.low:+.1f}, {self.high:+.1f}]"
 
 
 def _p_and_interval(deltas: np.ndarray, alpha: float) -> tuple[float, float, float]:
@@ -188,7 +193,9 @@ def welch_seeds(scores_ref: Sequence[float], scores_other: Sequence[float], alph
     )
 
 
-def _task_metric(suite: str, task: str, metric: str) -> MetricFn:
+def task_metric(suite: str, task: str, metric: str) -> MetricFn:
+    """The task's ``metric`` alone (a bootstrap calls it thousands of times; the task's other metrics, such as
+    F1 through scikit-learn, would cost most of the time)."""
     from suites import get_task
     from suites.metrics import compute
 
@@ -196,10 +203,32 @@ def _task_metric(suite: str, task: str, metric: str) -> MetricFn:
     return lambda predictions, references: compute([metric], predictions, references, labels)[metric]
 
 
-def _predictions(record: dict) -> tuple[list[str], list[str]] | None:
-    test = (record.get("predictions") or {}).get("test") or {}
-    predicted, reference = test.get("predicted"), test.get("reference")
-    return (predicted, reference) if predicted and reference else None
+def nan_zero(metric: MetricFn) -> MetricFn:
+    """The metric with an undefined value (Pearson of a constant) read as 0."""
+
+    def wrapped(predictions: list[str], references: list[str]) -> float:
+        value = metric(predictions, references)
+        return 0.0 if value is None or not np.isfinite(value) else value
+
+    return wrapped
+
+
+def majority_label(targets: Sequence[str]) -> str:
+    """The most frequent training target (ties: the smallest string), the class a trivial model predicts."""
+    values, counts = np.unique(np.asarray(targets, dtype=object).astype(str), return_counts=True)
+    return str(values[np.argmax(counts)])
+
+
+def same_predictions(ours: list[dict], theirs: list[dict]) -> str:
+    """``"k of n"``: of the n seeds both sides ran (``theirs``: rows with ``seed`` and a ``predictions`` list),
+    the k whose every test prediction is the same."""
+    by_seed = {r["seed"]: r.get("predictions") for r in theirs}
+    pairs = [
+        (predicted_and_reference(r)[0], by_seed[r["spec"]["seed"]])
+        for r in ours
+        if r["spec"]["seed"] in by_seed
+    ]
+    return f"{sum(a == b for a, b in pairs)} of {len(pairs)}"
 
 
 def resolve_reference(runs: pd.DataFrame, vs: str) -> str:
@@ -224,7 +253,7 @@ def significance(
 ) -> tuple[Bootstrap | None, str]:
     """The test for one task: ``ref``/``other`` are the records of each side's ok runs (one per seed).
     Returns (result, note); the note says why there is no mark when there is none."""
-    pa, pb = [_predictions(r) for r in ref], [_predictions(r) for r in other]
+    pa, pb = [predicted_and_reference(r) for r in ref], [predicted_and_reference(r) for r in other]
     paired = bool(pa) and all(x and x[1] == pa[0][1] for x in pa + pb)
     if len(ref) >= 2 and len(other) >= 2:
         if paired and metric is not None:
@@ -254,7 +283,7 @@ def compare(runs: pd.DataFrame, reference: str, resamples: int = 1000, seed: int
         line = {"row": row, "suite": suite, "task": task, "vs": reference}
         result, why = None, f"{reference} has no ok run on {task}"
         if not base.empty:
-            metric = _task_metric(suite, task, base.iloc[0]["metric"])
+            metric = task_metric(suite, task, base.iloc[0]["metric"])
             result, why = significance(metric, list(base["record"]), list(other["record"]), resamples, seed)
         if result is not None:
             line.update(

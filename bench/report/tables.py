@@ -10,14 +10,15 @@ Best per column: the highest mean for scores, the lowest value for costs; ties a
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from bench.report import table
 from bench.report.load import task_columns
+from bench.report.table import Cell, Table
 
 SUITE_NAMES = {"glue": "GLUE", "superglue": "SuperGLUE"}
 TIMED = ("train_time_s", "step_ms", "peak_mem_mib")  # cost columns a contended machine distorts (‡)
@@ -151,19 +152,12 @@ def _header(summary: Summary, suite: str, task: str) -> str:
     return f"{task} ({metric})" if metric else task
 
 
-@dataclass
-class Cell:
-    text: str  # mean ± std, the part that is bold when best
-    note: str = ""  # (n) and marks, never bold
-    best: bool = False
-
-
-def display(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
-    """Headers and cells shared by the Markdown, LaTeX and HTML renderers."""
+def display(summary: Summary) -> Table:
+    """The results table as data, shared by the Markdown, LaTeX and HTML renderers."""
     best = summary.best()
     headers = ["method"] + [_header(summary, s, t) for s, t in summary.score_columns()]
     headers += [h if c != "peak_mem_mib" else f"peak mem {summary.mem_kind} (MiB)" for c, h in COSTS]
-    body = []
+    out = Table(headers, align="l" + "r" * (len(headers) - 1))
     for row in summary.rows:
         cells = [Cell(row)]
         for suite, task in summary.score_columns():
@@ -182,77 +176,21 @@ def display(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
                     best=(row, "cost", column) in best,
                 )
             )
-        body.append(cells)
-    return headers, body
+        out.rows.append(cells)
+    return out
 
 
 def to_markdown(summary: Summary) -> str:
-    headers, body = display(summary)
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
-    for cells in body:
-        parts = []
-        for c in cells:
-            text = f"**{c.text}**" if c.best else c.text
-            parts.append(f"{text} {c.note}".strip())
-        lines.append("| " + " | ".join(parts) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def latex_escape(text: str) -> str:
-    for a, b in (
-        ("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$"),
-        ("^", r"\textasciicircum{}"), ("~", r"$\sim$"), ("<", "$<$"), (">", "$>$"),
-    ):  # fmt: skip
-        text = text.replace(a, b)
-    for a, b in (
-        ("±", r"$\pm$"), ("—", "--"), ("†", r"$^\dagger$"), ("‡", r"$^\ddagger$"), ("Δ", r"$\Delta$"),
-        ("−", "$-$"), ("×", r"$\times$"),
-    ):  # fmt: skip
-        text = text.replace(a, b)
-    return text
+    return table.to_markdown(display(summary))
 
 
 def to_latex(summary: Summary, caption: str = "") -> str:
-    """A booktabs ``table`` (needs ``\\usepackage{booktabs}``)."""
-    headers, body = display(summary)
-    spec = "l" + "r" * (len(headers) - 1)
-    lines = [
-        r"\begin{table*}[t]",
-        r"\centering",
-        r"\small",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(latex_escape(h) for h in headers) + r" \\",
-        r"\midrule",
-    ]
-    for cells in body:
-        parts = []
-        for c in cells:
-            text = latex_escape(c.text)
-            text = rf"\textbf{{{text}}}" if c.best else text
-            parts.append(f"{text} {latex_escape(c.note)}".strip())
-        lines.append(" & ".join(parts) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    if caption:
-        lines.append(rf"\caption{{{latex_escape(caption)}}}")
-    lines.append(r"\end{table*}")
-    return "\n".join(lines) + "\n"
+    """A booktabs ``table*`` (needs ``\\usepackage{booktabs}``)."""
+    return table.to_latex(display(summary), caption, float_env="table*")
 
 
 def to_html(summary: Summary) -> str:
-    headers, body = display(summary)
-    out = ['<table class="results">', "<thead><tr>"]
-    out += [f"<th>{html.escape(h)}</th>" for h in headers]
-    out.append("</tr></thead><tbody>")
-    for cells in body:
-        out.append("<tr>")
-        for c in cells:
-            text = html.escape(c.text)
-            text = f"<b>{text}</b>" if c.best else text
-            out.append(f"<td>{text} <small>{html.escape(c.note)}</small></td>")
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out) + "\n"
+    return table.to_html(display(summary), "results")
 
 
 def to_csv(summary: Summary) -> str:
@@ -276,11 +214,19 @@ def to_csv(summary: Summary) -> str:
     return pd.DataFrame(records).to_csv(index=False, lineterminator="\n")
 
 
-def failed_markdown(summary: Summary) -> str:
+def failed_table(summary: Summary) -> Table | None:
+    """The runs that did not finish ok, one row each; None when there are none."""
     if summary.failed.empty:
-        return "No failed runs.\n"
-    lines = ["| method | task | seed | error | run_id |", "|---|---|---:|---|---|"]
-    for _, f in summary.failed.iterrows():
-        error = str(f["error"] or "").replace("|", "\\|")
-        lines.append(f"| {f['row']} | {f['suite']}/{f['task']} | {f['seed']} | {error} | {f['run_id']} |")
-    return "\n".join(lines) + "\n"
+        return None
+    failed = Table(["method", "task", "seed", "error", "run_id"], align="llrll")
+    for f in summary.failed.itertuples():
+        failed.add(f.row, f"{f.suite}/{f.task}", f.seed, f.error or "", f.run_id)
+    return failed
+
+
+NO_FAILED = "No failed runs."
+
+
+def failed_markdown(summary: Summary) -> str:
+    failed = failed_table(summary)
+    return table.to_markdown(failed) if failed else NO_FAILED + "\n"
