@@ -11,7 +11,7 @@ import torch
 from bench.backbones import meta_backbone
 from bench.cli import main
 from bench.spec import TrainConfig
-from bench.trainer import _load_state, _state, build_optimizer
+from bench.training.trainer import _load_state, _state, build_optimizer
 from methods.registry import build_config, get_method_class
 from tests.test_methods_train import EXAMPLES, _build
 
