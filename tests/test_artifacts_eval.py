@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from bench.cli import main
-from bench.grid.runner import RunRequest, plan
+from bench.planning.plan import RunRequest, plan
 from bench.results import read_record, record_path
 from bench.run.artifacts import PROMPT_KEY
 from bench.worker import main as worker_main

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bench.cli import main
-from bench.grid.runner import RunRequest, plan
+from bench.planning.plan import RunRequest, plan
 from bench.results import load_records, read_record
 from bench.worker import execute
 

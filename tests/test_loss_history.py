@@ -9,8 +9,8 @@ import math
 import pytest
 
 from bench.errors import InputError
-from bench.grid.runner import RunRequest, plan
 from bench.measurement.measure import StepTimes
+from bench.planning.plan import RunRequest, plan
 from bench.results import empty_record, failed_record, validate_record
 from bench.spec import TrainConfig
 from bench.training.checkpoint import Checkpointer, checkpoint_path

@@ -14,10 +14,11 @@ from safetensors.torch import load_file
 from bench.backbones import load_backbone
 from bench.cli import main
 from bench.errors import InputError
-from bench.grid.runner import RunRequest, plan
+from bench.planning.plan import RunRequest, plan
 from bench.spec import TrainConfig
+from bench.training.optim import trainable_parameters
 from bench.training.precision import PrecisionUnavailable, autocast, math_mode, resolve
-from bench.training.trainer import train_and_evaluate, trainable_parameters
+from bench.training.trainer import train_and_evaluate
 from methods.registry import list_methods
 from tests.test_methods_train import EXAMPLES, _build
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.grid.runner import RunRequest, plan, run_one
+from bench.grid.runner import run_one
+from bench.planning.plan import RunRequest, plan
 from bench.results import read_record, validate_record
 from bench.training.checkpoint import Checkpointer, checkpoint_path
 from bench.worker import run_spec

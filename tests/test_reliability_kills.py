@@ -18,7 +18,7 @@ from rich.console import Console
 from bench.cli import main
 from bench.grid.execute import execute_grid
 from bench.grid.locks import lock_path, try_lock
-from bench.grid.runner import RunRequest, plan
+from bench.planning.plan import RunRequest, plan
 from bench.results import empty_record, iter_records, load_records, read_record
 
 REPO = Path(__file__).resolve().parents[1]

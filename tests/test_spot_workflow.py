@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.grid.runner import RunRequest, plan_with_sources
+from bench.planning.plan import RunRequest, plan_with_sources
 from bench.planning.sources import _pick, transfer_record
 from bench.run.artifacts import load_prompt
 from bench.worker import build

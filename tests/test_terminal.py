@@ -56,7 +56,7 @@ def test_a_table_folds_instead_of_cutting(width, tiny_args_plan, tmp_path):
 
 @pytest.fixture
 def tiny_args_plan(tiny_bert_dir, data_dir):
-    from bench.grid.runner import RunRequest, plan
+    from bench.planning.plan import RunRequest, plan
 
     return plan(
         RunRequest(

@@ -158,15 +158,3 @@ def stop_worker(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
 def existing(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
     path = record_path(out_dir, spec)
     return read_record(path) if path.exists() else None
-
-
-_MOVED_TO_PLAN = ("RunRequest", "plan", "plan_with_sources", "parse_sweep", "parse_overrides")
-
-
-def __getattr__(name: str):
-    """Planning moved to ``bench.planning.plan``; the old import path keeps working."""
-    if name in _MOVED_TO_PLAN:
-        import bench.planning.plan
-
-        return getattr(bench.planning.plan, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,7 +27,6 @@ from bench.training.optim import (
     build_scheduler,
     load_trainable_state,
     trainable_parameters,
-    trainable_state,
 )
 from bench.training.stages import StagePlan, begin_stage
 
@@ -277,8 +276,3 @@ def _train(
     if result.test_metrics:
         logger.log_eval(result.best_step, result.test_metrics, "test")  # at the step whose state was tested
     return result
-
-
-# Old names (tests and parallel branches import them from here).
-_state, _load_state = trainable_state, load_trainable_state
-__all__ = ["build_optimizer", "trainable_parameters", "train_and_evaluate", "evaluate", "TrainResult"]
