@@ -1,6 +1,6 @@
 """The runner <-> worker protocol: the worker's command line and its progress lines on stdout.
 
-The runner (``bench/runner.py``) starts ``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N]
+The runner (``bench/grid/runner.py``) starts ``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N]
 [--no-artifacts] [--log-dir FOLDER]`` (``FOLDER``: this run's own TensorBoard folder); the worker prints ``@@progress {"step": .., "loss": ..}`` lines while it trains and
 writes the record itself. Both sides read this module, so neither imports the other.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROGRESS_PREFIX = "@@progress "
-# How many runs the grid runs at once on this machine, for the record's ``contention`` (``bench/contention.py``).
+# How many runs the grid runs at once on this machine, for the record's ``contention`` (``bench/measurement/contention.py``).
 WORKERS_ENV = "PTBENCH_GRID_WORKERS"
 
 

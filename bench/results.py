@@ -1,6 +1,6 @@
 """Run records: the one module that owns their schema, their files and their loading.
 
-A finished run's record is filled by ``bench/record.py`` (``ok_record``) from this schema's ``empty_record``;
+A finished run's record is filled by ``bench/run/record.py`` (``ok_record``) from this schema's ``empty_record``;
 failed and cancelled records are built here (``failed_record``).
 
 One JSON file per run under the results folder, named ``<method>_<task>_seed<seed>_<run_id>.json`` where
@@ -55,12 +55,12 @@ contention                          null (no training loop ran, older records), 
                                     shared while the loop ran: ``{"contended", "why", "workers", "threads",
                                     "cpu_count", "usable_cores", "wall_s", "cpu_time_s", "cpu_util",
                                     "other_cpu_s", "other_cpu_cores", "loadavg_1m": [start, end],
-                                    "loadavg_1m_mean", "loadavg_samples"}`` (``bench/contention.py``)
+                                    "loadavg_1m_mean", "loadavg_samples"}`` (``bench/measurement/contention.py``)
 method_record                       method-specific facts (e.g. ``ept_variant``, ``gate_weights_init``,
                                     ``gate_weights_best``)
 artifact                            path of the saved artifact relative to the results folder
                                     (``artifacts/<run_id>.safetensors``: method ``saved_state``, task head,
-                                    exported ``prompt``; ``bench/artifacts.py``), or null (failed run, or
+                                    exported ``prompt``; ``bench/run/artifacts.py``), or null (failed run, or
                                     ``bench run --no-artifacts``)
 artifact_bytes                      the artifact's size on disk in bytes (docs/records.md#provenance), or null
 transfer                            null, or for runs with source prompts (SPoT/ATTEMPT/MPT): ``{"sources":
@@ -72,7 +72,7 @@ data                                split sizes and provenance from the suite (f
 predictions                         optional (may be absent in older records): ``{"test": {"predicted":
                                     [str], "reference": [str]}}``, the test split's strings per example in
                                     split order, for paired bootstraps over test examples (``bench report``)
-env                                 software/hardware provenance (``bench.measure.environment``)
+env                                 software/hardware provenance (``bench.measurement.measure.environment``)
 ==================================  ========================================================================
 
 Statuses (docs/records.md#memory, docs/records.md#provenance). Only ``ok`` is finished: ``bench run`` skips ``ok`` records and runs every
@@ -231,7 +231,7 @@ def validate_record(record: Any) -> None:
         raise ValueError("metrics.dev_history and metrics.loss_history must be JSON arrays")
     if not isinstance(record["run_id"], str):
         raise ValueError(f"run_id {record['run_id']!r} is not a string")
-    from bench.contention import check
+    from bench.measurement.contention import check
 
     check(record.get("contention"))
     RunSpec.from_dict(record["spec"])

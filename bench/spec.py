@@ -22,7 +22,7 @@ SPEC_VERSION = 1
 # Training fields added after records existed, hashed only when they differ from these values: a run that does
 # not use one keeps the run id it had before the field existed, so its record is still found and skipped.
 HASHED_UNLESS_DEFAULT = {"head_weight_decay": 0.0}
-PRECISIONS = ("fp32", "tf32", "bf16")  # train.precision's choices (bench/precision.py)
+PRECISIONS = ("fp32", "tf32", "bf16")  # train.precision's choices (bench/training/precision.py)
 
 
 @dataclass
@@ -76,7 +76,7 @@ class TrainConfig:
     # of that window (and what --log-dir writes to TensorBoard); docs/records.md#learning-curves.
     log_every: int = 10
     # fp32 | tf32 (CUDA tensor cores; fp32 on a CPU, noted in the record) | bf16 (autocast, fp32 master weights);
-    # bench/precision.py, docs/protocol.md#precision
+    # bench/training/precision.py, docs/protocol.md#precision
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"
 
     def head_rate(self, method_lr: float) -> float:
@@ -135,7 +135,7 @@ class RunSpec:
     train: dict[str, Any]
     data: dict[str, Any] = field(default_factory=dict)  # {"source": "local"|"hub", "dir": path (not hashed)}
     protocol: str = "dept"
-    # Resolved source prompts of transfer methods (``bench/sources.py``), in the config's order: one dict per
+    # Resolved source prompts of transfer methods (``bench/planning/sources.py``), in the config's order: one dict per
     # item, ``{"item", "kind": "run"|"file", "run_id" | "sha256", "task", "method", "seed", "path"}``. Empty for
     # every other method, and then left out of the hash, so run ids of non-transfer runs are unchanged.
     sources: list[dict[str, Any]] = field(default_factory=list)

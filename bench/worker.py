@@ -2,8 +2,8 @@
 
 The runner starts one worker process per run, so peak memory is per run and a crash in one run cannot end
 the others. The worker reports progress on stdout as lines ``@@progress {"step": .., "loss": ..}``
-(``bench/protocol.py``). It only runs the run: the run is built by ``bench/assemble.py``, trained by
-``bench/trainer.py`` and its record filled by ``bench/record.py``.
+(``bench/protocol.py``). It only runs the run: the run is built by ``bench/run/assemble.py``, trained by
+``bench/training/trainer.py`` and its record filled by ``bench/run/record.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from bench.assemble import build, prepare_data
 from bench.protocol import parse_worker_args, progress_line
-from bench.record import now, ok_record
 from bench.results import empty_record, failed_record, write_json_atomic
+from bench.run.assemble import build, prepare_data
+from bench.run.record import now, ok_record
 from bench.spec import RunSpec
 from methods.registry import display_name
 
@@ -30,11 +30,11 @@ def execute(
     """Run ``spec`` to a complete record (status ``ok``); exceptions propagate to the caller.
 
     With ``results_dir``, the trained state at the best checkpoint is saved (before the record exists) as
-    ``<results_dir>/artifacts/<run_id>.safetensors`` (``bench/artifacts.py``); without it, ``artifact`` is null.
-    ``checkpoint`` (a ``bench.checkpoint.Checkpointer``) makes training resume from and save to its file.
-    ``logger`` (a ``bench.curves.Logger``, e.g. TensorBoard) sees the loss windows and evaluations live.
+    ``<results_dir>/artifacts/<run_id>.safetensors`` (``bench/run/artifacts.py``); without it, ``artifact`` is null.
+    ``checkpoint`` (a ``bench.training.checkpoint.Checkpointer``) makes training resume from and save to its file.
+    ``logger`` (a ``bench.training.curves.Logger``, e.g. TensorBoard) sees the loss windows and evaluations live.
     """
-    from bench.trainer import train_and_evaluate
+    from bench.training.trainer import train_and_evaluate
 
     record = empty_record(spec)
     record["started_at"] = now()
@@ -62,7 +62,7 @@ def execute(
 
     artifact, artifact_bytes = None, None
     if results_dir is not None:  # the backbone now holds the best checkpoint (train_and_evaluate restored it)
-        from bench.artifacts import artifact_relpath, save_artifact
+        from bench.run.artifacts import artifact_relpath, save_artifact
 
         artifact = artifact_relpath(spec.run_id)
         artifact_bytes = save_artifact(Path(results_dir) / artifact, backbone, spec)
@@ -121,8 +121,8 @@ def run_spec(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N] [--no-artifacts] [--log-dir D]``."""
-    from bench.checkpoint import Checkpointer, checkpoint_path
-    from bench.signals import die_with_parent
+    from bench.grid.signals import die_with_parent
+    from bench.training.checkpoint import Checkpointer, checkpoint_path
 
     die_with_parent()
     args = parse_worker_args(sys.argv[1:] if argv is None else argv)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logger = None
     if args.log_dir is not None:
-        from bench.tensorboard_log import TensorBoardLogger
+        from bench.training.tensorboard_log import TensorBoardLogger
 
         logger = TensorBoardLogger(args.log_dir)
     try:

@@ -23,7 +23,7 @@ Source prompts (SPoT, ATTEMPT, MPT). A method with ``requires_sources = True`` n
 its sources in ``source_field`` (SPoT: ``"source"``, one item, ``--set spot.source=mnli``; ATTEMPT/MPT:
 ``"sources"``, comma-separated, ``--set attempt.sources=mnli,sst2``) and the method whose runs provide source
 prompts in ``source_method`` (``"pt"``). Each item is a task name or a path to a ``.safetensors`` prompt file;
-``random`` and ``none`` mean "no source prompts". The harness (``bench/sources.py``), not the method, turns the
+``random`` and ``none`` mean "no source prompts". The harness (``bench/planning/sources.py``), not the method, turns the
 items into tensors: a task name becomes the exported prompt of an ``ok`` run of ``source_method`` on that task
 (trained first if missing), and the resolved run ids enter the run's spec and hash. The method then receives
 the prompts, in the order listed, through :meth:`Method.load_sources` before :meth:`Method.initialize` (an empty

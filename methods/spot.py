@@ -17,7 +17,7 @@ Hugging Face default applies; ``docs/methods/spot.md#deviations-from-the-officia
 on MNLI (the harness trains it itself, docs/methods/spot.md#deviations-from-the-official-code single-task harness [dec]). The source must come from
 the same backbone (prompts do not transfer across embedding spaces) and have exactly ``l`` rows.
 
-``source`` is one item (``bench/sources.py``): a task name (the exported prompt of a ``pt`` run on it, trained
+``source`` is one item (``bench/planning/sources.py``): a task name (the exported prompt of a ``pt`` run on it, trained
 first if missing) or a ``.safetensors`` prompt file. ``random``/``none`` are refused: SPoT from a random prompt
 is plain PT and must not be reported as SPoT (§3.7); run ``pt`` instead.
 

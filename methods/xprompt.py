@@ -28,10 +28,10 @@ Harness decisions [dec] (docs/methods/xprompt.md#deviations-from-the-official-co
   ``round(ρ_tok · l · r/R)`` tokens and ``round(ρ_piece · l_kept · k · r/R)`` pieces; every round scores with the
   latest trained values and rewinds to the stage-1 final values.
 * Importance is scored with the backbone in evaluation mode (no dropout) on batches drawn from the training
-  split by a generator of their own (``bench/stages.py``).
+  split by a generator of their own (``bench/training/stages.py``).
 * Default ratios: ρ_tok = 0.2 and ρ_piece = 0.25, mid-points of docs/methods/xprompt.md's search grids {0.1, 0.2, 0.3, 0.5}
   and {0.1, 0.25, 0.5}; the paper's per-task values are not available.
-* Dev evaluation and best-checkpoint selection happen in the final stage only (``bench/stages.py``).
+* Dev evaluation and best-checkpoint selection happen in the final stage only (``bench/training/stages.py``).
 
 Counts (``docs/methods/xprompt.md#deviations-from-the-official-code``): ``trainable_params`` is what stage 1
 trains, ``l·d`` (T5-Base, l=100: 76,800), as the paper reports it; ``saved_params`` is the surviving entries

@@ -44,9 +44,9 @@ def run(args: argparse.Namespace, seed: int) -> dict:
     from peft import LoraConfig, PromptTuningConfig, TaskType, get_peft_model
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from bench.assemble import subsample
-    from bench.measure import environment
-    from bench.models import resolve_model
+    from bench.backbones.models import resolve_model
+    from bench.measurement.measure import environment
+    from bench.run.assemble import subsample
     from suites import get_task, load_splits
 
     task = get_task(args.task, args.suite)

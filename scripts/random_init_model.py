@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from bench.models import ALIASES
+from bench.backbones.models import ALIASES
 
 CONFIGS = Path(__file__).resolve().parents[1] / "bench" / "model_configs"
 

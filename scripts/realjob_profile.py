@@ -32,16 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
     from transformers import get_linear_schedule_with_warmup, set_seed
 
-    from bench.assemble import build, method_config, prepare_data
     from bench.backbones import load_backbone
-    from bench.loop_state import LoopState
-    from bench.measure import RssSampler
-    from bench.optim import build_optimizer, trainable_parameters
+    from bench.measurement.measure import RssSampler
     from bench.perf.cases import PerfCase
     from bench.perf.peft_twin import wrap_twin
     from bench.perf.real_task import batch_order, job_spec, plain_split
+    from bench.run.assemble import build, method_config, prepare_data
     from bench.terminal import show
-    from bench.trainer import evaluate
+    from bench.training.loop_state import LoopState
+    from bench.training.optim import build_optimizer, trainable_parameters
+    from bench.training.trainer import evaluate
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="sst2")
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         add(variant, "update", ms)
 
     def harness_step(index) -> None:
-        """The harness's step, call for call as bench/trainer.py makes it."""
+        """The harness's step, call for call as bench/training/trainer.py makes it."""
         batch, ms = _timed(
             lambda: {k: v.to("cpu", non_blocking=True) for k, v in split.batch(index, trim).items()}
         )

@@ -63,7 +63,7 @@ def grid_run_ids(
     """The run ids the grid plans (the preset's settings exactly, plus ``overrides`` as ``--set`` gives them), so
     that other runs in the same folder (the prompt-length sweep, runs with ``--set``) never enter the page's
     tables."""
-    from bench.plan import RunRequest, plan
+    from bench.planning.plan import RunRequest, plan
 
     ids: set[str] = set()
     for suite in dict.fromkeys(s for s, _ in tasks):
@@ -117,7 +117,7 @@ def run_plain(plain: Path, workers: int) -> None:
     floating-point sums, and so its result, depend on its thread count."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bench.grid import threads_env
+    from bench.grid.execute import threads_env
 
     done = load_plain(plain)
     commands = []
@@ -151,7 +151,7 @@ def _bench(args: list[str], workers: int) -> None:
 
 
 def _train_targets(suite: str, task_name: str, max_train: int) -> list[str]:
-    from bench.assemble import subsample
+    from bench.run.assemble import subsample
     from suites import get_task, load_splits
 
     task = get_task(task_name, suite)

@@ -29,7 +29,7 @@ def data_dir() -> Path:
 
 
 def _minilm_dir() -> Path:
-    from bench.models import ALIASES
+    from bench.backbones.models import ALIASES
 
     return Path(ALIASES["minilm"].local_dir)
 

@@ -59,7 +59,7 @@ def test_registry_did_you_mean_and_duplicates():
 
 
 def test_help_lists_every_preset_and_executor(capsys):
-    from bench.executors import EXECUTORS
+    from bench.grid.executors import EXECUTORS
     from bench.presets import PRESETS
 
     assert main(["run", "--help"]) == 0
@@ -75,8 +75,8 @@ def _spec(seed: int) -> RunSpec:
 def test_every_executor_reports_real_status_notes_and_temp_files(executor, tmp_path, monkeypatch):
     """The same grid path whatever the executor: stale temp files removed, malformed-row notes, the real
     status (oom) and the step reached of a run that did not finish ok, escaped error text."""
-    import bench.runner
-    from bench.grid import execute_grid
+    import bench.grid.runner
+    from bench.grid.execute import execute_grid
 
     specs = [_spec(1), _spec(2)]
 
@@ -91,7 +91,7 @@ def test_every_executor_reports_real_status_notes_and_temp_files(executor, tmp_p
         write_json_atomic(record_path(out_dir, spec), record)
         return record
 
-    monkeypatch.setattr(bench.runner, "run_one", fake_run_one)
+    monkeypatch.setattr(bench.grid.runner, "run_one", fake_run_one)
     tmp_path.joinpath(f".pt_rte_seed2_{specs[1].run_id}.json.abc.tmp").write_text("{")
     console = Console(record=True, width=300)
     assert execute_grid(specs, tmp_path, console, executor, workers=2) == 1
@@ -106,7 +106,7 @@ def test_every_executor_reports_real_status_notes_and_temp_files(executor, tmp_p
 
 
 def test_unknown_executor_is_bad_input(tmp_path):
-    from bench.grid import execute_grid
+    from bench.grid.execute import execute_grid
 
     with pytest.raises(InputError, match="did you mean 'local'"):
         execute_grid([_spec(1)], tmp_path, Console(), "locl")
@@ -126,7 +126,7 @@ def test_methods_declare_their_peft_twin_and_recorded_keys():
 def test_method_record_keeps_declared_keys_at_init_and_best():
     from types import SimpleNamespace
 
-    from bench.record import method_record
+    from bench.run.record import method_record
 
     result = SimpleNamespace(
         method_record_init={"gate_weights": [0.5], "other": 1},

@@ -7,7 +7,7 @@ import torch
 
 from bench.backbones import load_backbone
 from bench.spec import TrainConfig
-from bench.trainer import build_optimizer
+from bench.training.optim import build_optimizer
 from methods.registry import build_config, get_method_class
 from tests.test_methods_train import EXAMPLES, synthetic_source_prompts
 

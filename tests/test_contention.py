@@ -1,4 +1,4 @@
-"""Every run record says whether its training loop shared the machine (``contention``, bench/contention.py).
+"""Every run record says whether its training loop shared the machine (``contention``, bench/measurement/contention.py).
 
 The verdict is tested on fabricated measurements (a CI machine may itself be busy under ``pytest -n 2``, so no
 test asserts that a real run was quiet); the measurement plumbing on a real busy-loop subprocess and on a real
@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from bench.contention import REQUIRED_KEYS, ContentionMeter, check, verdict
+from bench.measurement.contention import REQUIRED_KEYS, ContentionMeter, check, verdict
 
 
 def quiet(**changes) -> dict:
@@ -97,7 +97,7 @@ def test_a_real_tiny_run_records_its_contention(tiny_bert_dir, monkeypatch):
     from bench.backbones import load_backbone
     from bench.protocol import WORKERS_ENV
     from bench.spec import TrainConfig
-    from bench.trainer import train_and_evaluate
+    from bench.training.trainer import train_and_evaluate
     from methods.pt import PromptTuning, PTConfig
     from suites.task import Example
 
@@ -151,10 +151,10 @@ def test_the_record_schema_has_contention():
 
 
 def test_the_grid_tells_each_worker_how_many_run_beside_it(monkeypatch, tmp_path):
-    """``bench.grid`` passes the number of runs side by side to every worker process (WORKERS_ENV)."""
+    """``bench.grid.execute`` passes the number of runs side by side to every worker process (WORKERS_ENV)."""
     from rich.console import Console
 
-    import bench.grid
+    import bench.grid.execute
     from bench.protocol import WORKERS_ENV
     from bench.spec import RunSpec
 
@@ -164,13 +164,13 @@ def test_the_grid_tells_each_worker_how_many_run_beside_it(monkeypatch, tmp_path
         seen.append(env[WORKERS_ENV])
         return None
 
-    monkeypatch.setattr(bench.grid, "run_locked", fake_run_locked)
+    monkeypatch.setattr(bench.grid.execute, "run_locked", fake_run_locked)
     specs = [
         RunSpec("glue", "sst2", "pt", {}, "minilm", "quick", seed, {"max_steps": 1}) for seed in range(3)
     ]
     console = Console(file=open(tmp_path / "screen.txt", "w"))
-    bench.grid.execute_grid(specs, tmp_path, console, executor="local", workers=2)
-    bench.grid.execute_grid(specs, tmp_path, console, executor="sequential", workers=2)
+    bench.grid.execute.execute_grid(specs, tmp_path, console, executor="local", workers=2)
+    bench.grid.execute.execute_grid(specs, tmp_path, console, executor="sequential", workers=2)
     assert seen == ["2"] * 3 + ["1"] * 3
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from bench.cli import main
+from bench.planning.plan import RunRequest, plan
 from bench.results import load_records, read_record
-from bench.runner import RunRequest, plan
 from bench.worker import execute
 
 
@@ -102,7 +102,7 @@ def test_same_spec_twice_gives_same_metrics(tiny_t5_dir, data_dir, method):
 
 def test_crashing_worker_leaves_a_failed_record(tmp_path, data_dir, monkeypatch):
     """A run whose model cannot load fails alone, with the error in its record."""
-    from bench.runner import run_one
+    from bench.grid.runner import run_one
 
     request = RunRequest(
         suite="glue",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from bench.spec import TrainConfig
-from bench.trainer import build_optimizer, trainable_parameters
+from bench.training.optim import build_optimizer, trainable_parameters
 from tests.test_methods_train import EXAMPLES, _build
 
 LABELS = ["0", "1"]

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from bench.backbones import load_backbone
-from bench.measure import environment, parameter_dtypes
+from bench.measurement.measure import environment, parameter_dtypes
 from methods.base import BackboneDims
 from methods.registry import build_config, get_method_class
 

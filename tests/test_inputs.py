@@ -7,10 +7,10 @@ import itertools
 import pytest
 import torch
 
-from bench.runner import RunRequest, plan
+from bench.planning.plan import RunRequest, plan
 from bench.spec import TrainConfig
-from bench.stages import StagePlan
-from bench.trainer import build_optimizer, trainable_parameters
+from bench.training.optim import build_optimizer, trainable_parameters
+from bench.training.stages import StagePlan
 from bench.worker import execute
 from methods.base import StageContext, TrainingStage
 from tests.test_methods_train import EXAMPLES, MAX_LENGTH, _build

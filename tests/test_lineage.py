@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from bench.artifacts import PROMPT_KEY, load_artifact
 from bench.cli import main
-from bench.reeval import reevaluate
 from bench.results import record_path
+from bench.run.artifacts import PROMPT_KEY, load_artifact
+from bench.run.reeval import reevaluate
 from bench.spec import RunSpec
 from methods.ulpt import random_projection
 from tests.test_artifacts_eval import run_worker, tiny_spec

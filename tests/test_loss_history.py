@@ -1,4 +1,4 @@
-"""The training-loss curve in the record (``metrics["loss_history"]``, bench/curves.py): window means of the
+"""The training-loss curve in the record (``metrics["loss_history"]``, bench/training/curves.py): window means of the
 per-step losses, one entry per ``train.log_every`` updated steps, the learning rate each window's last step
 used, kept through a kill and resume, across XPrompt's stages, and in failed records."""
 
@@ -8,14 +8,14 @@ import math
 
 import pytest
 
-from bench.checkpoint import Checkpointer, checkpoint_path
-from bench.curves import LossCurve
 from bench.errors import InputError
-from bench.measure import StepTimes
+from bench.measurement.measure import StepTimes
+from bench.planning.plan import RunRequest, plan
 from bench.results import empty_record, failed_record, validate_record
-from bench.runner import RunRequest, plan
 from bench.spec import TrainConfig
-from bench.trainer import TrainResult
+from bench.training.checkpoint import Checkpointer, checkpoint_path
+from bench.training.curves import LossCurve
+from bench.training.trainer import TrainResult
 from bench.worker import run_spec
 from tests.test_inputs import XP
 

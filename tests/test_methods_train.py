@@ -15,7 +15,7 @@ import torch
 
 from bench.backbones import load_backbone
 from bench.spec import TrainConfig
-from bench.trainer import build_optimizer, trainable_parameters
+from bench.training.optim import build_optimizer, trainable_parameters
 from methods.registry import build_config, get_method_class, list_methods
 
 MAX_LENGTH = 24

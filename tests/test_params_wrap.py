@@ -11,7 +11,7 @@ import torch
 from bench.backbones import meta_backbone
 from bench.cli import main
 from bench.spec import TrainConfig
-from bench.trainer import _load_state, _state, build_optimizer
+from bench.training.optim import build_optimizer, load_trainable_state, trainable_state
 from methods.registry import build_config, get_method_class
 from tests.test_methods_train import EXAMPLES, _build
 
@@ -117,11 +117,11 @@ def test_saved_and_best_state_round_trip(tiny_model_dir, name):
     batch = backbone.encode(EXAMPLES, ["0", "1"]).batch(slice(None))
     _train(backbone, method, batch)
     trained_loss = _predict(backbone, batch)
-    best = _state(backbone)
+    best = trainable_state(backbone)
     saved = {k: v.clone() for k, v in method.saved_state().items()}  # saved_state shares storage
     _train(backbone, method, batch)  # move away from the saved point
     assert _predict(backbone, batch) != trained_loss
-    _load_state(backbone, best)
+    load_trainable_state(backbone, best)
     assert _predict(backbone, batch) == trained_loss
     _train(backbone, method, batch)
     method.load_saved_state(saved)

@@ -63,7 +63,7 @@ def test_batch_order_is_the_trainers(tiny_bert_dir):
     """The trainer asks its split for exactly the batches ``batch_order`` gives (across an epoch boundary)."""
     from bench.backbones import EncodedSplit, load_backbone
     from bench.spec import TrainConfig
-    from bench.trainer import train_and_evaluate
+    from bench.training.trainer import train_and_evaluate
     from methods.pt import PromptTuning, PTConfig
     from suites.task import Example
 

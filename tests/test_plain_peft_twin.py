@@ -17,7 +17,7 @@ import importlib.util
 
 import pytest
 
-from bench.plan import RunRequest, plan
+from bench.planning.plan import RunRequest, plan
 from bench.worker import execute
 from tests.conftest import REPO
 

@@ -1,4 +1,4 @@
-"""``train.precision`` (bench/precision.py): part of the spec and its hash, validated, recorded as what ran;
+"""``train.precision`` (bench/training/precision.py): part of the spec and its hash, validated, recorded as what ran;
 bf16 autocast reaches the forward in training and evaluation while weights and optimiser state stay fp32;
 every backbone loads in fp32 whatever its checkpoint stores."""
 
@@ -14,10 +14,11 @@ from safetensors.torch import load_file
 from bench.backbones import load_backbone
 from bench.cli import main
 from bench.errors import InputError
-from bench.precision import PrecisionUnavailable, autocast, math_mode, resolve
-from bench.runner import RunRequest, plan
+from bench.planning.plan import RunRequest, plan
 from bench.spec import TrainConfig
-from bench.trainer import train_and_evaluate, trainable_parameters
+from bench.training.optim import trainable_parameters
+from bench.training.precision import PrecisionUnavailable, autocast, math_mode, resolve
+from bench.training.trainer import train_and_evaluate
 from methods.registry import list_methods
 from tests.test_methods_train import EXAMPLES, _build
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.runner import RunRequest, plan
+from bench.planning.plan import RunRequest, plan
 
 # task: (m, r, prompt lr, low-rank lr, max_steps, s)
 EXPECTED = {

@@ -8,8 +8,8 @@ import torch
 
 from bench.backbones import load_backbone
 from bench.errors import InputError
-from bench.optim import build_scheduler
 from bench.spec import RunSpec, TrainConfig
+from bench.training.optim import build_scheduler
 
 
 def _spec(**train) -> RunSpec:
@@ -101,8 +101,8 @@ def test_the_shipped_records_keep_their_run_ids():
 
 
 def test_head_weight_decay_reaches_the_heads_group(tiny_bert_dir):
-    from bench.assemble import attach_method
-    from bench.optim import build_optimizer
+    from bench.run.assemble import attach_method
+    from bench.training.optim import build_optimizer
     from methods.registry import build_config
 
     backbone = load_backbone(str(tiny_bert_dir), ["0", "1"], 32)

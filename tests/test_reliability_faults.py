@@ -1,6 +1,6 @@
 """Faults inside a run: NaN loss (stop / skip), out of memory, an exception, a segfault; checkpoint resume.
 
-Faults are injected with the test-only ``PTBENCH_FAULT`` variable (``bench/faults.py``). In-process tests
+Faults are injected with the test-only ``PTBENCH_FAULT`` variable (``bench/training/faults.py``). In-process tests
 call ``bench.worker.run_spec`` (what the worker process runs); the hard crash needs a real worker process.
 """
 
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench.checkpoint import Checkpointer, checkpoint_path
+from bench.grid.runner import run_one
+from bench.planning.plan import RunRequest, plan
 from bench.results import read_record, validate_record
-from bench.runner import RunRequest, plan, run_one
+from bench.training.checkpoint import Checkpointer, checkpoint_path
 from bench.worker import run_spec
 
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.cli import main
+from bench.planning.plan import RunRequest, plan
 from bench.results import read_record
-from bench.runner import RunRequest, plan
 from bench.worker import run_spec
 
 

@@ -16,10 +16,10 @@ import pytest
 from rich.console import Console
 
 from bench.cli import main
-from bench.grid import execute_grid
-from bench.locks import lock_path, try_lock
+from bench.grid.execute import execute_grid
+from bench.grid.locks import lock_path, try_lock
+from bench.planning.plan import RunRequest, plan
 from bench.results import empty_record, iter_records, load_records, read_record
-from bench.runner import RunRequest, plan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -211,7 +211,7 @@ def test_a_run_locked_by_another_process_is_skipped_not_failed(tiny_bert_dir, da
 
 def test_a_lock_dies_with_its_process(tmp_path):
     code = (
-        "import os, sys, time; from bench.locks import try_lock; "
+        "import os, sys, time; from bench.grid.locks import try_lock; "
         f"lock = try_lock({str(tmp_path)!r}, 'abcd'); print('locked', flush=True); time.sleep(60)"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -268,7 +268,7 @@ def test_two_bench_runs_on_one_folder_run_each_run_once(tiny_bert_dir, data_dir,
     import threading
     from collections import Counter
 
-    import bench.runner
+    import bench.grid.runner
     from bench.results import record_path, write_json_atomic
 
     calls: Counter = Counter()
@@ -281,7 +281,7 @@ def test_two_bench_runs_on_one_folder_run_each_run_once(tiny_bert_dir, data_dir,
         write_json_atomic(record_path(out_dir, spec), record)
         return record
 
-    monkeypatch.setattr(bench.runner, "run_one", fake_run_one)
+    monkeypatch.setattr(bench.grid.runner, "run_one", fake_run_one)
     specs = plan_specs(tiny_bert_dir, data_dir)
     codes = []
     consoles = [Console(record=True, width=200) for _ in range(2)]

@@ -314,7 +314,7 @@ def _has_lxml() -> bool:
 
 
 def test_sweep_plans_one_method_per_value():
-    from bench.runner import RunRequest, parse_sweep, plan
+    from bench.planning.plan import RunRequest, parse_sweep, plan
 
     request = RunRequest(
         "glue", ["rte"], ["pt", "dept"], [42, 43], "quick", sweeps=[parse_sweep("pt.num_tokens=10,20,50")]
@@ -350,7 +350,7 @@ def test_rows_from_loaded_records(records):
 
 def test_worker_stores_test_predictions_that_reproduce_the_metric(tiny_t5_dir, data_dir):
     """The record's per-example test strings (for the example-level bootstrap) give back its test metric."""
-    from bench.runner import RunRequest, plan
+    from bench.planning.plan import RunRequest, plan
     from bench.worker import execute
     from suites import get_task
 

@@ -85,7 +85,7 @@ def test_contended_runs_leave_time_and_memory_figures(tmp_path):
     def contention(k, seed):
         busy = k == 1
         return {
-            "contention": {  # the record contract's keys (bench/contention.py REQUIRED_KEYS)
+            "contention": {  # the record contract's keys (bench/measurement/contention.py REQUIRED_KEYS)
                 "contended": busy,
                 "why": "loadavg 3.1 > 2 cores" if busy else None,
                 "workers": 1,

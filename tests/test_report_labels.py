@@ -80,7 +80,7 @@ def test_report_imports_no_training_code(tmp_path):
     code = (
         "import sys; from pathlib import Path; from bench.report.build import ReportOptions, build_report; "
         f"build_report(ReportOptions(Path({str(out)!r}), Path({str(tmp_path / 'r')!r}), resamples=20)); "
-        "print(sorted(m for m in sys.modules if m.startswith(('methods', 'torch', 'bench.trainer'))))"
+        "print(sorted(m for m in sys.modules if m.startswith(('methods', 'torch', 'bench.training.trainer'))))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.strip().replace("'", '"')) == []
@@ -90,8 +90,8 @@ def test_the_run_summary_table_shows_the_display_name():
     """``bench run``'s closing table names EPT by its variant too, and keeps a changed design apart."""
     import io
 
+    from bench.grid.ui import summary_table
     from bench.terminal import make_console, show
-    from bench.ui import summary_table
 
     def rec(method, display, test):
         return {

@@ -47,7 +47,7 @@ def test_pscp_table_and_contention_marks(tmp_path):
             make_record(out, "pt", task, seed, score, rss_mib=1000.0, extra=extra)
             busy = {
                 **extra,
-                "contention": {  # the record contract's keys (bench/contention.py REQUIRED_KEYS)
+                "contention": {  # the record contract's keys (bench/measurement/contention.py REQUIRED_KEYS)
                     "contended": seed == 43,
                     "why": "another process" if seed == 43 else None,
                     "workers": 1,

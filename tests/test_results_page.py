@@ -70,7 +70,7 @@ def test_no_difference_is_not_significant():
 
 def test_the_page_reads_only_the_grids_own_runs(data_dir, monkeypatch):
     """The prompt-length sweep shares the results folder; only its l = 20 runs are the grid's."""
-    from bench.plan import RunRequest, parse_sweep, plan
+    from bench.planning.plan import RunRequest, parse_sweep, plan
 
     monkeypatch.setenv("BENCH_DATA_DIR", str(data_dir))
     ids = page.grid_run_ids(("pt",), "quick", (("glue", "sst2"),))

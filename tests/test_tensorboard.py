@@ -1,5 +1,5 @@
 """``bench run --log-dir`` and ``bench tune --log-dir``: TensorBoard event files per run, read back with
-TensorBoard's own reader; the folder is no part of the run id (bench/tensorboard_log.py)."""
+TensorBoard's own reader; the folder is no part of the run id (bench/training/tensorboard_log.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from bench.cli import main
-from bench.tensorboard_log import TensorBoardLogger
+from bench.training.tensorboard_log import TensorBoardLogger
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import cli
+from bench.grid.ui import print_plan
 from bench.terminal import make_console, show
-from bench.ui import print_plan
 
 LONG_NOTE = (
     "glue/rte: 3 malformed row(s) skipped (/tmp/"
@@ -56,7 +56,7 @@ def test_a_table_folds_instead_of_cutting(width, tiny_args_plan, tmp_path):
 
 @pytest.fixture
 def tiny_args_plan(tiny_bert_dir, data_dir):
-    from bench.runner import RunRequest, plan
+    from bench.planning.plan import RunRequest, plan
 
     return plan(
         RunRequest(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import optuna
 import pytest
 
-from bench.runner import RunRequest, plan
+from bench.planning.plan import RunRequest, plan
 from bench.tune.space import load_space_file, method_space, params_to_overrides, suggest
 from bench.tune.storage import build_pruner, check_storage
 from methods.base import MethodConfig

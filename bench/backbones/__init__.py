@@ -7,8 +7,14 @@ import torch
 from bench.backbones.base import Backbone, EncodedSplit
 from bench.backbones.decoder import DecoderBackbone
 from bench.backbones.encoder import EncoderBackbone
+from bench.backbones.models import (
+    UnknownModelError,
+    ensure_local_weights,
+    load_config,
+    model_family,
+    resolve_model,
+)
 from bench.backbones.seq2seq import Seq2SeqBackbone
-from bench.models import UnknownModelError, ensure_local_weights, load_config, model_family, resolve_model
 
 __all__ = [
     "Backbone",
@@ -22,7 +28,7 @@ __all__ = [
 
 # Every backbone is loaded in float32 whatever dtype its checkpoint stores (transformers 5.x would otherwise
 # keep a bf16 checkpoint in bf16): master weights are fp32, and lower precision is only ever the run's
-# ``train.precision`` autocast (bench/precision.py), which the record states.
+# ``train.precision`` autocast (bench/training/precision.py), which the record states.
 LOAD_DTYPE = torch.float32
 
 

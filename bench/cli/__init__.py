@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.signals import exit_code, install, restore
+    from bench.grid.signals import exit_code, install, restore
 
     parser = build_parser()
     try:

@@ -29,7 +29,7 @@ def choices(names) -> str:
 def add_request_options(parser: argparse.ArgumentParser, what: str) -> None:
     """The options ``bench run`` and ``bench tune`` share (suite, tasks, preset, model, data, out, caps, --set);
     ``what`` ("run" or "tune") only words the help."""
-    from bench.models import ALIASES
+    from bench.backbones.models import ALIASES
     from bench.presets import PRESETS
     from suites import list_suites
 
@@ -117,7 +117,7 @@ def request_from_args(args: argparse.Namespace, seeds: list[int] | str):
     """The one validation of ``bench run``'s and ``bench tune``'s request options -> a ``RunRequest``:
     suite, preset, methods, step and sample caps, data folder, model, tasks, ``seeds`` (a list, or the text
     of ``--seeds``) and ``--set``."""
-    from bench.plan import RunRequest, parse_overrides
+    from bench.planning.plan import RunRequest, parse_overrides
     from bench.registry import unknown_name
     from methods.registry import parse_method_list
     from suites import list_suites
@@ -133,7 +133,7 @@ def request_from_args(args: argparse.Namespace, seeds: list[int] | str):
     if args.data_dir and not Path(args.data_dir).is_dir():
         raise UsageError(f"--data-dir {args.data_dir!r} is not a folder")
     if args.model:
-        from bench.models import resolve_model
+        from bench.backbones.models import resolve_model
 
         resolve_model(args.model)
     return RunRequest(

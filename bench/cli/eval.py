@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
 
 def cmd(args: argparse.Namespace, console: Console) -> int:
     """Exit 0 if the re-evaluated dev and test metrics equal the recorded ones exactly, 1 if not, 2 bad input."""
-    from bench.reeval import NotReproduced, compare, find_record, reevaluate
+    from bench.run.reeval import NotReproduced, compare, find_record, reevaluate
 
     results_dir, record = find_record(args.run, Path(args.out))
     try:

@@ -25,7 +25,7 @@ def method_docs(name: str) -> str:
 
 
 def _table(what: str) -> Table:
-    from bench.models import ALIASES
+    from bench.backbones.models import ALIASES
     from bench.presets import PRESETS
     from methods.registry import get_method_class, list_methods
     from suites import all_tasks, list_suites, suite_tasks

@@ -23,9 +23,9 @@ def add_parser(sub) -> None:
 def cmd(args: argparse.Namespace, console: Console) -> int:
     import torch
 
-    from bench.assemble import attach_method
     from bench.backbones import meta_backbone
-    from bench.plan import parse_overrides
+    from bench.planning.plan import parse_overrides
+    from bench.run.assemble import attach_method
     from methods.registry import build_config, parse_method_list
 
     methods = parse_method_list(args.methods)

@@ -110,7 +110,7 @@ def targets_table(targets: list[dict]) -> Table:
 def _label_scoring(args: argparse.Namespace, console: Console) -> list[dict]:
     """``--eval``: one-pass label scoring vs the per-label loop, generation and a forward (bench/perf/scoring.py)."""
     from bench.perf.scoring import scoring_rows, scoring_table
-    from bench.plan import parse_overrides
+    from bench.planning.plan import parse_overrides
     from bench.presets import PERF
 
     console.print("timing label scoring (2, 3 and 26 labels) ...")
@@ -124,11 +124,11 @@ def _label_scoring(args: argparse.Namespace, console: Console) -> list[dict]:
 
 
 def cmd(args: argparse.Namespace, console: Console) -> int:
-    from bench.models import resolve_model
+    from bench.backbones.models import resolve_model
     from bench.perf import VARIANTS, best_of, plan_cases, run_in_subprocess
     from bench.perf.precision import parse_precisions, split_available, with_precisions
     from bench.perf.real_task import TASK_METHODS, TASK_VARIANTS
-    from bench.plan import parse_overrides
+    from bench.planning.plan import parse_overrides
     from bench.presets import PERF_METHODS
     from bench.registry import unknown_name
     from methods.registry import parse_method_list

@@ -14,7 +14,7 @@ HELP = "train methods on a suite's tasks and write one record per run"
 
 
 def add_parser(sub) -> None:
-    from bench.executors import EXECUTORS
+    from bench.grid.executors import EXECUTORS
 
     run = sub.add_parser("run", help=HELP)
     run.add_argument("--methods", required=True, help="comma-separated method names, or 'all'")
@@ -75,10 +75,10 @@ def _with_padding(overrides: dict[str, dict[str, str]], padding: str | None) -> 
 
 
 def cmd(args: argparse.Namespace, console: Console) -> int:
-    from bench.executors import EXECUTORS
-    from bench.grid import execute_grid
-    from bench.plan import parse_sweep, plan_with_sources
-    from bench.preflight import check_plan
+    from bench.grid.execute import execute_grid
+    from bench.grid.executors import EXECUTORS
+    from bench.planning.plan import parse_sweep, plan_with_sources
+    from bench.planning.preflight import check_plan
 
     request = request_from_args(args, args.seeds)
     request.overrides = _with_padding(request.overrides, args.padding)
@@ -107,7 +107,7 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
             "(its prompt is a source prompt of runs below)"
         )
     if args.dry_run:
-        from bench.ui import print_plan
+        from bench.grid.ui import print_plan
 
         print_plan(sources + specs, Path(args.out), console)
         return 0

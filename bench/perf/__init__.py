@@ -3,7 +3,7 @@
 For every method three variants can be timed on the same model, batch and sequence length (synthetic inputs
 with every position real, so padding plays no part):
 
-* ``harness``: the real training loop of ``bench run`` (``bench.trainer.train_and_evaluate``), its step timer;
+* ``harness``: the real training loop of ``bench run`` (``bench.training.trainer.train_and_evaluate``), its step timer;
 * ``bare``: a plain PyTorch loop around the same backbone and method module (forward, backward, clipping,
   optimiser, scheduler), with none of the harness's bookkeeping: the harness overhead is ``harness / bare``;
 * ``peft``: the same configuration through Hugging Face PEFT where PEFT has the method: each method declares

@@ -29,7 +29,7 @@ class PerfCase:
     warmup: int
     overrides: dict[str, str]
     seed: int = 0
-    precision: str = "fp32"  # train.precision of the timed loop (bench/precision.py)
+    precision: str = "fp32"  # train.precision of the timed loop (bench/training/precision.py)
     # ``bench perf --task``: the real job's rows, order and settings (``bench/perf/real_task.py``); None: the
     # synthetic fixed-length rows above.
     task: str | None = None

@@ -47,12 +47,12 @@ class _Task:
 
 
 def build(case: PerfCase):
-    """The case's backbone with its method attached (the one factory, ``bench.assemble``); transfer methods
+    """The case's backbone with its method attached (the one factory, ``bench.run.assemble``); transfer methods
     get random-vocabulary source prompts."""
     import torch
 
-    from bench.assemble import attach_method
     from bench.backbones import load_backbone
+    from bench.run.assemble import attach_method
     from methods.registry import build_config
 
     torch.manual_seed(case.seed)
@@ -71,7 +71,7 @@ def build(case: PerfCase):
 
 def _harness(case: PerfCase, backbone, split, device):
     from bench.spec import TrainConfig
-    from bench.trainer import train_and_evaluate
+    from bench.training.trainer import train_and_evaluate
 
     total = case.warmup + case.steps
     one = backbone.encode(examples(1, case.seq_len), LABELS)
@@ -93,11 +93,11 @@ def _bare(case: PerfCase, loss_fn, batch, params, device):
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    from bench.measure import StepTimes, sync
-    from bench.precision import autocast
+    from bench.measurement.measure import StepTimes, sync
+    from bench.training.precision import autocast
 
     total = case.warmup + case.steps
-    ctx = autocast(case.precision, device)  # the harness's context (bench/trainer.py)
+    ctx = autocast(case.precision, device)  # the harness's context (bench/training/trainer.py)
     optimizer = torch.optim.AdamW(params, lr=1e-3)
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, total)
     times = StepTimes(case.warmup)
@@ -117,11 +117,11 @@ def _bare(case: PerfCase, loss_fn, batch, params, device):
 
 
 def run_case(case: PerfCase) -> dict[str, Any]:
-    """Time ``case`` in this process in its precision (TF32 flags as a run would have them, bench/precision.py):
+    """Time ``case`` in this process in its precision (TF32 flags as a run would have them, bench/training/precision.py):
     ms/step (median, p90), tokens/s and peak memory over the baseline."""
     import torch
 
-    from bench.precision import math_mode, resolve
+    from bench.training.precision import math_mode, resolve
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if case.task is not None:  # the real job: its precision is the job's train.precision (--set)
@@ -146,7 +146,7 @@ def _run_case(case: PerfCase, device, precision_ran: str) -> dict[str, Any]:
         model.train(True)  # dropout on, as in every training loop (from_pretrained leaves eval mode)
         virtual = getattr(model.peft_config["default"], "num_virtual_tokens", 0) or 0
     else:
-        from bench.optim import trainable_parameters
+        from bench.training.optim import trainable_parameters
 
         backbone, method = build(case)
         backbone.to(device)
@@ -200,8 +200,8 @@ def _eval_case(case: PerfCase, device) -> dict[str, Any]:
     import torch
 
     from bench.errors import InputError
-    from bench.measure import StepTimes, sync
-    from bench.precision import autocast
+    from bench.measurement.measure import StepTimes, sync
+    from bench.training.precision import autocast
 
     backbone, method = build(case)
     if backbone.family == "encoder":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Dense peak TFLOP/s of common GPUs per precision (vendor datasheets, SXM parts where there are several, no
-# sparsity): fp32 on the CUDA cores (an fp32 run has TF32 off, bench/precision.py), tf32 and bf16 on the tensor
+# sparsity): fp32 on the CUDA cores (an fp32 run has TF32 off, bench/training/precision.py), tf32 and bf16 on the tensor
 # cores. None: the GPU has no such mode (V100 and T4 predate TF32 and bf16).
 GPU_PEAK_TFLOPS: dict[str, dict[str, float | None]] = {
     "H100": {"fp32": 66.9, "tf32": 494.7, "bf16": 989.4},
@@ -53,7 +53,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(device)
             self.base = torch.cuda.memory_allocated(device)
         else:
-            from bench.measure import RssSampler
+            from bench.measurement.measure import RssSampler
 
             self.base = psutil.Process().memory_info().rss
             self.sampler = RssSampler(interval_s=0.01).__enter__()

@@ -1,7 +1,7 @@
 """``bench perf --precision fp32,tf32,bf16``: every case timed in each precision the device has, side by side.
 
 A precision the device lacks (TF32 on a CPU or a pre-Ampere GPU, bf16 on a pre-Ampere GPU; see
-``bench.precision.unavailable_reason``) is not timed: running it would time fp32 under another name. It is
+``bench.training.precision.unavailable_reason``) is not timed: running it would time fp32 under another name. It is
 reported as not available, with the reason. The comparison puts each (method, variant)'s median ms/step and
 peak memory per precision in one row, with the ratios against fp32 (``bf16/fp32`` below 1 means bf16 is
 faster or smaller).
@@ -42,7 +42,7 @@ def split_available(precisions: list[str]) -> tuple[list[str], dict[str, str]]:
     one the case subprocesses pick (CUDA when there is one)."""
     import torch
 
-    from bench.precision import unavailable_reason
+    from bench.training.precision import unavailable_reason
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     missing = {p: r for p in precisions if (r := unavailable_reason(p, device)) is not None}

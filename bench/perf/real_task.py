@@ -2,11 +2,11 @@
 
 The synthetic cases time one fixed-length batch; a real job adds ragged batches, the text format, evaluation
 pauses and the record's bookkeeping. Here every variant gets the job ``bench run --tasks NAME --preset P``
-would run (planned by ``bench.plan``, data from ``bench.assemble.prepare_data``): its training rows, formatted
+would run (planned by ``bench.planning.plan``, data from ``bench.run.assemble.prepare_data``): its training rows, formatted
 and tokenised as the worker does, in the loop's batch order (``LoopState.next_indices`` from the same seeded
 generator), each batch cut to its longest row (``train.padding="longest"``). Variants:
 
-* ``harness``: ``bench.trainer.train_and_evaluate`` as the worker calls it (dev evaluations every
+* ``harness``: ``bench.training.trainer.train_and_evaluate`` as the worker calls it (dev evaluations every
   ``eval_every`` steps included, test split left out: it runs after the loop and is never training time);
 * ``bare``: a plain loop around the same backbone and method on the same batches (``harness / bare`` is what
   the trainer's bookkeeping costs);
@@ -16,7 +16,7 @@ generator), each batch cut to its longest row (``train.padding="longest"``). Var
 
 Each row has ms/step (median, mean, p90 after ``train.timing_warmup_steps``), the loop's training time (wall
 time minus evaluation, as the record's ``train_time_s``), the peak RSS (or CUDA allocated) over the post-load
-baseline, real tokens per row, and the loop's ``contention`` (``bench/contention.py``).
+baseline, real tokens per row, and the loop's ``contention`` (``bench/measurement/contention.py``).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def task_cases(
 
 def job_spec(case: PerfCase):
     """The ``RunSpec`` ``bench run`` plans for this case's task, method, preset, model, seed and ``--set``."""
-    from bench.plan import RunRequest, plan
+    from bench.planning.plan import RunRequest, plan
     from suites import get_task
 
     task = get_task(case.task)
@@ -94,10 +94,10 @@ def job_spec(case: PerfCase):
 
 def batch_order(n_rows: int, batch_size: int, steps: int, seed: int) -> list:
     """The training loop's batches of row indices ``[batch_size]`` for ``steps`` steps: the same generator and
-    epoch rule as ``bench.trainer`` (``LoopState.next_indices``), so every variant sees the same rows in order."""
+    epoch rule as ``bench.training.trainer`` (``LoopState.next_indices``), so every variant sees the same rows in order."""
     import torch
 
-    from bench.loop_state import LoopState
+    from bench.training.loop_state import LoopState
 
     order = torch.Generator().manual_seed(seed)
     state = LoopState(None, None, order, torch.randperm(n_rows, generator=order))
@@ -123,7 +123,7 @@ def _plain_loop(loss_fn, params, split, order, train, lr: float, eps: float, tri
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    from bench.measure import StepTimes, sync
+    from bench.measurement.measure import StepTimes, sync
 
     optimizer = torch.optim.AdamW(params, lr=lr, eps=eps)
     scheduler = get_linear_schedule_with_warmup(optimizer, train.warmup_steps, train.max_steps)
@@ -152,13 +152,13 @@ def run_task_case(case: PerfCase, device) -> dict[str, Any]:
     import torch
     from transformers import set_seed
 
-    from bench.assemble import build, method_config, prepare_data
     from bench.backbones import load_backbone
-    from bench.contention import ContentionMeter
     from bench.errors import InputError
-    from bench.optim import trainable_parameters
+    from bench.measurement.contention import ContentionMeter
     from bench.perf.memory import PeakMemory
     from bench.perf.peft_twin import wrap_twin
+    from bench.run.assemble import build, method_config, prepare_data
+    from bench.training.optim import trainable_parameters
 
     spec = job_spec(case)
     train = spec.train_config()
@@ -192,7 +192,7 @@ def run_task_case(case: PerfCase, device) -> dict[str, Any]:
     meter = ContentionMeter(workers=1)
     with meter:
         if case.variant == "harness":
-            from bench.trainer import train_and_evaluate
+            from bench.training.trainer import train_and_evaluate
 
             result = train_and_evaluate(backbone, task, split, dev_split, None, train, spec.seed, device)
             times, train_s = result.step_times, result.train_time_s

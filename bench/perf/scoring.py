@@ -59,8 +59,8 @@ def scoring_rows(
     An encoder has a class head and scores nothing: no rows."""
     import torch
 
-    from bench.measure import StepTimes, sync
-    from bench.models import load_config, model_family
+    from bench.backbones.models import load_config, model_family
+    from bench.measurement.measure import StepTimes, sync
     from bench.perf.cases import PerfCase
     from bench.perf.loops import build, examples
     from bench.presets import PERF

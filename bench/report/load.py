@@ -78,10 +78,10 @@ def _peak_memory(rec: dict[str, Any]) -> tuple[float | None, str | None]:
 
 def contended(rec: dict[str, Any]) -> bool | None:
     """Whether the run's time and memory were measured under contention (record key ``contention``, written by
-    ``bench/contention.py``); None when the record does not say (older records): not known. The verdict is
-    recomputed from the record's measurements with the current rule (``bench.contention.verdict``), so every
+    ``bench/measurement/contention.py``); None when the record does not say (older records): not known. The verdict is
+    recomputed from the record's measurements with the current rule (``bench.measurement.contention.verdict``), so every
     record in a report is judged by the same rule whichever version wrote it."""
-    from bench.contention import verdict
+    from bench.measurement.contention import verdict
 
     info = rec.get("contention")
     if not isinstance(info, dict) or info.get("contended") is None:

@@ -1,6 +1,6 @@
 """The in-run side of a search trial: report each dev evaluation to Optuna, stop when the pruner says so.
 
-The searching process runs each trial as a normal run subprocess (``bench.runner.run_one``) and passes the
+The searching process runs each trial as a normal run subprocess (``bench.grid.runner.run_one``) and passes the
 trial's address in the environment variable ``PTBENCH_TUNE_TRIAL`` (JSON: storage, study, trial_id, pruner),
 outside the hashed spec (a storage URL may carry a password and must not land in records). The run opens the
 study itself, which the journal file and RDB storages allow from any process, so pruning needs no channel back
@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Callable
 
-from bench.trainer import StopTraining
+from bench.training.trainer import StopTraining
 
 ENV = "PTBENCH_TUNE_TRIAL"
 

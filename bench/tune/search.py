@@ -2,7 +2,7 @@
 
 A trial is a ``RunSpec`` planned exactly as ``bench run`` plans it (preset, ``--set``), with the sampled values
 as further overrides and ``spec.trial = {"study", "trial"}``; it runs in the same worker subprocess
-(``bench.runner.run_one``) and writes a normal record. The objective is the task's dev selection metric at the
+(``bench.grid.runner.run_one``) and writes a normal record. The objective is the task's dev selection metric at the
 best evaluation (maximised); trials never evaluate the test split (``bench.worker``). Each dev evaluation is
 reported to Optuna from inside the run (``bench.tune.report``), and a pruned trial ends with record status
 ``pruned`` and Optuna state PRUNED.
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import InputError
-from bench.measure import visible_gpus
-from bench.plan import RunRequest, plan
-from bench.runner import run_one
+from bench.grid.runner import run_one
+from bench.measurement.measure import visible_gpus
+from bench.planning.plan import RunRequest, plan
 from bench.spec import RunSpec
 from bench.terminal import show
 from bench.tune.report import trial_env
@@ -94,7 +94,7 @@ class TuneRequest:
     workers: int = 1
     space_overrides: dict = field(default_factory=dict)
     reports_dir: str = "reports"
-    log_dir: str | None = None  # TensorBoard folders, one per trial (bench/tensorboard_log.py)
+    log_dir: str | None = None  # TensorBoard folders, one per trial (bench/training/tensorboard_log.py)
 
 
 def study_jobs(req: TuneRequest) -> list[StudyJob]:

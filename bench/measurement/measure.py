@@ -60,7 +60,7 @@ class RssSampler:
     """Samples this process's RSS in a daemon thread (default every 0.2 s) and keeps the peak.
 
     ``on_sample`` runs in the same thread at each sample (the trainer samples the load average there,
-    ``bench.contention.ContentionMeter.sample_load``), so no second thread wakes up."""
+    ``bench.measurement.contention.ContentionMeter.sample_load``), so no second thread wakes up."""
 
     def __init__(self, interval_s: float = 0.2, on_sample: Callable[[], None] | None = None) -> None:
         self.interval_s = interval_s
@@ -146,7 +146,7 @@ def _package_version(name: str) -> str | None:
 
 
 def git_commit() -> dict[str, str | bool | None]:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5

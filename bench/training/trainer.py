@@ -13,23 +13,22 @@ from dataclasses import dataclass, field
 
 import torch
 
-from bench import faults
-from bench import precision as amp
 from bench.backbones import Backbone, EncodedSplit
-from bench.checkpoint import Checkpointer
-from bench.contention import ContentionMeter
-from bench.curves import Logger, LossCurve, NullLogger
-from bench.loop_state import LoopState
-from bench.measure import GpuMemory, RssSampler, StepTimes, Stopwatch, sync
-from bench.optim import (
+from bench.measurement.contention import ContentionMeter
+from bench.measurement.measure import GpuMemory, RssSampler, StepTimes, Stopwatch, sync
+from bench.spec import TrainConfig
+from bench.training import faults
+from bench.training import precision as amp
+from bench.training.checkpoint import Checkpointer
+from bench.training.curves import Logger, LossCurve, NullLogger
+from bench.training.loop_state import LoopState
+from bench.training.optim import (
     build_optimizer,
     build_scheduler,
     load_trainable_state,
     trainable_parameters,
-    trainable_state,
 )
-from bench.spec import TrainConfig
-from bench.stages import StagePlan, begin_stage
+from bench.training.stages import StagePlan, begin_stage
 
 ProgressFn = Callable[[int, float], None]
 EvaluateFn = Callable[[int, dict[str, float]], None]  # (step, dev metrics); may raise StopTraining
@@ -42,7 +41,8 @@ class StopTraining(Exception):
 @dataclass
 class TrainResult:
     dev_history: list[dict] = field(default_factory=list)  # [{"step", "metrics", "loss"}]
-    loss_history: list[dict] = field(default_factory=list)  # [{"step", "loss", "lr"}] (bench/curves.py)
+    # [{"step", "loss", "lr"}] (bench/training/curves.py)
+    loss_history: list[dict] = field(default_factory=list)
     loss_window: list[float] = field(default_factory=list)  # losses of updated steps since the last entry
     best_step: int | None = None
     dev_metrics: dict[str, float] = field(default_factory=dict)
@@ -59,11 +59,12 @@ class TrainResult:
     nan_skipped_batches: int = 0
     stopped: str | None = None  # why an on_evaluate hook ended the loop early, else None
     peak_rss_train_bytes: int | None = None
-    contention: dict | None = None  # the training loop's (bench/contention.py), the record's ``contention``
+    # the training loop's (bench/measurement/contention.py), the record's ``contention``
+    contention: dict | None = None
     gpu: dict = field(default_factory=dict)
     method_record_init: dict = field(default_factory=dict)
     method_record_best: dict = field(default_factory=dict)
-    stages: list[dict] = field(default_factory=list)  # per training stage (bench/stages.py)
+    stages: list[dict] = field(default_factory=list)  # per training stage (bench/training/stages.py)
     test_predictions: list[str] = field(default_factory=list)  # per test example, for paired bootstraps
     test_references: list[str] = field(default_factory=list)
 
@@ -88,7 +89,7 @@ def evaluate(
 ) -> dict[str, float]:
     """Predict a split in fixed-size batches and score it with the task's metric; the predicted strings
     are appended to ``keep`` when given (the test split's, stored for per-example bootstraps). Runs under the
-    training's autocast (``train.precision``, bench/precision.py)."""
+    training's autocast (``train.precision``, bench/training/precision.py)."""
     backbone.train(False)
     predictions: list[str] = []
     trim = backbone.trims_batches(train.padding)
@@ -124,7 +125,7 @@ def train_and_evaluate(
     With ``checkpoint``, the loop resumes from its saved state and saves every ``checkpoint.every`` steps.
     ``on_evaluate(step, dev_metrics)`` runs after each dev evaluation and may raise ``StopTraining`` (a search
     trial's pruner): the loop then ends early and ``result.stopped`` says why. ``test_split=None`` (search
-    trials) never evaluates test. ``logger`` (``bench/curves.py``, e.g. TensorBoard) gets each loss window and
+    trials) never evaluates test. ``logger`` (``bench/training/curves.py``, e.g. TensorBoard) gets each loss window and
     evaluation as it happens; the caller closes it.
     """
     result = TrainResult(step_times=StepTimes(train.timing_warmup_steps))
@@ -275,8 +276,3 @@ def _train(
     if result.test_metrics:
         logger.log_eval(result.best_step, result.test_metrics, "test")  # at the step whose state was tested
     return result
-
-
-# Old names (tests and parallel branches import them from here).
-_state, _load_state = trainable_state, load_trainable_state
-__all__ = ["build_optimizer", "trainable_parameters", "train_and_evaluate", "evaluate", "TrainResult"]

@@ -1,10 +1,10 @@
 """The one grid path: ``execute_grid`` runs a list of specs with any executor and reports on them.
 
 It alone owns the split into done (an ``ok`` record exists) and to-do, the clean-up of temporary files left by
-killed runs, the per-run locks (``bench.runner.run_locked``), the malformed-row notes, the failure report with
+killed runs, the per-run locks (``bench.grid.runner.run_locked``), the malformed-row notes, the failure report with
 each run's real status (``failed``, ``oom``, ``cancelled``, ...) and the exit code. The executors
-(``bench/executors.py``: sequential, local, slurm, submitit-local) only decide where each run's worker
-process runs; the screen is ``bench/ui.py``.
+(``bench/grid/executors.py``: sequential, local, slurm, submitit-local) only decide where each run's worker
+process runs; the screen is ``bench/grid/ui.py``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 from rich.console import Console
 
-from bench.executors import EXECUTORS, Grid
+from bench.grid.executors import EXECUTORS, Grid
+from bench.grid.runner import existing, run_locked
+from bench.grid.ui import GridView, report_grid
 from bench.protocol import WORKERS_ENV
-from bench.runner import existing, run_locked
 from bench.spec import RunSpec
-from bench.ui import GridView, report_grid
 
 
 def threads_env(executor: str, side_by_side: int) -> dict[str, str]:
@@ -28,7 +28,7 @@ def threads_env(executor: str, side_by_side: int) -> dict[str, str]:
     Why: torch starts as many threads as there are cores in every worker, so 2 workers on 2 cores run 4 threads
     that preempt each other (each run slower than with one thread, and every record contended). Left alone when
     the user set ``OMP_NUM_THREADS`` or when the runs go to other machines (Slurm)."""
-    from bench.contention import usable_cores
+    from bench.measurement.contention import usable_cores
 
     if executor not in ("local", "submitit-local") or side_by_side < 2 or "OMP_NUM_THREADS" in os.environ:
         return {}
@@ -59,12 +59,12 @@ def execute_grid(
     if any did not finish ok.
 
     Only ``ok`` records count as done: ``failed``, ``oom`` and ``cancelled`` runs run again. Each run is
-    locked by its id (``bench.locks``) while it runs; one locked by another live ``bench run`` is skipped.
+    locked by its id (``bench.grid.locks``) while it runs; one locked by another live ``bench run`` is skipped.
     ``save_artifacts=False`` (``--no-artifacts``) skips artifacts except for the run ids in ``always_save``
     (source runs, whose artifact is the source prompt of later runs). ``slurm``: submitit parameters.
     ``log_dir`` (``--log-dir``): every run writes TensorBoard event files to its own folder under it.
     """
-    from bench.locks import holder, remove_stale_temp_files
+    from bench.grid.locks import holder, remove_stale_temp_files
 
     out_dir = Path(out_dir)
     run_executor = EXECUTORS.lookup(executor)

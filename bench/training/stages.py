@@ -105,8 +105,8 @@ def scoring_batches(
 
 
 def _under_autocast(loss_fn, train: TrainConfig, device: torch.device):
-    """The loss as the training step computes it: under the run's autocast (bench/precision.py)."""
-    from bench.precision import autocast
+    """The loss as the training step computes it: under the run's autocast (bench/training/precision.py)."""
+    from bench.training.precision import autocast
 
     def loss(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with autocast(train.precision, device):

@@ -2,7 +2,7 @@
 
 ``LoopState`` holds everything the rest of a run depends on (optimiser, schedule, data order, best-dev state,
 NaN streak), so resuming from a checkpoint and writing one are two methods here, and the loop in
-``bench/trainer.py`` reads as the loop it is: batch, step, evaluate, select.
+``bench/training/trainer.py`` reads as the loop it is: batch, step, evaluate, select.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from bench.backbones import Backbone
-from bench.optim import load_trainable_state, trainable_state
 from bench.spec import TrainConfig
+from bench.training.optim import load_trainable_state, trainable_state
 
 # TrainResult fields a snapshot keeps (the others are filled after the loop).
 RESULT_KEYS = (
@@ -85,7 +85,7 @@ class LoopState:
     def snapshot(
         self, backbone: Backbone, result, device: torch.device, eval_s: float, loop_s: float
     ) -> dict:
-        """Everything the rest of the loop depends on (see ``bench.checkpoint``)."""
+        """Everything the rest of the loop depends on (see ``bench.training.checkpoint``)."""
         return {
             "trainable": trainable_state(backbone),
             "optimizer": self.optimizer.state_dict(),

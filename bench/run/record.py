@@ -15,7 +15,7 @@ import torch
 if TYPE_CHECKING:
     from bench.backbones import Backbone
     from bench.spec import RunSpec, TrainConfig
-    from bench.trainer import TrainResult
+    from bench.training.trainer import TrainResult
     from methods.base import Method
 
 
@@ -35,7 +35,7 @@ def method_record(result: TrainResult, method: Method, backbone: Backbone) -> di
         "attach": method.attach,
         "display_name": method.display_name(),  # the row name reports show (e.g. ept[placeholder-v0])
         "prompt_placement": getattr(backbone, "prompt_placement", None),
-        # Multi-stage methods only (XPrompt): per-stage steps, wall time, trainable_params (bench/stages.py).
+        # Multi-stage methods only (XPrompt): per-stage steps, wall time, trainable_params (bench/training/stages.py).
         **({"stages": result.stages} if len(result.stages) > 1 else {}),
     }
 
@@ -56,9 +56,9 @@ def ok_record(
 ) -> dict[str, Any]:
     """``record`` (an ``empty_record`` with ``started_at``) completed from a finished training ``result``:
     status ``ok`` (or ``pruned`` when a search's pruner stopped it), metrics, counts, timings, environment."""
-    from bench.measure import environment, peak_rss_bytes
-    from bench.precision import resolve
-    from bench.sources import transfer_record
+    from bench.measurement.measure import environment, peak_rss_bytes
+    from bench.planning.sources import transfer_record
+    from bench.training.precision import resolve
 
     counts = method.counts()
     head = sum(p.numel() for p in backbone.head_parameters())

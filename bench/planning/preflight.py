@@ -1,6 +1,6 @@
 """Check a planned grid before any worker starts: bad input is one error at plan time, not N failed runs.
 
-``bench run`` calls :func:`check_plan` after ``bench.plan``; it raises an ``InputError`` (``TaskDataError`` is
+``bench run`` calls :func:`check_plan` after ``bench.planning.plan``; it raises an ``InputError`` (``TaskDataError`` is
 one) with a one-line message (the CLI turns it into ``bench: error: ...``, exit code 2) for
 
 * a method config that does not fit the backbone: rank larger than the hidden size, a prompt plus the padded
@@ -14,7 +14,7 @@ It returns notes to show the user (malformed rows skipped, per task), so they ar
 
 from __future__ import annotations
 
-from bench.assemble import method_config, model_dims, prepare_data, validate_config
+from bench.run.assemble import method_config, model_dims, prepare_data, validate_config
 from bench.spec import RunSpec
 
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
-from bench.artifacts import artifact_relpath, load_prompt
 from bench.errors import InputError, bad_input
+from bench.run.artifacts import artifact_relpath, load_prompt
 from bench.spec import RunSpec
 
 NO_SOURCE = ("random", "none")

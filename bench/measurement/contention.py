@@ -4,8 +4,8 @@ A step time means little when other processes shared the cores (docs/performance
 training loop this measures the process's CPU time (``getrusage``: every thread of this process) against wall
 time, the machine's busy CPU time from ``/proc/stat`` minus this process's (the CPU other processes used), the
 1-minute load average at the start, at the end and sampled in between (``sample_load``, called from the RSS
-sampler thread, ``bench.measure.RssSampler``), torch's thread count, the grid's concurrent worker count
-(``bench.protocol.WORKERS_ENV``, set by ``bench.grid``) and the usable cores (the CPU affinity). ``verdict``
+sampler thread, ``bench.measurement.measure.RssSampler``), torch's thread count, the grid's concurrent worker count
+(``bench.protocol.WORKERS_ENV``, set by ``bench.grid.execute``) and the usable cores (the CPU affinity). ``verdict``
 turns those into ``contended`` and a one-line ``why``; the rule is documented in docs/records.md#contention.
 """
 
@@ -36,7 +36,7 @@ def usable_cores() -> int:
 
 
 def grid_workers() -> int:
-    """How many runs the grid runs at once on this machine (``bench.grid`` sets it for each worker; 1 alone)."""
+    """How many runs the grid runs at once on this machine (``bench.grid.execute`` sets it for each worker; 1 alone)."""
     from bench.protocol import WORKERS_ENV
 
     try:

@@ -1,4 +1,4 @@
-"""Where a grid's runs execute: one function per executor, behind ``bench.grid.execute_grid``.
+"""Where a grid's runs execute: one function per executor, behind ``bench.grid.execute.execute_grid``.
 
 Every executor runs each spec as the same worker subprocess writing the same record; the grid has already
 skipped the finished runs and will report on all of them, so an executor only places the runs.
@@ -6,7 +6,7 @@ skipped the finished runs and will report on all of them, so an executor only pl
 * ``sequential``: one run after another in this process's child.
 * ``local`` with ``--workers N``: N threads, each taking the next spec from one shared queue and running it in
   its own process, so two workers never take the same spec and memory peaks stay per run. On a GPU machine
-  worker ``k`` runs on GPU ``k mod #GPUs``. Every run holds its per-run lock (``bench.locks``), so concurrent
+  worker ``k`` runs on GPU ``k mod #GPUs``. Every run holds its per-run lock (``bench.grid.locks``), so concurrent
   commands on one results folder never run the same run twice (a locked run is skipped).
 * ``slurm``: the specs become one Slurm job array through submitit (``pip install 'ptbench[slurm]'``), at most
   ``--workers`` tasks at a time; each array task runs one spec. ``submitit-local`` runs the same path with
@@ -25,8 +25,8 @@ from typing import Any
 from rich.console import Console
 
 from bench.errors import InputError
+from bench.grid.runner import run_locked
 from bench.registry import Registry
-from bench.runner import run_locked
 from bench.spec import RunSpec
 from bench.terminal import escape
 
@@ -56,7 +56,7 @@ def sequential(grid: Grid, specs: list[RunSpec]) -> None:
 
 def local(grid: Grid, specs: list[RunSpec]) -> None:
     """``grid.workers`` threads share one queue of specs; each run is its own process."""
-    from bench.measure import visible_gpus
+    from bench.measurement.measure import visible_gpus
 
     todo: queue.Queue[RunSpec] = queue.Queue()
     for spec in specs:

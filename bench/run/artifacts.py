@@ -66,7 +66,7 @@ def artifact_tensors(backbone: Backbone) -> dict[str, torch.Tensor]:
     for i, p in enumerate(backbone.head_parameters()):
         tensors[f"head.{i}"] = p
     if method.attach == "wrap":
-        from bench.trainer import trainable_parameters
+        from bench.training.trainer import trainable_parameters
 
         trainable = {id(p) for p in trainable_parameters(backbone)}
         head = {id(p) for p in backbone.head_parameters()}

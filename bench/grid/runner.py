@@ -1,7 +1,7 @@
 """Process supervision: one run in one worker subprocess (``python -m bench.worker``), under its lock.
 
 A crash, a kill or an interrupt of the worker still leaves a record (``failed`` or ``cancelled``). The
-runner names no method or task; planning is ``bench/plan.py``, the grid around it ``bench/grid.py``.
+runner names no method or task; planning is ``bench/planning/plan.py``, the grid around it ``bench/grid/execute.py``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.grid.signals import Terminated
 from bench.protocol import parse_progress, worker_command
 from bench.results import failed_record, read_record, record_path, write_json_atomic
-from bench.signals import Terminated
 from bench.spec import RunSpec
 
 
@@ -35,14 +35,14 @@ def run_one(
 
     ``save_artifacts=False`` skips the artifact (the record's ``artifact`` is null); it is not part of the spec,
     so it does not change the run id. If this process is interrupted (KeyboardInterrupt, or
-    ``bench.signals.Terminated`` on SIGTERM) the worker is stopped, the run is recorded as ``cancelled`` (it runs
+    ``bench.grid.signals.Terminated`` on SIGTERM) the worker is stopped, the run is recorded as ``cancelled`` (it runs
     again next time) and the interrupt propagates.
 
     ``env``: extra environment variables for the run's process (a GPU assignment, a search trial's address).
     ``log_dir`` (``--log-dir``): the worker writes TensorBoard event files to its own folder under it
-    (``bench.tensorboard_log.run_log_name``); not part of the spec either.
+    (``bench.training.tensorboard_log.run_log_name``); not part of the spec either.
     """
-    from bench.tensorboard_log import run_log_name
+    from bench.training.tensorboard_log import run_log_name
 
     path = record_path(out_dir, spec)
     last: dict[str, Any] = {}
@@ -63,7 +63,7 @@ def run_one(
             stderr=subprocess.PIPE,
             text=True,
             env=env,
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=Path(__file__).resolve().parents[2],
         )
         stderr_lines: list[str] = []
 
@@ -119,12 +119,12 @@ def run_locked(
     on_start: Callable[[RunSpec], Callable[[dict], None] | None] | None = None,
     **options: Any,
 ) -> dict[str, Any] | None:
-    """``run_one`` under the run's lock (``bench.locks``): None if another live process holds it; the finished
+    """``run_one`` under the run's lock (``bench.grid.locks``): None if another live process holds it; the finished
     record if another process completed the run meanwhile; else the new record.
 
     ``on_start(spec)``, called once the run really starts, returns its progress callback (or None);
     ``options`` go to ``run_one``."""
-    from bench.locks import try_lock
+    from bench.grid.locks import try_lock
 
     lock = try_lock(out_dir, spec.run_id)
     if lock is None:
@@ -158,15 +158,3 @@ def stop_worker(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
 def existing(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
     path = record_path(out_dir, spec)
     return read_record(path) if path.exists() else None
-
-
-_MOVED_TO_PLAN = ("RunRequest", "plan", "plan_with_sources", "parse_sweep", "parse_overrides")
-
-
-def __getattr__(name: str):
-    """Planning moved to ``bench.plan``; the old import path keeps working."""
-    if name in _MOVED_TO_PLAN:
-        import bench.plan
-
-        return getattr(bench.plan, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """``bench eval``: rebuild a finished run from its record and artifact and re-evaluate dev and test.
 
 The backbone and method are rebuilt from the record's spec with the worker's own ``prepare_data``/``build``
-(same seed, same source prompts), the artifact's trained state is loaded (``bench/artifacts.py``), and dev and
+(same seed, same source prompts), the artifact's trained state is loaded (``bench/run/artifacts.py``), and dev and
 test are evaluated as at the end of training. A run is reproduced only if every metric is exactly equal.
 """
 
@@ -62,10 +62,10 @@ def _spec_with_data_dir(spec: RunSpec, data_dir: str | None) -> RunSpec:
 
 def reevaluate(record: dict, results_dir: Path, data_dir: str | None = None) -> dict[str, dict[str, float]]:
     """Dev and test metrics of the run rebuilt from ``record`` and its artifact under ``results_dir``."""
-    from bench.artifacts import load_artifact
-    from bench.assemble import build, prepare_data
-    from bench.precision import math_mode, resolve
-    from bench.trainer import evaluate
+    from bench.run.artifacts import load_artifact
+    from bench.run.assemble import build, prepare_data
+    from bench.training.precision import math_mode, resolve
+    from bench.training.trainer import evaluate
 
     if record["status"] != "ok":
         raise InputError(f"run {record['run_id']} is {record['status']!r}: nothing to re-evaluate")
