@@ -124,6 +124,53 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture
+def make_spec(data_dir):
+    """The one factory of a RunSpec for a run on a tiny model: ``make_spec(model_dir, **overrides)``.
+
+    It plans (``bench.plan.plan``) the quick preset on real GLUE data cut to 32 training examples: one
+    ``task`` (default RTE), one ``method`` (default PT, 4 prompt tokens), one ``seed`` (default 42),
+    ``steps`` training steps (default 6). ``train`` is a dict of training settings and further keywords are
+    single settings that override it (values as the CLI's ``--set`` takes them, turned into strings);
+    ``method_config`` replaces the default method settings; ``out`` is the results folder in which source
+    prompts are looked up. The planned spec must be exactly one (a source run still to train is an error).
+    """
+    from bench.plan import RunRequest, plan
+
+    def make(
+        model_dir,
+        *,
+        method: str = "pt",
+        task: str = "rte",
+        seed: int = 42,
+        steps: int = 6,
+        train: dict | None = None,
+        method_config: dict | None = None,
+        out=None,
+        **settings,
+    ):
+        request = RunRequest(
+            suite="glue",
+            tasks=[task],
+            methods=[method],
+            seeds=[seed],
+            preset="quick",
+            model=str(model_dir),
+            data_dir=str(data_dir),
+            max_steps=steps,
+            max_train_samples=32,
+            overrides={
+                "train": {k: str(v) for k, v in {**(train or {}), **settings}.items()},
+                method: method_config or {"num_tokens": "4"},
+            },
+            out=str(out) if out else None,
+        )
+        (spec,) = plan(request)
+        return spec
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _screen_width(monkeypatch):
     """Tests render with a console (and argparse help) whose width they set, so a table's layout does not
