@@ -183,27 +183,12 @@ def _screen_width(monkeypatch):
     cli.console.width = 250
 
 
-# Files whose tests train real models or start several processes. Collected first, so that under
-# `pytest -n 2` (.ci/run) the long ones run beside the many short ones instead of after them.
-HEAVY_FIRST = (
-    "test_smollm2.py",
-    "test_tune.py",
-    "test_tune_postgres.py",
-    "test_end_to_end.py",
-    "test_reliability_kills.py",
-    "test_perf.py",
-    "test_perf_task.py",
-    "test_lineage.py",
-    "test_tensorboard.py",
-    "test_precision.py",
-)
-
-
 def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
-    items.sort(
-        key=lambda item: rank.get(item.path.name, len(HEAVY_FIRST))
-    )  # stable: the rest keep their order
+    """Tests marked ``slow`` (real models, several processes, a server, the browser, LaTeX) are collected first,
+    so that under ``pytest -n 2`` (.ci/run) the long ones run beside the many short ones instead of after them.
+    Ordered on the marker, not on a list of file names, which drifts as tests move. The sort is stable: each
+    group keeps its file and definition order."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_configure(config):

@@ -64,6 +64,7 @@ def test_exception_in_a_run_keeps_progress(tiny_bert_dir, make_spec, monkeypatch
     assert run_spec(make_spec(tiny_bert_dir, **RUN))["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_segfault_of_the_worker_is_recorded_by_the_parent(tiny_bert_dir, make_spec, tmp_path, monkeypatch):
     monkeypatch.setenv("PTBENCH_FAULT", "segfault@2")
     spec = make_spec(tiny_bert_dir, **RUN)
