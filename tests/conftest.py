@@ -124,6 +124,53 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture
+def make_spec(data_dir):
+    """The one factory of a RunSpec for a run on a tiny model: ``make_spec(model_dir, **overrides)``.
+
+    It plans (``bench.planning.plan.plan``) the quick preset on real GLUE data cut to 32 training examples: one
+    ``task`` (default RTE), one ``method`` (default PT, 4 prompt tokens), one ``seed`` (default 42),
+    ``steps`` training steps (default 6). ``train`` is a dict of training settings and further keywords are
+    single settings that override it (values as the CLI's ``--set`` takes them, turned into strings);
+    ``method_config`` replaces the default method settings; ``out`` is the results folder in which source
+    prompts are looked up. The planned spec must be exactly one (a source run still to train is an error).
+    """
+    from bench.planning.plan import RunRequest, plan
+
+    def make(
+        model_dir,
+        *,
+        method: str = "pt",
+        task: str = "rte",
+        seed: int = 42,
+        steps: int = 6,
+        train: dict | None = None,
+        method_config: dict | None = None,
+        out=None,
+        **settings,
+    ):
+        request = RunRequest(
+            suite="glue",
+            tasks=[task],
+            methods=[method],
+            seeds=[seed],
+            preset="quick",
+            model=str(model_dir),
+            data_dir=str(data_dir),
+            max_steps=steps,
+            max_train_samples=32,
+            overrides={
+                "train": {k: str(v) for k, v in {**(train or {}), **settings}.items()},
+                method: method_config or {"num_tokens": "4"},
+            },
+            out=str(out) if out else None,
+        )
+        (spec,) = plan(request)
+        return spec
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _screen_width(monkeypatch):
     """Tests render with a console (and argparse help) whose width they set, so a table's layout does not
@@ -136,27 +183,18 @@ def _screen_width(monkeypatch):
     cli.console.width = 250
 
 
-# Files whose tests train real models or start several processes. Collected first, so that under
-# `pytest -n 2` (.ci/run) the long ones run beside the many short ones instead of after them.
-HEAVY_FIRST = (
-    "test_smollm2.py",
-    "test_tune.py",
-    "test_tune_postgres.py",
-    "test_end_to_end.py",
-    "test_reliability_kills.py",
-    "test_perf.py",
-    "test_perf_task.py",
-    "test_lineage.py",
-    "test_tensorboard.py",
-    "test_precision.py",
-)
-
-
 def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
-    items.sort(
-        key=lambda item: rank.get(item.path.name, len(HEAVY_FIRST))
-    )  # stable: the rest keep their order
+    """Tests marked ``slow`` (real models, several processes, a server, the browser, LaTeX) are collected first,
+    so that under ``pytest -n 2`` (.ci/run) the long ones run beside the many short ones instead of after them.
+    Ordered on the marker, not on a list of file names, which drifts as tests move. A test that takes minutes
+    says so, ``pytest.mark.slow(minutes=4)``, and the longest start first (a long test started last makes the
+    run as long as itself after everything else); the sort is stable otherwise."""
+
+    def key(item):
+        slow = item.get_closest_marker("slow")
+        return (slow is None, -(slow.kwargs.get("minutes", 0) if slow else 0))
+
+    items.sort(key=key)
 
 
 def pytest_configure(config):

@@ -10,7 +10,6 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from bench.cli import main
-from bench.planning.plan import RunRequest, plan
 from bench.results import read_record, record_path
 from bench.run.artifacts import PROMPT_KEY
 from bench.worker import main as worker_main
@@ -18,24 +17,11 @@ from bench.worker import main as worker_main
 TRAIN = {"max_length": "32", "max_eval_samples": "24", "eval_every": "3", "batch_size": "4"}
 
 
-def tiny_spec(model_dir, data_dir, method="pt", task="rte", seed=42, out=None, **method_overrides):
-    train = dict(TRAIN)
+def train_for(model_dir) -> dict:
+    """This file's training settings for a run on ``model_dir`` (a ``make_spec`` in conftest.py)."""
     if "t5" in str(model_dir):
-        train["eval_mode"] = "score"  # label scoring: a tiny random T5 generates no valid label
-    request = RunRequest(
-        suite="glue",
-        tasks=[task],
-        methods=[method],
-        seeds=[seed],
-        preset="quick",
-        model=str(model_dir),
-        data_dir=str(data_dir),
-        max_steps=6,
-        max_train_samples=32,
-        overrides={"train": train, method: {"num_tokens": "4", **method_overrides}},
-        out=str(out) if out else None,
-    )
-    return plan(request)
+        return {**TRAIN, "eval_mode": "score"}  # label scoring: a tiny random T5 generates no valid label
+    return TRAIN
 
 
 def run_worker(spec, out, *flags) -> dict:
@@ -51,10 +37,10 @@ def run_worker(spec, out, *flags) -> dict:
 
 @pytest.mark.parametrize("family", ["t5", "bert"])
 def test_artifact_reproduces_metrics_and_tampering_is_caught(
-    family, tiny_t5_dir, tiny_bert_dir, data_dir, tmp_path
+    family, tiny_t5_dir, tiny_bert_dir, make_spec, tmp_path
 ):
     model_dir = tiny_t5_dir if family == "t5" else tiny_bert_dir
-    (spec,) = tiny_spec(model_dir, data_dir)
+    spec = make_spec(model_dir, train=train_for(model_dir))
     out = tmp_path / "results"
     record = run_worker(spec, out)
     assert record["status"] == "ok", record["error"]
@@ -89,8 +75,8 @@ def test_artifact_reproduces_metrics_and_tampering_is_caught(
     assert main(["eval", spec.run_id, "--out", str(out)]) == 1
 
 
-def test_no_artifacts_flag_keeps_run_id_and_eval_bad_input(tiny_bert_dir, data_dir, tmp_path, capsys):
-    (spec,) = tiny_spec(tiny_bert_dir, data_dir, seed=3)
+def test_no_artifacts_flag_keeps_run_id_and_eval_bad_input(tiny_bert_dir, make_spec, tmp_path, capsys):
+    spec = make_spec(tiny_bert_dir, train=train_for(tiny_bert_dir), seed=3)
     out = tmp_path / "results"
     record = run_worker(spec, out, "--no-artifacts")
     assert record["status"] == "ok" and record["run_id"] == spec.run_id

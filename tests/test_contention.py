@@ -64,6 +64,7 @@ def test_unreadable_proc_stat_leaves_the_other_rules():
     assert verdict(quiet(other_cpu_cores=None, threads=4))[0]
 
 
+@pytest.mark.slow
 def test_a_busy_loop_beside_the_window_is_seen_as_other_cpu():
     """A busy-loop subprocess uses about a core while this process sleeps: the meter sees other CPU and calls
     the window contended (more load from other test workers only adds to it)."""

@@ -17,6 +17,7 @@ def _records(out):
     return [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
 
 
+@pytest.mark.slow
 def test_quick_preset_on_real_sst2_writes_records_and_skips_on_rerun(data_dir, tmp_path, capsys):
     """The real packaged MiniLM on real SST-2, shortened to 20 steps so it fits in CI."""
     args = [
@@ -100,6 +101,7 @@ def test_same_spec_twice_gives_same_metrics(tiny_t5_dir, data_dir, method):
     assert first["final_loss"] == second["final_loss"]
 
 
+@pytest.mark.slow
 def test_crashing_worker_leaves_a_failed_record(tmp_path, data_dir, monkeypatch):
     """A run whose model cannot load fails alone, with the error in its record."""
     from bench.grid.runner import run_one

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench.cli import main
 
 
+@pytest.mark.slow
 def test_submitit_array_then_local_executor_skips_finished(tiny_t5_dir, data_dir, tmp_path, capsys):
     out = tmp_path / "results"
     args = [

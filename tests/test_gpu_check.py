@@ -18,10 +18,12 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.sh"
 GIB = 2**30
 
 
+@pytest.mark.slow
 def test_the_script_parses():
     assert subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 def test_without_cuda_it_exits_with_one_line_and_writes_nothing(tmp_path):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(

@@ -16,7 +16,7 @@ from bench.run.artifacts import PROMPT_KEY, load_artifact
 from bench.run.reeval import reevaluate
 from bench.spec import RunSpec
 from methods.ulpt import random_projection
-from tests.test_artifacts_eval import run_worker, tiny_spec
+from tests.test_artifacts_eval import run_worker, train_for
 from tests.test_methods_train import EXAMPLES, _build
 
 
@@ -82,8 +82,8 @@ def test_ulpt_saved_state_rebuilds_the_prompt_exactly(tiny_t5_dir):
 
 
 @pytest.mark.parametrize("method", ["adept", "ulpt"])
-def test_bench_eval_reproduces_the_run_exactly(method, tiny_bert_dir, data_dir, tmp_path):
-    (spec,) = tiny_spec(tiny_bert_dir, data_dir, method=method)
+def test_bench_eval_reproduces_the_run_exactly(method, tiny_bert_dir, make_spec, tmp_path):
+    spec = make_spec(tiny_bert_dir, train=train_for(tiny_bert_dir), method=method)
     out = tmp_path / "results"
     record = run_worker(spec, out)
     assert record["status"] == "ok", record["error"]

@@ -10,7 +10,6 @@ import pytest
 
 from bench.errors import InputError
 from bench.measurement.measure import StepTimes
-from bench.planning.plan import RunRequest, plan
 from bench.results import empty_record, failed_record, validate_record
 from bench.spec import TrainConfig
 from bench.training.checkpoint import Checkpointer, checkpoint_path
@@ -19,26 +18,20 @@ from bench.training.trainer import TrainResult
 from bench.worker import run_spec
 from tests.test_inputs import XP
 
-
-def tiny_spec(model_dir, data_dir, steps=6, method="pt", method_config=None, **train):
-    overrides = {"max_length": "24", "max_eval_samples": "8", "eval_every": "3", "batch_size": "4"}
-    # Linear decay (the paper preset's schedule; the quick preset ships a constant rate): the rates logged per
-    # window then show that each window records the rate its steps used.
-    overrides.update({"warmup_steps": "0", "schedule": "linear", **{k: str(v) for k, v in train.items()}})
-    request = RunRequest(
-        suite="glue",
-        tasks=["rte"],
-        methods=[method],
-        seeds=[5],
-        preset="quick",
-        model=str(model_dir),
-        data_dir=str(data_dir),
-        max_steps=steps,
-        max_train_samples=32,
-        overrides={"train": overrides, method: method_config or {"num_tokens": "4"}},
-    )
-    (spec,) = plan(request)
-    return spec
+# The runs of this file: RTE, PT with 4 tokens, 6 steps on 32 examples (``make_spec`` in conftest.py), on a
+# linear decay (the paper preset's schedule; the quick preset ships a constant rate): the rates logged per
+# window then show that each window records the rate its steps used.
+RUN = {
+    "seed": 5,
+    "train": {
+        "max_length": "24",
+        "max_eval_samples": "8",
+        "eval_every": "3",
+        "batch_size": "4",
+        "warmup_steps": "0",
+        "schedule": "linear",
+    },
+}
 
 
 def window_means(losses: list[float], every: int) -> list[float]:
@@ -77,10 +70,10 @@ def test_windows_are_means_of_the_updated_steps_and_skip_nonfinite_batches():
     assert [t[3] for t in logger.train] == pytest.approx([2.0, 5.0, 8.0])  # window mean step time (ms)
 
 
-def test_record_keeps_one_entry_per_window_with_the_rate_each_step_used(tiny_bert_dir, data_dir):
+def test_record_keeps_one_entry_per_window_with_the_rate_each_step_used(tiny_bert_dir, make_spec):
     """A real run: the per-step losses (captured through the progress hook, which gets every updated step's
     loss) averaged in windows of 3 are the record's entries; 10 steps -> 10 // 3 = 3 entries."""
-    spec = tiny_spec(tiny_bert_dir, data_dir, steps=10, log_every=3)
+    spec = make_spec(tiny_bert_dir, **RUN, steps=10, log_every=3)
     losses: list[float] = []
     record = run_spec(spec, progress=lambda step, loss: losses.append(loss))
     assert record["status"] == "ok", record["error"]
@@ -95,10 +88,10 @@ def test_record_keeps_one_entry_per_window_with_the_rate_each_step_used(tiny_ber
     assert all(math.isfinite(e["loss"]) for e in history)
 
 
-def test_history_survives_a_kill_and_resume(tiny_t5_dir, data_dir, tmp_path, monkeypatch):
+def test_history_survives_a_kill_and_resume(tiny_t5_dir, make_spec, tmp_path, monkeypatch):
     """Crash at step 6 with a checkpoint every 4 steps (its window half full), resume: the same history as a
     clean run; the failed record keeps the partial history."""
-    spec = tiny_spec(tiny_t5_dir, data_dir, steps=8, method="dept", log_every=3, eval_mode="score")
+    spec = make_spec(tiny_t5_dir, **RUN, steps=8, method="dept", log_every=3, eval_mode="score")
     clean = run_spec(spec)
     assert clean["status"] == "ok", clean["error"]
     assert [e["step"] for e in clean["metrics"]["loss_history"]] == [3, 6]
@@ -118,17 +111,17 @@ def test_history_survives_a_kill_and_resume(tiny_t5_dir, data_dir, tmp_path, mon
     assert resumed["metrics"]["loss_history"] == clean["metrics"]["loss_history"]
 
 
-def test_failed_run_keeps_the_partial_history(tiny_bert_dir, data_dir, monkeypatch):
+def test_failed_run_keeps_the_partial_history(tiny_bert_dir, make_spec, monkeypatch):
     monkeypatch.setenv("PTBENCH_FAULT", "raise@5")
-    record = run_spec(tiny_spec(tiny_bert_dir, data_dir, steps=8, log_every=2))
+    record = run_spec(make_spec(tiny_bert_dir, **RUN, steps=8, log_every=2))
     assert record["status"] == "failed" and record["steps"] == 5
     assert [e["step"] for e in record["metrics"]["loss_history"]] == [2, 4]
 
 
-def test_multi_stage_method_counts_steps_across_stages(tiny_t5_dir, data_dir):
+def test_multi_stage_method_counts_steps_across_stages(tiny_t5_dir, make_spec):
     """XPrompt trains two stages of 4 steps: windows of 2 close at global steps 2, 4, 6, 8."""
     config = {**XP, "score_batches": "2"}
-    spec = tiny_spec(tiny_t5_dir, data_dir, steps=4, method="xprompt", method_config=config, log_every=2)
+    spec = make_spec(tiny_t5_dir, **RUN, steps=4, method="xprompt", method_config=config, log_every=2)
     record = run_spec(spec)
     assert record["status"] == "ok", record["error"]
     history = record["metrics"]["loss_history"]
@@ -138,11 +131,11 @@ def test_multi_stage_method_counts_steps_across_stages(tiny_t5_dir, data_dir):
     assert [e["lr"] for e in history] == pytest.approx([base * (1 - k / 4) for k in (1, 3, 1, 3)])
 
 
-def test_log_every_is_validated_and_hashed(tiny_bert_dir, data_dir):
+def test_log_every_is_validated_and_hashed(tiny_bert_dir, make_spec):
     with pytest.raises(InputError, match=r"train.log_every=0 must be >= 1"):
         TrainConfig(log_every=0).validate()
-    assert tiny_spec(tiny_bert_dir, data_dir).train["log_every"] == 10  # the quick preset's
-    ten, five = (tiny_spec(tiny_bert_dir, data_dir, log_every=n) for n in (10, 5))
+    assert make_spec(tiny_bert_dir, **RUN).train["log_every"] == 10  # the quick preset's
+    ten, five = (make_spec(tiny_bert_dir, **RUN, log_every=n) for n in (10, 5))
     assert ten.run_id != five.run_id
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench.cli import main
 from bench.perf import plan_cases, ratios
 
 
+@pytest.mark.slow
 def test_perf_table_and_ratios_on_a_tiny_model(tiny_bert_dir, tmp_path, capsys):
     out = tmp_path / "perf.json"
     args = ["perf", "--model", str(tiny_bert_dir), "--methods", "pt,dept", "--batch", "2", "--seq-len", "16"]
@@ -72,6 +75,7 @@ def test_peft_lora_uses_our_rank_and_modules(tiny_bert_dir):
     assert ours["trainable_params"] == peft["trainable_params"]
 
 
+@pytest.mark.slow
 def test_eval_modes_are_timed_on_t5(tiny_t5_dir, tmp_path):
     out = tmp_path / "perf.json"
     args = ["perf", "--model", str(tiny_t5_dir), "--methods", "pt", "--variants", "bare", "--eval"]
@@ -123,6 +127,7 @@ def test_best_of_repeats_keeps_the_fastest_median_and_lowest_peak():
     assert best["harness"]["ms_per_step"] == 11.0  # a failed repeat does not hide a good one
 
 
+@pytest.mark.slow
 def test_precisions_side_by_side_on_a_cpu(tiny_bert_dir, tmp_path, capsys):
     """fp32 and bf16 are timed, tf32 is reported as not available (a CPU has no TF32), and each row's
     bf16/fp32 ratios are the quotients of the two rows."""

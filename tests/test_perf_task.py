@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from bench.cli import main
@@ -24,6 +25,7 @@ SMALL = [
 ]
 
 
+@pytest.mark.slow
 def test_task_mode_times_harness_and_peft_on_the_same_batches(tiny_bert_dir, data_dir, tmp_path, capsys):
     out = tmp_path / "perf.json"
     sets = [arg for item in SMALL for arg in ("--set", item)]

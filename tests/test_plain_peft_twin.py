@@ -21,6 +21,9 @@ from bench.planning.plan import RunRequest, plan
 from bench.worker import execute
 from tests.conftest import REPO
 
+# Both sides train the real MiniLM (the harness and the plain PEFT script).
+pytestmark = pytest.mark.slow
+
 STEPS, BATCH, TRAIN_ROWS, MAX_LENGTH = 6, 4, 32, 32  # inputs cut to 32 tokens: seconds, not minutes
 
 

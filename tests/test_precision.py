@@ -142,6 +142,7 @@ def test_a_bf16_checkpoint_loads_in_fp32(tiny_bert_dir, tmp_path):
     assert {p.dtype for p in backbone.model.parameters()} == {torch.float32}
 
 
+@pytest.mark.slow
 def test_bench_run_records_what_each_precision_ran(tiny_t5_dir, data_dir, tmp_path):
     """Through the CLI on CPU: fp32 as before, tf32 recorded as fp32 (same numbers as fp32), bf16 recorded
     as bf16 with other numbers, and its trained tensors (the artifact) still fp32."""

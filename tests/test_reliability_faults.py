@@ -9,34 +9,20 @@ from __future__ import annotations
 import pytest
 
 from bench.grid.runner import run_one
-from bench.planning.plan import RunRequest, plan
 from bench.results import read_record, validate_record
 from bench.training.checkpoint import Checkpointer, checkpoint_path
 from bench.worker import run_spec
 
-
-def tiny_spec(model_dir, data_dir, steps=6, seed=7, method="pt", **train):
-    overrides = {"max_length": "24", "max_eval_samples": "8", "eval_every": "2", "batch_size": "4"}
-    overrides.update({k: str(v) for k, v in train.items()})
-    request = RunRequest(
-        suite="glue",
-        tasks=["rte"],
-        methods=[method],
-        seeds=[seed],
-        preset="quick",
-        model=str(model_dir),
-        data_dir=str(data_dir),
-        max_steps=steps,
-        max_train_samples=32,
-        overrides={"train": overrides, method: {"num_tokens": "4"}},
-    )
-    (spec,) = plan(request)
-    return spec
+# The runs of this file: RTE, PT with 4 tokens, 6 steps on 32 examples (``make_spec`` in conftest.py).
+RUN = {
+    "seed": 7,
+    "train": {"max_length": "24", "max_eval_samples": "8", "eval_every": "2", "batch_size": "4"},
+}
 
 
-def test_nan_loss_stops_the_run_with_step_and_last_metrics(tiny_bert_dir, data_dir, monkeypatch):
+def test_nan_loss_stops_the_run_with_step_and_last_metrics(tiny_bert_dir, make_spec, monkeypatch):
     monkeypatch.setenv("PTBENCH_FAULT", "nan@5")
-    record = run_spec(tiny_spec(tiny_bert_dir, data_dir))
+    record = run_spec(make_spec(tiny_bert_dir, **RUN))
     validate_record(record)
     assert record["status"] == "failed"
     assert record["error"].startswith("FloatingPointError: non-finite loss nan at step 5")
@@ -45,51 +31,52 @@ def test_nan_loss_stops_the_run_with_step_and_last_metrics(tiny_bert_dir, data_d
     assert "injected" not in record["error"] and record["traceback"]
 
 
-def test_nan_skip_policy_skips_and_counts_the_batch(tiny_bert_dir, data_dir, monkeypatch):
+def test_nan_skip_policy_skips_and_counts_the_batch(tiny_bert_dir, make_spec, monkeypatch):
     monkeypatch.setenv("PTBENCH_FAULT", "nan@3")
-    record = run_spec(tiny_spec(tiny_bert_dir, data_dir, nan_policy="skip"))
+    record = run_spec(make_spec(tiny_bert_dir, **RUN, nan_policy="skip"))
     assert record["status"] == "ok", record["error"]
     assert record["nan_skipped_batches"] == 1 and record["steps"] == 6
 
 
-def test_nan_skip_policy_stops_after_too_many_consecutive_skips(tiny_bert_dir, data_dir, monkeypatch):
+def test_nan_skip_policy_stops_after_too_many_consecutive_skips(tiny_bert_dir, make_spec, monkeypatch):
     monkeypatch.setenv("PTBENCH_FAULT", "nan@*")
-    record = run_spec(tiny_spec(tiny_bert_dir, data_dir, nan_policy="skip", max_nan_skips=2))
+    record = run_spec(make_spec(tiny_bert_dir, **RUN, nan_policy="skip", max_nan_skips=2))
     assert record["status"] == "failed"
     assert "at step 3 (3 in a row > max_nan_skips)" in record["error"]
     assert record["nan_skipped_batches"] == 2
 
 
-def test_out_of_memory_is_its_own_status(tiny_bert_dir, data_dir, monkeypatch):
+def test_out_of_memory_is_its_own_status(tiny_bert_dir, make_spec, monkeypatch):
     monkeypatch.setenv("PTBENCH_FAULT", "oom@2")
-    record = run_spec(tiny_spec(tiny_bert_dir, data_dir))
+    record = run_spec(make_spec(tiny_bert_dir, **RUN))
     assert record["status"] == "oom", record["error"]
     assert "can't allocate memory" in record["error"] or "OutOfMemoryError" in record["error"]
     assert record["steps"] == 2
     validate_record(record)
 
 
-def test_exception_in_a_run_keeps_progress(tiny_bert_dir, data_dir, monkeypatch):
+def test_exception_in_a_run_keeps_progress(tiny_bert_dir, make_spec, monkeypatch):
     monkeypatch.setenv("PTBENCH_FAULT", "raise@4/seed=7")
-    record = run_spec(tiny_spec(tiny_bert_dir, data_dir))
+    record = run_spec(make_spec(tiny_bert_dir, **RUN))
     assert record["status"] == "failed" and record["error"] == "RuntimeError: injected fault at step 4"
     assert record["steps"] == 4 and len(record["metrics"]["dev_history"]) == 1
     monkeypatch.setenv("PTBENCH_FAULT", "raise@4/seed=8")  # another seed's fault: this run is fine
-    assert run_spec(tiny_spec(tiny_bert_dir, data_dir))["status"] == "ok"
+    assert run_spec(make_spec(tiny_bert_dir, **RUN))["status"] == "ok"
 
 
-def test_segfault_of_the_worker_is_recorded_by_the_parent(tiny_bert_dir, data_dir, tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_segfault_of_the_worker_is_recorded_by_the_parent(tiny_bert_dir, make_spec, tmp_path, monkeypatch):
     monkeypatch.setenv("PTBENCH_FAULT", "segfault@2")
-    spec = tiny_spec(tiny_bert_dir, data_dir)
+    spec = make_spec(tiny_bert_dir, **RUN)
     record = run_one(spec, tmp_path)
     assert record["status"] == "failed"
     assert record["error"].startswith("worker killed by SIGSEGV at step")
     assert read_record(next(tmp_path.glob("*.json")))["status"] == "failed"
 
 
-def test_resume_from_checkpoint_gives_the_same_metrics(tiny_t5_dir, data_dir, tmp_path, monkeypatch):
+def test_resume_from_checkpoint_gives_the_same_metrics(tiny_t5_dir, make_spec, tmp_path, monkeypatch):
     """Crash at step 5 with a checkpoint every 2 steps, resume: same final metrics as one clean run."""
-    spec = tiny_spec(tiny_t5_dir, data_dir, steps=8, method="dept", eval_every=3, eval_mode="score")
+    spec = make_spec(tiny_t5_dir, **RUN, steps=8, method="dept", eval_every=3, eval_mode="score")
     clean = run_spec(spec)
     assert clean["status"] == "ok", clean["error"]
 

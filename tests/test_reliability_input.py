@@ -243,6 +243,7 @@ def test_random_arguments_give_a_clean_run_or_a_clean_error(
     check()
 
 
+@pytest.mark.slow
 def test_a_failing_run_does_not_stop_the_grid(tiny_args, monkeypatch, capsys, tmp_path):
     """One run of the grid raises: the next run still runs, exit code 1, the summary lists the failure."""
     monkeypatch.setenv("PTBENCH_FAULT", "raise@2/seed=1")

@@ -90,6 +90,7 @@ def group_alive(pgid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_sigkill_mid_grid_then_rerun_completes_every_run_once(tiny_bert_dir, data_dir, tmp_path, monkeypatch):
     out = tmp_path / "results"
     args = grid_args(tiny_bert_dir, data_dir, out)
@@ -146,6 +147,7 @@ def plan_specs(model_dir, data_dir):
     return plan(request)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_sigint_cancel_the_run_and_exit_cleanly(tiny_bert_dir, data_dir, tmp_path, signum, code):
     """The run is cancelled with its checkpoint kept; after SIGTERM a re-run resumes it and finishes it."""
@@ -209,6 +211,7 @@ def test_a_run_locked_by_another_process_is_skipped_not_failed(tiny_bert_dir, da
     assert not list(tmp_path.glob("*.json"))  # nothing run, nothing recorded
 
 
+@pytest.mark.slow
 def test_a_lock_dies_with_its_process(tmp_path):
     code = (
         "import os, sys, time; from bench.grid.locks import try_lock; "

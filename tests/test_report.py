@@ -241,6 +241,7 @@ def test_figures_and_rebuild_determinism(report):
     assert changed == [], f"not byte-identical after a rebuild: {changed}"
 
 
+@pytest.mark.slow
 def test_report_cli_filters_and_no_torch(records, tmp_path):
     """The CLI end to end in a fresh interpreter: filters keep only the asked-for runs; torch is never loaded."""
     out = tmp_path / "rep"
@@ -271,6 +272,7 @@ def _browser() -> str:
     pytest.fail("no chromium found: install it (apt-get install -y chromium), as .ci/run does")
 
 
+@pytest.mark.slow
 def test_html_page_in_browser(report):
     out = report[0]
     page = out / "index.html"

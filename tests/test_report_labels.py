@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.report.build import ReportOptions, build_report
 from bench.report.load import load_runs
 from bench.results import record_path, write_json_atomic
@@ -73,6 +75,7 @@ def test_the_worker_writes_the_name_even_for_a_failed_run(tmp_path):
     assert record["method_record"]["display_name"] == "ept[placeholder-v0]"
 
 
+@pytest.mark.slow
 def test_report_imports_no_training_code(tmp_path):
     out = tmp_path / "results"
     _with_name(out, make_record(out, "ept", "rte", 42, 66.0))

@@ -13,6 +13,9 @@ import pytest
 
 from tests.test_report import records, report  # noqa: F401, F811  (the shared report fixtures)
 
+# Compiles LaTeX (pdflatex).
+pytestmark = pytest.mark.slow
+
 DOCUMENT = r"""\documentclass{article}
 \usepackage[T1]{fontenc}
 \usepackage[utf8]{inputenc}

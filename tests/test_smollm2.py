@@ -11,9 +11,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
+
 from bench.cli import main
 from bench.spec import RunSpec
 from bench.worker import prepare_data
+
+# The real SmolLM2-135M trains 100 steps in a bench run (a worker process).
+pytestmark = pytest.mark.slow(minutes=4)  # about 4.5 min on one thread of the idle 2-core machine
 
 
 def test_pt_on_smollm2_beats_the_dev_majority(data_dir, tmp_path):

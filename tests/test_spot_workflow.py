@@ -15,18 +15,26 @@ from bench.planning.sources import _pick, transfer_record
 from bench.run.artifacts import load_prompt
 from bench.worker import build
 from suites import get_task
-from tests.test_artifacts_eval import run_worker, tiny_spec
+from tests.test_artifacts_eval import run_worker, train_for
 
 
-def test_spot_starts_from_the_source_prompt_and_records_it(tiny_t5_dir, data_dir, tmp_path):
+def test_spot_starts_from_the_source_prompt_and_records_it(tiny_t5_dir, make_spec, tmp_path):
     out = tmp_path / "results"
-    (source,) = tiny_spec(tiny_t5_dir, data_dir, method="pt", task="mrpc", out=out)
+    train = train_for(tiny_t5_dir)
+    source = make_spec(tiny_t5_dir, train=train, method="pt", task="mrpc", out=out)
     source_record = run_worker(source, out)
     assert source_record["status"] == "ok", source_record["error"]
     source_prompt, metadata = load_prompt(out / source_record["artifact"])
     assert metadata["run_id"] == source.run_id and metadata["task"] == "mrpc"
 
-    (target,) = tiny_spec(tiny_t5_dir, data_dir, method="spot", task="rte", out=out, source="mrpc")
+    target = make_spec(
+        tiny_t5_dir,
+        train=train,
+        method="spot",
+        task="rte",
+        out=out,
+        method_config={"num_tokens": "4", "source": "mrpc"},
+    )
     assert [s["run_id"] for s in target.sources] == [source.run_id]
     _, method = build(target, get_task("rte"), target.train_config(), out)
     assert torch.equal(method.soft_prompt.detach(), source_prompt)  # initial prompt = the source's export
@@ -41,8 +49,13 @@ def test_spot_starts_from_the_source_prompt_and_records_it(tiny_t5_dir, data_dir
     # The source is part of the run's identity: another source prompt is another run.
     other = dataclasses.replace(target, sources=[{**target.sources[0], "run_id": "0" * 16}])
     assert other.run_id != target.run_id
-    (from_file,) = tiny_spec(
-        tiny_t5_dir, data_dir, method="spot", task="rte", out=out, source=str(out / source_record["artifact"])
+    from_file = make_spec(
+        tiny_t5_dir,
+        train=train,
+        method="spot",
+        task="rte",
+        out=out,
+        method_config={"num_tokens": "4", "source": str(out / source_record["artifact"])},
     )
     assert from_file.sources[0]["kind"] == "file" and from_file.run_id != target.run_id
     # Self-transfer is flagged when the target task is a source.

@@ -28,6 +28,7 @@ def scalars(folder) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
+@pytest.mark.slow
 def test_run_writes_event_files_per_run_through_the_local_executor(common, tmp_path, capsys):
     out, logs = tmp_path / "results", tmp_path / "tb"
     run = ["run", "--methods", "pt", "--seeds", "1,2", "--executor", "local", "--workers", "2", *common]
@@ -61,6 +62,7 @@ def test_run_writes_event_files_per_run_through_the_local_executor(common, tmp_p
     assert "2 runs, 2 already done, 0 to run" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_tune_trial_writes_its_own_folder(common, tmp_path):
     out, logs = tmp_path / "results", tmp_path / "tb"
     tune = ["tune", "--method", "pt", "--trials", "1", "--pruner", "none", "--study", "s1", *common]

@@ -11,6 +11,9 @@ import pytest
 
 from bench.cli import main
 
+# bench tune: two worker processes train the trials.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def common(tiny_bert_dir, data_dir):

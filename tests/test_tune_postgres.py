@@ -12,6 +12,9 @@ import pytest
 
 from bench.cli import main
 
+# A PostgreSQL server and two bench tune worker processes.
+pytestmark = pytest.mark.slow
+
 URL = os.environ.get("PTBENCH_TEST_POSTGRES_URL")
 
 
