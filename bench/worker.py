@@ -34,7 +34,7 @@ def execute(
     ``checkpoint`` (a ``bench.training.checkpoint.Checkpointer``) makes training resume from and save to its file.
     ``logger`` (a ``bench.training.curves.Logger``, e.g. TensorBoard) sees the loss windows and evaluations live.
     """
-    from bench.training.trainer import train_and_evaluate
+    from bench.training.trainer import LoopInputs, train_and_evaluate
 
     record = empty_record(spec)
     record["started_at"] = now()
@@ -56,9 +56,10 @@ def execute(
 
         on_evaluate = trial_reporter(task.selection_metric)
 
-    result = train_and_evaluate(
+    inputs = LoopInputs(
         backbone, task, *encoded, train, spec.seed, device, progress, checkpoint, on_evaluate, logger
     )
+    result = train_and_evaluate(inputs)
 
     artifact, artifact_bytes = None, None
     if results_dir is not None:  # the backbone now holds the best checkpoint (train_and_evaluate restored it)
