@@ -3,8 +3,9 @@
 The runner starts one worker process per run, so peak memory is per run and a crash in one run cannot end
 the others. The worker reports progress on stdout as lines ``@@progress {"step": .., "loss": ..}``, and with
 ``--report-evaluations`` (a search trial) each dev evaluation, waiting for the runner's ``@@continue`` or
-``@@stop REASON`` (``bench/protocol.py``); it names no subsystem that uses them. It only runs the run: the run is built by ``bench/run/assemble.py``, trained by
-``bench/training/trainer.py`` and its record filled by ``bench/run/record.py``.
+``@@stop REASON`` (``bench/protocol.py``); it names no subsystem that uses them. It only runs the run: the run
+is built by ``bench/run/assemble.py``, trained by ``bench/training/trainer.py`` and its record filled by
+``bench/run/record.py``.
 """
 
 from __future__ import annotations

@@ -122,15 +122,7 @@ def _run_entry(
         task = get_task(item).name
     except ValueError as exc:
         raise InputError(f"{where}={item!r}: {exc}; or give a .safetensors prompt file") from None
-    matching = [
-        r
-        for r in records
-        if r["status"] == "ok"
-        and r["spec"]["method"] == source_method
-        and r["spec"]["task"] == task
-        and r["spec"]["model"] == spec.model
-        and r["spec"]["preset"] == spec.preset
-    ]
+    matching = _ok_runs(records, source_method, task, spec)
     with_artifact = [r for r in matching if r.get("artifact")]
     planned = None
     if with_artifact:
@@ -157,6 +149,19 @@ def _run_entry(
         "path": str(Path(path).resolve()),
     }
     return entry, planned
+
+
+def _ok_runs(records: list[dict], method: str, task: str, target: RunSpec) -> list[dict]:
+    """The ``ok`` records of ``method`` on ``task`` with the target's model and preset."""
+    return [
+        r
+        for r in records
+        if r["status"] == "ok"
+        and r["spec"]["method"] == method
+        and r["spec"]["task"] == task
+        and r["spec"]["model"] == target.model
+        and r["spec"]["preset"] == target.preset
+    ]
 
 
 def _try_source_spec(source_spec: Callable[[str, int], RunSpec], task: str, seed: int) -> RunSpec | None:

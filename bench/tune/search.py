@@ -190,14 +190,12 @@ def make_objective(job: StudyJob, gpu: str | None = None):
     def objective(trial: optuna.Trial) -> float:
         spec = job.trial_spec(suggest(trial, job.space, base), trial.number)
         trial.set_user_attr("run_id", spec.run_id)
-        options: dict[str, Any] = {"on_evaluation": trial_reporter(trial)}
-        if gpu is not None:
-            options["env"] = {"CUDA_VISIBLE_DEVICES": gpu}
-        if job.log_dir:
-            options["log_dir"] = Path(job.log_dir)
-        record = run_locked(spec, Path(job.out_dir), **options)
-        if record is None:
-            error = f"run {spec.run_id} is locked by another process (pid {holder(Path(job.out_dir), spec.run_id)})"
+        out = Path(job.out_dir)
+        env = {"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None
+        logs = Path(job.log_dir) if job.log_dir else None
+        record = run_locked(spec, out, env=env, log_dir=logs, on_evaluation=trial_reporter(trial))
+        if record is None:  # trial run ids are unique to the study: another search process took this one
+            error = f"run {spec.run_id} is locked by another process (pid {holder(out, spec.run_id)})"
             trial.set_user_attr("error", error)
             raise TrialFailed(error)
         trial.set_user_attr("status", record["status"])
