@@ -1,8 +1,12 @@
-"""The runner <-> worker protocol: the worker's command line and its progress lines on stdout.
+"""The runner <-> worker protocol: the worker's command line, its lines on stdout, the runner's replies.
 
 The runner (``bench/grid/runner.py``) starts ``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N]
-[--no-artifacts] [--log-dir FOLDER]`` (``FOLDER``: this run's own TensorBoard folder); the worker prints ``@@progress {"step": .., "loss": ..}`` lines while it trains and
-writes the record itself. Both sides read this module, so neither imports the other.
+[--no-artifacts] [--log-dir FOLDER] [--report-evaluations]`` (``FOLDER``: this run's own TensorBoard folder); the
+worker prints ``@@progress {"step": .., "loss": ..}`` lines while it trains and writes the record itself. With
+``--report-evaluations`` (a search trial) it also prints ``@@evaluation {"step": .., "metrics": {..},
+"selection_metric": ..}`` after each periodic dev evaluation and waits for the runner's answer on its stdin:
+``@@continue``, or ``@@stop REASON`` to end training there (the record then has status ``pruned``, ``error``
+REASON). Both sides read this module, so neither imports the other.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROGRESS_PREFIX = "@@progress "
+EVALUATION_PREFIX = "@@evaluation "
+CONTINUE = "@@continue"
+STOP_PREFIX = "@@stop "
 # How many runs the grid runs at once on this machine, for the record's ``contention`` (``bench/measurement/contention.py``).
 WORKERS_ENV = "PTBENCH_GRID_WORKERS"
 
@@ -23,11 +30,13 @@ def worker_command(
     checkpoint_every: int | None = None,
     save_artifacts: bool = True,
     log_dir: Path | None = None,
+    report_evaluations: bool = False,
 ) -> list[str]:
     """The worker process's argv for one run."""
     extra = ["--checkpoint-every", str(checkpoint_every)] if checkpoint_every else []
     extra += [] if save_artifacts else ["--no-artifacts"]
     extra += ["--log-dir", str(log_dir)] if log_dir is not None else []
+    extra += ["--report-evaluations"] if report_evaluations else []
     return [sys.executable, "-m", "bench.worker", str(spec_file), str(record_file), *extra]
 
 
@@ -38,13 +47,15 @@ class WorkerArgs:
     checkpoint_every: int | None
     save_artifacts: bool
     log_dir: Path | None = None
+    report_evaluations: bool = False  # print each dev evaluation and wait for @@continue / @@stop on stdin
 
 
 def parse_worker_args(argv: list[str]) -> WorkerArgs:
     """The inverse of :func:`worker_command` (without the interpreter)."""
     every = int(argv[argv.index("--checkpoint-every") + 1]) if "--checkpoint-every" in argv else None
     log_dir = Path(argv[argv.index("--log-dir") + 1]) if "--log-dir" in argv[2:] else None
-    return WorkerArgs(Path(argv[0]), Path(argv[1]), every, "--no-artifacts" not in argv[2:], log_dir)
+    report = "--report-evaluations" in argv[2:]
+    return WorkerArgs(Path(argv[0]), Path(argv[1]), every, "--no-artifacts" not in argv[2:], log_dir, report)
 
 
 def progress_line(step: int, loss: float) -> str:
@@ -54,3 +65,29 @@ def progress_line(step: int, loss: float) -> str:
 def parse_progress(line: str) -> dict | None:
     """The progress event of a worker's stdout line, or None for any other line."""
     return json.loads(line[len(PROGRESS_PREFIX) :]) if line.startswith(PROGRESS_PREFIX) else None
+
+
+def evaluation_line(step: int, metrics: dict[str, float], selection_metric: str) -> str:
+    """A dev evaluation (``--report-evaluations``): the step, every dev metric, and which one selects."""
+    event = {"step": step, "metrics": metrics, "selection_metric": selection_metric}
+    return EVALUATION_PREFIX + json.dumps(event)
+
+
+def parse_evaluation(line: str) -> dict | None:
+    """The evaluation event of a worker's stdout line, or None for any other line."""
+    return json.loads(line[len(EVALUATION_PREFIX) :]) if line.startswith(EVALUATION_PREFIX) else None
+
+
+def reply_line(stop: str | None) -> str:
+    """The runner's answer to an evaluation: go on (``stop=None``), or stop training with this reason."""
+    return (CONTINUE if stop is None else STOP_PREFIX + " ".join(stop.split())) + "\n"
+
+
+def parse_reply(line: str) -> str | None:
+    """The stop reason of a reply line, or None to go on; ``ValueError`` for anything else (or end of input)."""
+    line = line.rstrip("\n")
+    if line == CONTINUE:
+        return None
+    if line.startswith(STOP_PREFIX):
+        return line[len(STOP_PREFIX) :]
+    raise ValueError(f"the runner's reply to an evaluation is not @@continue or @@stop: {line!r}")

@@ -1,9 +1,11 @@
 """Execute one ``RunSpec`` and write its record: ``python -m bench.worker SPEC.json RECORD.json [--no-artifacts]``.
 
 The runner starts one worker process per run, so peak memory is per run and a crash in one run cannot end
-the others. The worker reports progress on stdout as lines ``@@progress {"step": .., "loss": ..}``
-(``bench/protocol.py``). It only runs the run: the run is built by ``bench/run/assemble.py``, trained by
-``bench/training/trainer.py`` and its record filled by ``bench/run/record.py``.
+the others. The worker reports progress on stdout as lines ``@@progress {"step": .., "loss": ..}``, and with
+``--report-evaluations`` (a search trial) each dev evaluation, waiting for the runner's ``@@continue`` or
+``@@stop REASON`` (``bench/protocol.py``); it names no subsystem that uses them. It only runs the run: the run
+is built by ``bench/run/assemble.py``, trained by ``bench/training/trainer.py`` and its record filled by
+``bench/run/record.py``.
 """
 
 from __future__ import annotations
@@ -16,16 +18,22 @@ from pathlib import Path
 
 import torch
 
-from bench.protocol import parse_worker_args, progress_line
+from bench.protocol import evaluation_line, parse_reply, parse_worker_args, progress_line
 from bench.results import empty_record, failed_record, write_json_atomic
 from bench.run.assemble import build, prepare_data
 from bench.run.record import now, ok_record
 from bench.spec import RunSpec
+from bench.training.trainer import EvaluateFn, LoopInputs, StopTraining, train_and_evaluate
 from methods.registry import display_name
 
 
 def execute(
-    spec: RunSpec, progress=None, results_dir: Path | None = None, checkpoint=None, logger=None
+    spec: RunSpec,
+    progress=None,
+    results_dir: Path | None = None,
+    checkpoint=None,
+    logger=None,
+    report_evaluations: bool = False,
 ) -> dict:
     """Run ``spec`` to a complete record (status ``ok``); exceptions propagate to the caller.
 
@@ -33,9 +41,8 @@ def execute(
     ``<results_dir>/artifacts/<run_id>.safetensors`` (``bench/run/artifacts.py``); without it, ``artifact`` is null.
     ``checkpoint`` (a ``bench.training.checkpoint.Checkpointer``) makes training resume from and save to its file.
     ``logger`` (a ``bench.training.curves.Logger``, e.g. TensorBoard) sees the loss windows and evaluations live.
+    ``report_evaluations``: each dev evaluation goes to the runner, which may stop training (``evaluation_reporter``).
     """
-    from bench.training.trainer import train_and_evaluate
-
     record = empty_record(spec)
     record["started_at"] = now()
     train = spec.train_config()
@@ -50,15 +57,12 @@ def execute(
     encoded = [backbone.encode(split, label_strings) for split in splits] + [None] * (3 - len(splits))
     backbone.to(device)
     load_time = time.perf_counter() - load_start
-    on_evaluate = None
-    if spec.trial is not None:
-        from bench.tune.report import trial_reporter
+    on_evaluate = evaluation_reporter(task.selection_metric) if report_evaluations else None
 
-        on_evaluate = trial_reporter(task.selection_metric)
-
-    result = train_and_evaluate(
+    inputs = LoopInputs(
         backbone, task, *encoded, train, spec.seed, device, progress, checkpoint, on_evaluate, logger
     )
+    result = train_and_evaluate(inputs)
 
     artifact, artifact_bytes = None, None
     if results_dir is not None:  # the backbone now holds the best checkpoint (train_and_evaluate restored it)
@@ -73,6 +77,19 @@ def execute(
     )  # fmt: skip
 
 
+def evaluation_reporter(selection_metric: str) -> EvaluateFn:
+    """An ``on_evaluate`` hook for ``--report-evaluations``: print the evaluation (``bench/protocol.py``), read the
+    runner's reply from stdin, and end training (``StopTraining``, record status ``pruned``) if it says stop."""
+
+    def on_evaluate(step: int, metrics: dict[str, float]) -> None:
+        print(evaluation_line(step, metrics, selection_metric), flush=True)
+        reason = parse_reply(sys.stdin.readline())
+        if reason is not None:
+            raise StopTraining(reason)
+
+    return on_evaluate
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """CUDA's ``torch.OutOfMemoryError``, Python's ``MemoryError``, or torch's CPU allocator failing (a
     ``RuntimeError`` "DefaultCPUAllocator: can't allocate memory")."""
@@ -82,7 +99,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def run_spec(
-    spec: RunSpec, progress=None, checkpoint=None, results_dir: Path | None = None, logger=None
+    spec: RunSpec,
+    progress=None,
+    checkpoint=None,
+    results_dir: Path | None = None,
+    logger=None,
+    report_evaluations: bool = False,
 ) -> dict:
     """``execute`` that never raises an ``Exception``: a run that fails gives its ``failed``/``oom`` record.
 
@@ -92,7 +114,7 @@ def run_spec(
     records the run as ``cancelled``.
     """
     try:
-        return execute(spec, progress, results_dir, checkpoint, logger)
+        return execute(spec, progress, results_dir, checkpoint, logger, report_evaluations)
     except Exception as exc:  # the run fails, the grid goes on: the record says why
         message = str(exc).splitlines()[0] if str(exc) else ""
         partial = getattr(exc, "partial_result", None)
@@ -120,7 +142,8 @@ def run_spec(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N] [--no-artifacts] [--log-dir D]``."""
+    """``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N] [--no-artifacts] [--log-dir D]
+    [--report-evaluations]``."""
     from bench.grid.signals import die_with_parent
     from bench.training.checkpoint import Checkpointer, checkpoint_path
 
@@ -147,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
 
         logger = TensorBoardLogger(args.log_dir)
     try:
-        record = run_spec(spec, progress, checkpoint, out_path.parent if save else None, logger)
+        results_dir = out_path.parent if save else None
+        record = run_spec(spec, progress, checkpoint, results_dir, logger, args.report_evaluations)
     finally:
         if logger is not None:
             logger.close()

@@ -98,7 +98,7 @@ def test_a_real_tiny_run_records_its_contention(tiny_bert_dir, monkeypatch):
     from bench.backbones import load_backbone
     from bench.protocol import WORKERS_ENV
     from bench.spec import TrainConfig
-    from bench.training.trainer import train_and_evaluate
+    from bench.training.trainer import LoopInputs, train_and_evaluate
     from methods.pt import PromptTuning, PTConfig
     from suites.task import Example
 
@@ -124,7 +124,9 @@ def test_a_real_tiny_run_records_its_contention(tiny_bert_dir, monkeypatch):
             }
 
     train = TrainConfig(batch_size=4, max_steps=4, warmup_steps=0, eval_every=2, max_length=16)
-    result = train_and_evaluate(backbone, Task(), split, split, None, train, 0, torch.device("cpu"))
+    result = train_and_evaluate(
+        LoopInputs(backbone, Task(), split, split, None, train, 0, torch.device("cpu"))
+    )
     contention = result.contention
     assert set(REQUIRED_KEYS) <= set(contention)
     check(contention)

@@ -65,7 +65,7 @@ def test_batch_order_is_the_trainers(tiny_bert_dir):
     """The trainer asks its split for exactly the batches ``batch_order`` gives (across an epoch boundary)."""
     from bench.backbones import EncodedSplit, load_backbone
     from bench.spec import TrainConfig
-    from bench.training.trainer import train_and_evaluate
+    from bench.training.trainer import LoopInputs, train_and_evaluate
     from methods.pt import PromptTuning, PTConfig
     from suites.task import Example
 
@@ -94,7 +94,7 @@ def test_batch_order_is_the_trainers(tiny_bert_dir):
             return {"accuracy": 0.0}
 
     train = TrainConfig(batch_size=4, max_steps=5, warmup_steps=0, eval_every=5, max_length=16)
-    train_and_evaluate(backbone, Task(), spy, encoded, None, train, 7, torch.device("cpu"))
+    train_and_evaluate(LoopInputs(backbone, Task(), spy, encoded, None, train, 7, torch.device("cpu")))
     expected = batch_order(10, 4, 5, 7)
     assert len(seen) == 5 and all(torch.equal(a, b) for a, b in zip(seen, expected, strict=True))
 

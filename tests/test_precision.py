@@ -18,7 +18,7 @@ from bench.planning.plan import RunRequest, plan
 from bench.spec import TrainConfig
 from bench.training.optim import trainable_parameters
 from bench.training.precision import PrecisionUnavailable, autocast, math_mode, resolve
-from bench.training.trainer import train_and_evaluate
+from bench.training.trainer import LoopInputs, train_and_evaluate
 from methods.registry import list_methods
 from tests.test_methods_train import EXAMPLES, _build
 
@@ -119,7 +119,7 @@ def test_autocast_reaches_training_and_evaluation_and_weights_stay_fp32(tiny_mod
     train.eval_mode = "score" if backbone.family != "encoder" else "generate"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(torch.optim, "AdamW", spy)
-        result = train_and_evaluate(backbone, _Task(), split, split, split, train, 0, CPU)
+        result = train_and_evaluate(LoopInputs(backbone, _Task(), split, split, split, train, 0, CPU))
     expected = torch.bfloat16 if precision == "bf16" else torch.float32
     assert seen == {True: {expected}, False: {expected}}
     assert result.final_loss is not None and torch.isfinite(torch.tensor(result.final_loss))

@@ -168,3 +168,77 @@ def test_params_files_nested_and_flat(tmp_path):
         load_params(str(nested), ["pt"], "unused")
     with pytest.raises(ValueError, match="no study storage"):
         load_params("best:missing", ["pt"], str(tmp_path / "none.journal"))
+
+
+@pytest.mark.parametrize(
+    ("method", "sets", "space_file"),
+    [
+        ("pt", {"train": {"eval_every": "2", "head_lr": "0.01"}}, None),
+        ("dept", {"dept": {"lr_lowrank": "1e-3"}, "train": {"batch_size": "4"}}, None),
+        (
+            "ept",
+            {},
+            "ept:\n  proj.num_spaces: [2, 4, 8]\n  train.head_lr: {type: log, low: 0.5, high: 2, relative: true}\n  train.batch_size: {type: int, low: 4, high: 8}\n",
+        ),
+    ],
+)
+def test_a_trials_spec_is_the_planners(tmp_path, method, sets, space_file):
+    """A study plans once; each trial's spec (base spec + sampled values) is exactly the spec the planner gives
+    for the request with the sampled values added to its --set overrides, so run ids are unchanged."""
+    import dataclasses
+
+    from bench.tune.search import TuneRequest, study_jobs
+
+    spaces = {}
+    if space_file:
+        path = tmp_path / "space.yaml"
+        path.write_text(space_file)
+        spaces = load_space_file(path)
+    request = RunRequest("glue", ["rte"], [method], [42], "quick", max_steps=4, overrides=sets or None)
+    tune = TuneRequest(request, str(tmp_path), 3, str(tmp_path / "tune.journal"), space_overrides=spaces)
+    (job,) = study_jobs(tune)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for number in range(3):
+        trial = study.ask()
+        sampled = suggest(trial, job.space, job.base_spec())
+        overrides = {k: dict(v) for k, v in sets.items()}
+        for scope, values in sampled.items():
+            overrides.setdefault(scope, {}).update(values)
+        (planned,) = plan(dataclasses.replace(request, overrides=overrides))
+        expected = dataclasses.replace(planned, trial={"study": job.name, "trial": number})
+        spec = job.trial_spec(sampled, number)
+        assert spec == expected and spec.run_id == expected.run_id
+        study.tell(trial, 50.0)
+
+
+def test_the_worker_names_no_subsystem_and_evaluations_travel_by_the_protocol():
+    """``bench.worker`` imports no ``bench.tune``; a trial's dev evaluations and the runner's answers are
+    protocol lines (bench/protocol.py)."""
+    import ast
+    from pathlib import Path
+
+    from bench import protocol
+
+    tree = ast.parse(Path(protocol.__file__).with_name("worker.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(name.startswith("bench.tune") for name in imported)
+
+    argv = protocol.worker_command(Path("s.json"), Path("r.json"), None, True, None, report_evaluations=True)
+    assert protocol.parse_worker_args(argv[3:]).report_evaluations
+    assert not protocol.parse_worker_args(
+        protocol.worker_command(Path("s"), Path("r"))[3:]
+    ).report_evaluations
+    line = protocol.evaluation_line(2, {"accuracy": 47.5, "f1": 0.1}, "accuracy")
+    assert protocol.parse_evaluation(line) == {
+        "step": 2,
+        "metrics": {"accuracy": 47.5, "f1": 0.1},
+        "selection_metric": "accuracy",
+    }
+    assert protocol.parse_progress(line) is None and protocol.parse_evaluation("@@progress {}") is None
+    assert protocol.parse_reply(protocol.reply_line(None)) is None
+    assert protocol.parse_reply(protocol.reply_line("pruned at step 2 (dev accuracy 47.50)")) == (
+        "pruned at step 2 (dev accuracy 47.50)"
+    )
+    with pytest.raises(ValueError, match="not @@continue or @@stop"):
+        protocol.parse_reply("")  # the runner went away

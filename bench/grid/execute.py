@@ -43,6 +43,15 @@ def unfinished(specs: list[RunSpec], out_dir: Path) -> tuple[dict[str, dict], li
     return done, [s for s in specs if s.run_id not in done]
 
 
+def prepare_results(out_dir: Path) -> list[Path]:
+    """Before runs start: create the results folder and remove the temporary files of atomic writes left by killed
+    runs (``bench.grid.locks.remove_stale_temp_files``); return what was removed. ``bench tune`` calls it too."""
+    from bench.grid.locks import remove_stale_temp_files
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return remove_stale_temp_files(out_dir)
+
+
 def execute_grid(
     specs: list[RunSpec],
     out_dir: Path,
@@ -64,7 +73,7 @@ def execute_grid(
     (source runs, whose artifact is the source prompt of later runs). ``slurm``: submitit parameters.
     ``log_dir`` (``--log-dir``): every run writes TensorBoard event files to its own folder under it.
     """
-    from bench.grid.locks import holder, remove_stale_temp_files
+    from bench.grid.locks import holder
 
     out_dir = Path(out_dir)
     run_executor = EXECUTORS.lookup(executor)
@@ -72,8 +81,7 @@ def execute_grid(
     view = GridView(console, len(specs), len(done), out_dir)
     view.plan(len(todo), "" if executor == "sequential" else f" ({executor}, {workers} worker(s))")
     if todo:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for tmp in remove_stale_temp_files(out_dir):
+        for tmp in prepare_results(out_dir):
             view.removed_temp(tmp)
     records: dict[str, dict] = dict(done)
     locked: list[RunSpec] = []

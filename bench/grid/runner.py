@@ -12,14 +12,18 @@ import signal
 import subprocess
 import tempfile
 import threading
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.grid.signals import Terminated
-from bench.protocol import parse_progress, worker_command
+from bench.protocol import parse_evaluation, parse_progress, reply_line, worker_command
 from bench.results import failed_record, read_record, record_path, write_json_atomic
 from bench.spec import RunSpec
+
+# A search's hook: an evaluation event (``bench.protocol.parse_evaluation``) -> None to go on, or why to stop.
+EvaluationHook = Callable[[dict[str, Any]], str | None]
 
 
 def run_one(
@@ -30,6 +34,7 @@ def run_one(
     checkpoint_every: int | None = None,
     env: dict[str, str] | None = None,
     log_dir: Path | None = None,
+    on_evaluation: EvaluationHook | None = None,
 ) -> dict[str, Any]:
     """Execute ``spec`` in a subprocess; a crash of that process still leaves a ``failed`` record.
 
@@ -38,79 +43,134 @@ def run_one(
     ``bench.grid.signals.Terminated`` on SIGTERM) the worker is stopped, the run is recorded as ``cancelled`` (it runs
     again next time) and the interrupt propagates.
 
-    ``env``: extra environment variables for the run's process (a GPU assignment, a search trial's address).
+    ``env``: extra environment variables for the run's process (a GPU assignment).
     ``log_dir`` (``--log-dir``): the worker writes TensorBoard event files to its own folder under it
     (``bench.training.tensorboard_log.run_log_name``); not part of the spec either.
+    ``on_evaluation`` (a search trial): the worker reports each dev evaluation (``--report-evaluations``) and this
+    hook answers; a reason to stop ends the run there with status ``pruned``. If the hook raises, the worker is
+    stopped and the run recorded as ``failed`` with the hook's error.
     """
     from bench.training.tensorboard_log import run_log_name
 
     path = record_path(out_dir, spec)
-    last: dict[str, Any] = {}
     before = _mtime(path)  # a record left by an earlier attempt must not pass for this attempt's
     with tempfile.TemporaryDirectory(prefix="ptbench-") as tmp:
         spec_file = Path(tmp) / "spec.json"
         spec_file.write_text(json.dumps(spec.to_dict()))
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-        proc = subprocess.Popen(
-            worker_command(
-                spec_file,
-                path,
-                checkpoint_every,
-                save_artifacts,
-                Path(log_dir).resolve() / run_log_name(spec) if log_dir is not None else None,
-            ),
+        logs = Path(log_dir).resolve() / run_log_name(spec) if log_dir is not None else None
+        reports = on_evaluation is not None
+        command = worker_command(spec_file, path, checkpoint_every, save_artifacts, logs, reports)
+        worker = _Worker(command, env, answers=reports)
+        try:
+            code = worker.follow(on_progress, on_evaluation)
+        except KeyboardInterrupt as exc:
+            worker.stop()
+            _record_cancelled(spec, path, worker.progress(), exc)
+            raise
+        except _HookFailed as failed:  # the run fails, its caller goes on
+            worker.stop()
+            exc = failed.__cause__
+            tail = "".join(traceback.format_exception(exc))[-4000:]
+            record = failed_record(spec, _one_line(exc), tail, progress=worker.progress())
+            write_json_atomic(path, record)
+            return record
+    record = read_record(path) if _mtime(path) != before else None
+    if record is None or record["run_id"] != spec.run_id:
+        record = failed_record(
+            spec, worker.crash_error(code), worker.stderr_tail(), progress=worker.progress()
+        )
+        write_json_atomic(path, record)
+    return record
+
+
+class _HookFailed(Exception):
+    """The evaluation hook raised (its exception is the ``__cause__``)."""
+
+
+class _Worker:
+    """One worker process: started in the repository root, its stdout followed, the tail of its stderr kept."""
+
+    def __init__(self, command: list[str], env: dict[str, str] | None, answers: bool = False) -> None:
+        self.proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE if answers else None,  # answers: replies to evaluations go to its stdin
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env,
+            env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
             cwd=Path(__file__).resolve().parents[2],
         )
-        stderr_lines: list[str] = []
+        self.last: dict[str, Any] = {}  # the last progress event
+        self.stderr_lines: list[str] = []
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
 
-        def drain() -> None:
-            for line in proc.stderr:
-                stderr_lines.append(line)
-                del stderr_lines[:-200]
+    def _drain(self) -> None:
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+            del self.stderr_lines[:-200]
 
-        drainer = threading.Thread(target=drain, daemon=True)
-        drainer.start()
+    def follow(self, on_progress, on_evaluation: EvaluationHook | None) -> int:
+        """Read the worker's protocol lines until it exits; its exit code."""
+        for line in self.proc.stdout:
+            if (event := parse_progress(line)) is not None:
+                self.last = event
+                if on_progress:
+                    on_progress(event)
+            elif on_evaluation is not None and (event := parse_evaluation(line)) is not None:
+                try:
+                    stop = on_evaluation(event)
+                except Exception as exc:
+                    raise _HookFailed from exc
+                self._answer(stop)
+        code = self.proc.wait()
+        self._drainer.join()
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        return code
+
+    def _answer(self, stop: str | None) -> None:
         try:
-            for line in proc.stdout:
-                if (event := parse_progress(line)) is not None:
-                    last = event
-                    if on_progress:
-                        on_progress(last)
-            code = proc.wait()
-        except KeyboardInterrupt as exc:
-            stop_worker(proc)
-            finished = read_record(path)
-            if finished is not None and finished["run_id"] == spec.run_id and finished["status"] == "ok":
-                raise  # it finished just before the interrupt: keep it
-            why = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
-            record = failed_record(
-                spec,
-                f"cancelled: bench run received {why}",
-                None,
-                status="cancelled",
-                progress={"steps": last.get("step"), "final_loss": last.get("loss")},
-            )
-            write_json_atomic(path, record)
-            raise
-        drainer.join()
-    record = read_record(path) if _mtime(path) != before else None
-    if record is None or record["run_id"] != spec.run_id:
-        tail = "".join(stderr_lines)[-4000:]
-        last_line = next((ln.strip() for ln in reversed(stderr_lines) if ln.strip()), "no output")
+            self.proc.stdin.write(reply_line(stop))
+            self.proc.stdin.flush()
+        except OSError:  # BrokenPipeError: the worker died meanwhile; its exit code tells
+            pass
+
+    def stop(self) -> None:
+        stop_worker(self.proc)
+
+    def progress(self) -> dict[str, Any]:
+        """The record's ``progress`` fields: the step reached and the last loss."""
+        return {"steps": self.last.get("step"), "final_loss": self.last.get("loss")}
+
+    def stderr_tail(self) -> str:
+        return "".join(self.stderr_lines)[-4000:]
+
+    def crash_error(self, code: int) -> str:
+        """The error of a worker that left no record: the signal that killed it, or its last stderr line."""
         if code < 0:  # killed by a signal: a segfault, or the OS (SIGKILL from the out-of-memory killer)
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
             hint = " (out of memory? the OS kills with SIGKILL)" if -code == signal.SIGKILL else ""
-            error = f"worker killed by {name}{hint} at step {last.get('step', 0)}"
-        else:
-            error = f"worker exited with code {code}: {last_line}"
-        progress = {"steps": last.get("step"), "final_loss": last.get("loss")}
-        record = failed_record(spec, error, tail, progress=progress)
-        write_json_atomic(path, record)
-    return record
+            return f"worker killed by {name}{hint} at step {self.last.get('step', 0)}"
+        last_line = next((ln.strip() for ln in reversed(self.stderr_lines) if ln.strip()), "no output")
+        return f"worker exited with code {code}: {last_line}"
+
+
+def _record_cancelled(spec: RunSpec, path: Path, progress: dict[str, Any], exc: KeyboardInterrupt) -> None:
+    """Record an interrupted run as ``cancelled``, unless it finished ``ok`` just before the interrupt."""
+    finished = read_record(path)
+    if finished is not None and finished["run_id"] == spec.run_id and finished["status"] == "ok":
+        return  # keep it
+    why = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+    record = failed_record(
+        spec, f"cancelled: bench run received {why}", None, status="cancelled", progress=progress
+    )
+    write_json_atomic(path, record)
+
+
+def _one_line(exc: BaseException) -> str:
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {message}"
 
 
 def run_locked(

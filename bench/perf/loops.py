@@ -71,7 +71,7 @@ def build(case: PerfCase):
 
 def _harness(case: PerfCase, backbone, split, device):
     from bench.spec import TrainConfig
-    from bench.training.trainer import train_and_evaluate
+    from bench.training.trainer import LoopInputs, train_and_evaluate
 
     total = case.warmup + case.steps
     one = backbone.encode(examples(1, case.seq_len), LABELS)
@@ -86,7 +86,8 @@ def _harness(case: PerfCase, backbone, split, device):
         eval_mode="score" if backbone.family != "encoder" else "generate",
         precision=case.precision,
     )
-    return train_and_evaluate(backbone, _Task(), split, one, one, train, case.seed, device).step_times
+    inputs = LoopInputs(backbone, _Task(), split, one, one, train, case.seed, device)
+    return train_and_evaluate(inputs).step_times
 
 
 def _bare(case: PerfCase, loss_fn, batch, params, device):

@@ -192,9 +192,11 @@ def run_task_case(case: PerfCase, device) -> dict[str, Any]:
     meter = ContentionMeter(workers=1)
     with meter:
         if case.variant == "harness":
-            from bench.training.trainer import train_and_evaluate
+            from bench.training.trainer import LoopInputs, train_and_evaluate
 
-            result = train_and_evaluate(backbone, task, split, dev_split, None, train, spec.seed, device)
+            result = train_and_evaluate(
+                LoopInputs(backbone, task, split, dev_split, None, train, spec.seed, device)
+            )
             times, train_s = result.step_times, result.train_time_s
         else:
             loss_fn = backbone.loss if case.variant == "bare" else peft_loss

@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.errors import InputError
 from bench.presets import get_preset, method_overrides, train_overrides
 from bench.run.assemble import method_config
-from bench.spec import RunSpec, TrainConfig
+from bench.spec import RunSpec, TrainConfig, flatten_config
 from methods.registry import build_config, config_to_dict, get_method_class, parse_method_list
 
 
@@ -70,6 +70,18 @@ def plan_with_sources(request: RunRequest) -> tuple[list[RunSpec], list[RunSpec]
     return list(added.values()), [s for s in specs if s.run_id not in added]
 
 
+def with_overrides(spec: RunSpec, overrides: dict[str, dict[str, object]]) -> RunSpec:
+    """``spec`` (planned) with further ``{method: {field: value}, "train": {field: value}}`` on top: the spec
+    ``plan`` gives for the same request with these overrides added to its ``--set`` ones (a search trial's
+    sampled values), without planning again. Values are coerced and validated as ``--set`` values are."""
+    _check_override_scopes(overrides, [spec.method])
+    train = _set_train(spec.train_config(), overrides.get("train", {}))
+    config = build_config(
+        spec.method, {**flatten_config(spec.method_config), **overrides.get(spec.method, {})}
+    )
+    return replace(spec, method_config=config_to_dict(config), train=dict(vars(train)))
+
+
 def _source_spec(request: RunRequest, target: RunSpec, method_cls, task_name: str, seed: int) -> RunSpec:
     """The run the harness trains for a missing source prompt: the source method on ``task_name`` with the
     preset's settings (not the command's overrides), the target's model, data source and ``seed``."""
@@ -93,11 +105,8 @@ def _source_spec(request: RunRequest, target: RunSpec, method_cls, task_name: st
     if get_method_class(source_method).requires_sources:
         raise InputError(f"source method {source_method!r} itself needs source prompts; not supported")
     preset = get_preset(request.preset)
-    train = TrainConfig()
-    for key, value in train_overrides(preset, task.name).items():
-        train.set(key, value)
-    train.validate()
-    config = build_config(source_method, method_overrides(preset, task.name, source_method))
+    train = _preset_train(preset, task.name)
+    config = _preset_config(preset, task.name, source_method)
     return RunSpec(
         suite=task.suite,
         task=task.name,
@@ -150,43 +159,19 @@ def _plan_requested(request: RunRequest) -> list[RunSpec]:
     """Expand a request into fully resolved specs (task x method x seed, times each ``--sweep`` value),
     validating every value."""
     if request.sweeps:
-        for scope, field, _ in request.sweeps:
-            if scope != "train" and scope not in request.methods:
-                raise InputError(
-                    f"--sweep {scope}.{field}: {scope!r} is neither a selected method "
-                    f"({', '.join(request.methods)}) nor 'train'"
-                )
+        _check_sweep_scopes(request)
         return _plan_sweeps(request)
-
     preset = get_preset(request.preset)
     overrides = request.overrides or {}
-    unknown = set(overrides) - set(request.methods) - {"train"}
-    if unknown:
-        name = sorted(unknown)[0]
-        raise InputError(
-            f"--set {name}.…: {name!r} is neither a selected method ({', '.join(request.methods)}) nor 'train'"
-        )
-    data = (
-        {"source": "local", "dir": str(Path(request.data_dir).resolve())}
-        if request.data_dir
-        else {"source": "hub"}
-    )
+    _check_override_scopes(overrides, request.methods)
+    limits = {"max_steps": request.max_steps, "max_train_samples": request.max_train_samples}
+    limits = {key: value for key, value in limits.items() if value is not None}
+    data = _data_source(request)
     specs = []
     for task in request.tasks:
-        train = TrainConfig()
-        for key, value in train_overrides(preset, task).items():
-            train.set(key, value)
-        if request.max_steps is not None:
-            train.set("max_steps", request.max_steps)
-        if request.max_train_samples is not None:
-            train.set("max_train_samples", request.max_train_samples)
-        for key, value in overrides.get("train", {}).items():
-            train.set(key, value)
-        train.validate()
+        train = _preset_train(preset, task, limits, overrides.get("train", {}))
         for method in request.methods:
-            config = build_config(
-                method, {**method_overrides(preset, task, method), **overrides.get(method, {})}
-            )
+            config = _preset_config(preset, task, method, overrides.get(method, {}))
             for seed in request.seeds:
                 specs.append(
                     RunSpec(
@@ -207,6 +192,51 @@ def _plan_requested(request: RunRequest) -> list[RunSpec]:
         for task in request.tasks:
             check_local_files(get_task(task, request.suite), request.data_dir)
     return specs
+
+
+def _preset_train(preset, task: str, *overrides: dict[str, object]) -> TrainConfig:
+    """The preset's (a ``bench.presets.Preset``) training settings for ``task``, then each of ``overrides`` in
+    order; validated."""
+    return _set_train(TrainConfig(), train_overrides(preset, task), *overrides)
+
+
+def _set_train(train: TrainConfig, *overrides: dict[str, object]) -> TrainConfig:
+    """``train`` with each of ``overrides`` set in order; validated."""
+    for settings in overrides:
+        for key, value in settings.items():
+            train.set(key, value)
+    train.validate()
+    return train
+
+
+def _preset_config(preset, task: str, method: str, overrides: dict[str, object] | None = None):
+    """``method``'s config: its paper defaults, the preset's settings for ``task``, then ``overrides``."""
+    return build_config(method, {**method_overrides(preset, task, method), **(overrides or {})})
+
+
+def _check_sweep_scopes(request: RunRequest) -> None:
+    for scope, field, _ in request.sweeps or []:
+        if scope != "train" and scope not in request.methods:
+            raise InputError(
+                f"--sweep {scope}.{field}: {scope!r} is neither a selected method "
+                f"({', '.join(request.methods)}) nor 'train'"
+            )
+
+
+def _check_override_scopes(overrides: dict[str, dict[str, str]], methods: list[str]) -> None:
+    unknown = set(overrides) - set(methods) - {"train"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InputError(
+            f"--set {name}.…: {name!r} is neither a selected method ({', '.join(methods)}) nor 'train'"
+        )
+
+
+def _data_source(request: RunRequest) -> dict[str, str]:
+    """The spec's ``data``: a local folder (``--data-dir``, resolved) or the Hub."""
+    if request.data_dir:
+        return {"source": "local", "dir": str(Path(request.data_dir).resolve())}
+    return {"source": "hub"}
 
 
 def parse_overrides(items: Iterable[str], methods: list[str]) -> dict[str, dict[str, str]]:

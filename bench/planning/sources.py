@@ -85,59 +85,83 @@ def resolve_sources(
     to_train: list[RunSpec] = []
     for item in items:
         if is_file_item(item):
-            path = Path(item).expanduser().resolve()
-            if not path.is_file():
-                raise InputError(f"{where}={item!r}: no such prompt file")
-            _, metadata = load_prompt(path)
-            entries.append(
-                {"kind": "file", "sha256": file_sha256(path), "task": metadata.get("task"), "path": str(path)}
-            )
+            entries.append(_file_entry(item, where))
             continue
-        from suites import get_task
-
-        try:
-            task = get_task(item).name
-        except ValueError as exc:
-            raise InputError(f"{where}={item!r}: {exc}; or give a .safetensors prompt file") from None
-        source_method = method_cls.source_method
-        matching = [
-            r
-            for r in records
-            if r["status"] == "ok"
-            and r["spec"]["method"] == source_method
-            and r["spec"]["task"] == task
-            and r["spec"]["model"] == spec.model
-            and r["spec"]["preset"] == spec.preset
-        ]
-        with_artifact = [r for r in matching if r.get("artifact")]
-        if with_artifact:
-            preferred = _try_source_spec(source_spec, task, spec.seed)
-            rec = _pick(with_artifact, spec.seed, preferred.run_id if preferred else None)
-            run_id, seed = rec["run_id"], rec["spec"]["seed"]
-            path = Path(out_dir) / rec["artifact"]
-        else:
-            if matching:
-                rec = matching[0]
-                raise InputError(
-                    f"{where}={item!r}: the {source_method} run {rec['run_id']} on {task} has no saved artifact "
-                    f"(run with --no-artifacts); delete its record in {out_dir}/ to train it again"
-                )
-            planned = source_spec(task, spec.seed)
-            to_train.append(planned)
-            run_id, seed = planned.run_id, planned.seed
-            path = Path(out_dir) / artifact_relpath(run_id)
-        entries.append(
-            {
-                "item": item,
-                "kind": "run",
-                "run_id": run_id,
-                "method": source_method,
-                "task": task,
-                "seed": seed,
-                "path": str(Path(path).resolve()),
-            }
+        entry, planned = _run_entry(
+            item, where, spec, method_cls.source_method, out_dir, records, source_spec
         )
+        entries.append(entry)
+        if planned is not None:
+            to_train.append(planned)
     return entries, to_train
+
+
+def _file_entry(item: str, where: str) -> dict:
+    """The spec entry of a ``.safetensors`` prompt file: its SHA-256 (hashed) and the task it was trained on."""
+    path = Path(item).expanduser().resolve()
+    if not path.is_file():
+        raise InputError(f"{where}={item!r}: no such prompt file")
+    _, metadata = load_prompt(path)
+    return {"kind": "file", "sha256": file_sha256(path), "task": metadata.get("task"), "path": str(path)}
+
+
+def _run_entry(
+    item: str,
+    where: str,
+    spec: RunSpec,
+    source_method: str,
+    out_dir: Path,
+    records: list[dict],
+    source_spec: Callable[[str, int], RunSpec],
+) -> tuple[dict, RunSpec | None]:
+    """The spec entry of a task item: the chosen ``ok`` source run with an artifact (module docstring), or
+    the source run the planner adds (returned second, to train first)."""
+    from suites import get_task
+
+    try:
+        task = get_task(item).name
+    except ValueError as exc:
+        raise InputError(f"{where}={item!r}: {exc}; or give a .safetensors prompt file") from None
+    matching = _ok_runs(records, source_method, task, spec)
+    with_artifact = [r for r in matching if r.get("artifact")]
+    planned = None
+    if with_artifact:
+        preferred = _try_source_spec(source_spec, task, spec.seed)
+        rec = _pick(with_artifact, spec.seed, preferred.run_id if preferred else None)
+        run_id, seed = rec["run_id"], rec["spec"]["seed"]
+        path = Path(out_dir) / rec["artifact"]
+    elif matching:
+        raise InputError(
+            f"{where}={item!r}: the {source_method} run {matching[0]['run_id']} on {task} has no saved artifact "
+            f"(run with --no-artifacts); delete its record in {out_dir}/ to train it again"
+        )
+    else:
+        planned = source_spec(task, spec.seed)
+        run_id, seed = planned.run_id, planned.seed
+        path = Path(out_dir) / artifact_relpath(run_id)
+    entry = {
+        "item": item,
+        "kind": "run",
+        "run_id": run_id,
+        "method": source_method,
+        "task": task,
+        "seed": seed,
+        "path": str(Path(path).resolve()),
+    }
+    return entry, planned
+
+
+def _ok_runs(records: list[dict], method: str, task: str, target: RunSpec) -> list[dict]:
+    """The ``ok`` records of ``method`` on ``task`` with the target's model and preset."""
+    return [
+        r
+        for r in records
+        if r["status"] == "ok"
+        and r["spec"]["method"] == method
+        and r["spec"]["task"] == task
+        and r["spec"]["model"] == target.model
+        and r["spec"]["preset"] == target.preset
+    ]
 
 
 def _try_source_spec(source_spec: Callable[[str, int], RunSpec], task: str, seed: int) -> RunSpec | None:

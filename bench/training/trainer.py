@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -104,74 +105,61 @@ def evaluate(
     return task.compute_metrics(predictions, split.references)
 
 
-def train_and_evaluate(
-    backbone: Backbone,
-    task,
-    train_split: EncodedSplit,
-    dev_split: EncodedSplit,
-    test_split: EncodedSplit | None,
-    train: TrainConfig,
-    seed: int,
-    device: torch.device,
-    progress: ProgressFn | None = None,
-    checkpoint: Checkpointer | None = None,
-    on_evaluate: EvaluateFn | None = None,
-    logger: Logger | None = None,
-) -> TrainResult:
-    """Train, select on dev, evaluate test.
+@dataclass
+class LoopInputs:
+    """Everything the training loop reads (``train_and_evaluate``): the model, the data, the settings, the hooks.
+
+    ``N``: rows of a split, ``s``: ``train.max_length``, ``T``: target length (seq2seq/decoder labels).
+    """
+
+    backbone: Backbone  # the model with the method attached (``backbone.method``), already on ``device``
+    task: Any  # suites' Task: ``selection_metric``, ``label_strings()``, ``compute_metrics(preds, refs)``
+    # Encoded splits: ``input_ids``/``attention_mask`` [N, s], ``labels`` [N] or [N, T], ``references`` (N strings)
+    train_split: EncodedSplit
+    dev_split: EncodedSplit  # evaluated every ``train.eval_every`` steps; the best-dev state is kept
+    test_split: EncodedSplit | None  # evaluated once at the end with that state; None (search trials): never
+    train: TrainConfig  # the loop's settings (steps, batch size, schedule, precision, NaN policy, ...)
+    seed: int  # the batch order's generator (and the between-stage batches, bench/training/stages.py)
+    device: torch.device
+    progress: ProgressFn | None = None  # progress(step, loss) after each updated step
+    checkpoint: Checkpointer | None = None  # resume from its file; save every ``checkpoint.every`` steps
+    # on_evaluate(step, dev_metrics) after each periodic dev evaluation; raising StopTraining ends the loop there
+    on_evaluate: EvaluateFn | None = None
+    logger: Logger | None = None  # bench/training/curves.py (e.g. TensorBoard); the caller closes it
+
+
+def train_and_evaluate(inputs: LoopInputs) -> TrainResult:
+    """Train, select on dev, evaluate test (see :class:`LoopInputs` for what each input does).
 
     An exception leaving the loop carries how far the run got as ``exc.partial_result`` (this
     ``TrainResult``: steps, last loss, dev history), so the worker can write it into the failed record.
-    With ``checkpoint``, the loop resumes from its saved state and saves every ``checkpoint.every`` steps.
-    ``on_evaluate(step, dev_metrics)`` runs after each dev evaluation and may raise ``StopTraining`` (a search
-    trial's pruner): the loop then ends early and ``result.stopped`` says why. ``test_split=None`` (search
-    trials) never evaluates test. ``logger`` (``bench/training/curves.py``, e.g. TensorBoard) gets each loss window and
-    evaluation as it happens; the caller closes it.
+    When ``on_evaluate`` raises ``StopTraining`` the loop ends early and ``result.stopped`` says why.
     """
-    result = TrainResult(step_times=StepTimes(train.timing_warmup_steps))
+    result = TrainResult(step_times=StepTimes(inputs.train.timing_warmup_steps))
     try:
-        with amp.math_mode(amp.resolve(train.precision, device), device):  # tf32 on/off for this run
-            return _train(
-                result,
-                backbone,
-                task,
-                train_split,
-                dev_split,
-                test_split,
-                train,
-                seed,
-                device,
-                progress,
-                checkpoint,
-                on_evaluate,
-                logger or NullLogger(),
-            )
+        with amp.math_mode(amp.resolve(inputs.train.precision, inputs.device), inputs.device):  # tf32 on/off
+            return _train(result, inputs)
     except BaseException as exc:
         exc.partial_result = result
         raise
 
 
-def _train(
-    result: TrainResult,
-    backbone: Backbone,
-    task,
-    train_split: EncodedSplit,
-    dev_split: EncodedSplit,
-    test_split: EncodedSplit,
-    train: TrainConfig,
-    seed: int,
-    device: torch.device,
-    progress: ProgressFn | None,
-    checkpoint: Checkpointer | None,
-    on_evaluate: EvaluateFn | None,
-    logger: Logger,
-) -> TrainResult:
+def _train(result: TrainResult, inputs: LoopInputs) -> TrainResult:
     """Train, keep the best-dev state, evaluate dev and (unless ``test_split`` is None) test with it.
 
     ``on_evaluate(step, dev_metrics)`` runs after each periodic dev evaluation; raising ``StopTraining`` ends
     the loop there (the result keeps what was done, ``stopped`` says why). A search passes no test split, so
     the test data is never evaluated.
     """
+    backbone, task, train, device = inputs.backbone, inputs.task, inputs.train, inputs.device
+    train_split, dev_split, test_split, seed = (
+        inputs.train_split,
+        inputs.dev_split,
+        inputs.test_split,
+        inputs.seed,
+    )
+    progress, checkpoint, on_evaluate = inputs.progress, inputs.checkpoint, inputs.on_evaluate
+    logger = inputs.logger or NullLogger()
     method = backbone.method
     result.method_record_init = method.record()
     plan = StagePlan(method.training_stages(train.max_steps))  # one stage of max_steps unless multi-stage

@@ -1,48 +1,28 @@
-"""The in-run side of a search trial: report each dev evaluation to Optuna, stop when the pruner says so.
+"""The searching side of a trial's dev evaluations: report each to Optuna, tell the run to stop when pruned.
 
-The searching process runs each trial as a normal run subprocess (``bench.grid.runner.run_one``) and passes the
-trial's address in the environment variable ``PTBENCH_TUNE_TRIAL`` (JSON: storage, study, trial_id, pruner),
-outside the hashed spec (a storage URL may carry a password and must not land in records). The run opens the
-study itself, which the journal file and RDB storages allow from any process, so pruning needs no channel back
-to the parent.
+The searching process runs each trial as a normal run (``bench.grid.runner.run_locked``) with an evaluation hook:
+the worker prints each periodic dev evaluation as a protocol line and waits for the answer (``bench/protocol.py``,
+``--report-evaluations``); this hook reports the selection metric to the trial (``trial.report``) and answers
+"stop" when the pruner says so, so the run ends there with record status ``pruned``. The worker never opens the
+study, and the storage address never reaches the run's process.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable
+from typing import Any
 
-from bench.training.trainer import StopTraining
-
-ENV = "PTBENCH_TUNE_TRIAL"
+from bench.grid.runner import EvaluationHook
 
 
-def trial_env(storage: str, study: str, trial_id: int, pruner: str) -> dict[str, str]:
-    return {ENV: json.dumps({"storage": storage, "study": study, "trial_id": trial_id, "pruner": pruner})}
+def trial_reporter(trial: Any) -> EvaluationHook:
+    """The ``on_evaluation`` hook of ``trial``'s run (an ``optuna.Trial`` of a study with its pruner)."""
 
-
-def trial_reporter(metric: str) -> Callable[[int, dict[str, float]], None] | None:
-    """An ``on_evaluate`` hook for the trainer, or None when this run was not started by a search."""
-    raw = os.environ.get(ENV)
-    if not raw:
-        return None
-    import optuna
-
-    from bench.tune.storage import build_pruner, open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    address = json.loads(raw)
-    study = optuna.load_study(
-        study_name=address["study"],
-        storage=open_storage(address["storage"]),
-        pruner=build_pruner(address["pruner"]),
-    )
-    trial = optuna.trial.Trial(study, address["trial_id"])
-
-    def on_evaluate(step: int, metrics: dict[str, float]) -> None:
-        trial.report(metrics[metric], step)
+    def on_evaluation(event: dict[str, Any]) -> str | None:
+        step, metric = event["step"], event["selection_metric"]
+        value = event["metrics"][metric]
+        trial.report(value, step)
         if trial.should_prune():
-            raise StopTraining(f"pruned at step {step} (dev {metric} {metrics[metric]:.2f})")
+            return f"pruned at step {step} (dev {metric} {value:.2f})"
+        return None
 
-    return on_evaluate
+    return on_evaluation

@@ -1,11 +1,14 @@
 """The search: one Optuna study per (method, task), trials executed as normal runs, N worker processes.
 
-A trial is a ``RunSpec`` planned exactly as ``bench run`` plans it (preset, ``--set``), with the sampled values
-as further overrides and ``spec.trial = {"study", "trial"}``; it runs in the same worker subprocess
-(``bench.grid.runner.run_one``) and writes a normal record. The objective is the task's dev selection metric at the
-best evaluation (maximised); trials never evaluate the test split (``bench.worker``). Each dev evaluation is
-reported to Optuna from inside the run (``bench.tune.report``), and a pruned trial ends with record status
-``pruned`` and Optuna state PRUNED.
+Each study plans its request once (``StudyJob.base_spec``: preset, ``--set``, exactly as ``bench run`` plans
+it); a trial's ``RunSpec`` is that spec with the sampled values applied as further overrides
+(``bench.planning.plan.with_overrides``) and ``spec.trial = {"study", "trial"}``. It runs on the grid's path for
+one run (``bench.grid.runner.run_locked``: the per-run lock, the same worker subprocess, the same record), after
+the results folder's stale temporary files are cleaned up (``bench.grid.execute.prepare_results``). The objective
+is the task's dev selection metric at the best evaluation (maximised); trials never evaluate the test split
+(``bench.worker``). The worker reports each dev evaluation through the runner <-> worker protocol; this process
+reports it to Optuna and answers whether to stop (``bench.tune.report``), and a pruned trial ends with record
+status ``pruned`` and Optuna state PRUNED.
 
 Workers: ``--workers N`` starts N processes that share the study through its storage, each with a TPE sampler
 seeded ``sampler_seed + k`` (``constant_liar`` so parallel workers spread out); on a GPU machine worker ``k``'s
@@ -25,12 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import InputError
-from bench.grid.runner import run_one
+from bench.grid.execute import prepare_results
+from bench.grid.locks import holder
+from bench.grid.runner import run_locked
 from bench.measurement.measure import visible_gpus
-from bench.planning.plan import RunRequest, plan
+from bench.planning.plan import RunRequest, plan_with_sources, with_overrides
 from bench.spec import RunSpec
-from bench.terminal import show
-from bench.tune.report import trial_env
+from bench.terminal import escape, show
+from bench.tune.report import trial_reporter
 from bench.tune.space import method_space, suggest, untuned_value
 from bench.tune.storage import build_pruner, check_storage, open_storage
 from bench.tune.summary import (
@@ -62,6 +67,7 @@ class StudyJob:
     trials: int
     sampler_seed: int = 0
     log_dir: str | None = None  # --log-dir: trial N writes to <log_dir>/<study>/trial<N>_<run>/
+    base: RunSpec | None = None  # the request planned once (base_spec); travels to the worker processes
 
     @property
     def method(self) -> str:
@@ -72,13 +78,19 @@ class StudyJob:
         return self.request.tasks[0]
 
     def base_spec(self) -> RunSpec:
-        return plan(self.request)[0]
+        """The request's one spec, planned on first use only."""
+        if self.base is None:
+            sources, (self.base,) = plan_with_sources(self.request)
+            if sources:
+                raise InputError(
+                    f"{self.method} on {self.task} needs source runs that are not in {self.request.out or 'results'}/ "
+                    f"yet ({', '.join(s.label for s in sources)}); train them first with `bench run`"
+                )
+        return self.base
 
     def trial_spec(self, sampled: dict[str, dict[str, Any]], number: int) -> RunSpec:
-        overrides = {k: dict(v) for k, v in (self.request.overrides or {}).items()}
-        for scope, values in sampled.items():
-            overrides.setdefault(scope, {}).update(values)
-        (spec,) = plan(dataclasses.replace(self.request, overrides=overrides))
+        """The spec ``plan`` gives for the request with ``sampled`` added to its ``--set`` overrides."""
+        spec = with_overrides(self.base_spec(), sampled)
         return dataclasses.replace(spec, trial={"study": self.name, "trial": number})
 
 
@@ -178,11 +190,14 @@ def make_objective(job: StudyJob, gpu: str | None = None):
     def objective(trial: optuna.Trial) -> float:
         spec = job.trial_spec(suggest(trial, job.space, base), trial.number)
         trial.set_user_attr("run_id", spec.run_id)
-        env = trial_env(job.storage, job.name, trial._trial_id, job.pruner)  # noqa: SLF001 (the id to reopen it)
-        if gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = gpu
+        out = Path(job.out_dir)
+        env = {"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None
         logs = Path(job.log_dir) if job.log_dir else None
-        record = run_one(spec, Path(job.out_dir), env=env, log_dir=logs)
+        record = run_locked(spec, out, env=env, log_dir=logs, on_evaluation=trial_reporter(trial))
+        if record is None:  # trial run ids are unique to the study: another search process took this one
+            error = f"run {spec.run_id} is locked by another process (pid {holder(out, spec.run_id)})"
+            trial.set_user_attr("error", error)
+            raise TrialFailed(error)
         trial.set_user_attr("status", record["status"])
         if record["status"] == "pruned":
             trial.set_user_attr("pruned", record["error"])
@@ -247,6 +262,8 @@ def run_study(job: StudyJob, workers: int, console) -> Any:
         console.print(f"  {path}: {text}")
     if remaining <= 0:
         return study
+    for tmp in prepare_results(Path(job.out_dir)):
+        console.print(f"removed a temporary file left by a killed run: {escape(tmp.name)}")
     gpus = visible_gpus()
     workers = max(1, min(workers, remaining))
     share = math.ceil(remaining / workers)
