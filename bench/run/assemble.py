@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from bench.spec import RunSpec, TrainConfig, flatten_config
+from bench.fields import flatten_config
+from bench.spec import RunSpec, TrainConfig
 from methods.base import BackboneDims
 
 if TYPE_CHECKING:
