@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.errors import InputError
+from bench.planning.inputs import method_config
 from bench.presets import get_preset, method_overrides, train_overrides
-from bench.run.assemble import method_config
 from bench.spec import RunSpec, TrainConfig
 from methods.registry import build_config, config_to_dict, get_method_class, parse_method_list
 

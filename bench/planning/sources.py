@@ -23,13 +23,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from bench.artifact_file import artifact_relpath, load_prompt
 from bench.errors import InputError, bad_input
-from bench.run.artifacts import artifact_relpath, load_prompt
 from bench.spec import RunSpec
+
+if TYPE_CHECKING:
+    import torch
 
 NO_SOURCE = ("random", "none")
 DEFAULT_SEED = 42
