@@ -1,7 +1,7 @@
 """The runner <-> worker protocol: the worker's command line and its progress lines on stdout.
 
 The runner (``bench/grid/runner.py``) starts ``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N]
-[--no-artifacts] [--log-dir FOLDER]`` (``FOLDER``: this run's own TensorBoard folder); the worker prints ``@@progress {"step": .., "loss": ..}`` lines while it trains and
+[--no-artifacts] [--log-dir FOLDER]`` (``FOLDER``: this run's own TensorBoard folder, :func:`run_log_name`); the worker prints ``@@progress {"step": .., "loss": ..}`` lines while it trains and
 writes the record itself. Both sides read this module, so neither imports the other.
 """
 
@@ -11,6 +11,10 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.spec import RunSpec
 
 PROGRESS_PREFIX = "@@progress "
 # How many runs the grid runs at once on this machine, for the record's ``contention`` (``bench/measurement/contention.py``).
@@ -54,3 +58,12 @@ def progress_line(step: int, loss: float) -> str:
 def parse_progress(line: str) -> dict | None:
     """The progress event of a worker's stdout line, or None for any other line."""
     return json.loads(line[len(PROGRESS_PREFIX) :]) if line.startswith(PROGRESS_PREFIX) else None
+
+
+def run_log_name(spec: RunSpec) -> str:
+    """The run's folder under ``--log-dir``: readable (method, task, seed) and unique (run id)."""
+    stem = f"{spec.method}_{spec.task}_seed{spec.seed}_{spec.run_id}"
+    if spec.trial is None:
+        return stem
+    study = str(spec.trial["study"]).replace("/", "_")
+    return f"{study}/trial{spec.trial['trial']}_{stem}"

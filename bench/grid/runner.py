@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.grid.signals import Terminated
-from bench.protocol import parse_progress, worker_command
+from bench.protocol import parse_progress, run_log_name, worker_command
 from bench.results import failed_record, read_record, record_path, write_json_atomic
 from bench.spec import RunSpec
 
@@ -42,8 +42,6 @@ def run_one(
     ``log_dir`` (``--log-dir``): the worker writes TensorBoard event files to its own folder under it
     (``bench.training.tensorboard_log.run_log_name``); not part of the spec either.
     """
-    from bench.training.tensorboard_log import run_log_name
-
     path = record_path(out_dir, spec)
     last: dict[str, Any] = {}
     before = _mtime(path)  # a record left by an earlier attempt must not pass for this attempt's
