@@ -92,7 +92,7 @@ class WrapMethod(Method):
 
 def parse_names(text: str, allowed: list[str], field: str) -> list[str]:
     """``"q,v"`` -> ``["q", "v"]``, each checked against ``allowed`` (one-line error with did-you-mean)."""
-    from methods.registry import did_you_mean
+    from bench.registry import did_you_mean
 
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
