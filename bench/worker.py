@@ -16,11 +16,16 @@ from pathlib import Path
 
 import torch
 
+from bench.grid.signals import die_with_parent
 from bench.protocol import parse_worker_args, progress_line
 from bench.results import empty_record, failed_record, write_json_atomic
+from bench.run.artifacts import artifact_relpath, save_artifact
 from bench.run.assemble import build, prepare_data
 from bench.run.record import now, ok_record
 from bench.spec import RunSpec
+from bench.training.checkpoint import Checkpointer, checkpoint_path
+from bench.training.tensorboard_log import TensorBoardLogger
+from bench.training.trainer import train_and_evaluate
 from methods.registry import display_name
 
 
@@ -34,7 +39,6 @@ def execute(
     ``checkpoint`` (a ``bench.training.checkpoint.Checkpointer``) makes training resume from and save to its file.
     ``logger`` (a ``bench.training.curves.Logger``, e.g. TensorBoard) sees the loss windows and evaluations live.
     """
-    from bench.training.trainer import train_and_evaluate
 
     record = empty_record(spec)
     record["started_at"] = now()
@@ -52,7 +56,7 @@ def execute(
     load_time = time.perf_counter() - load_start
     on_evaluate = None
     if spec.trial is not None:
-        from bench.tune.report import trial_reporter
+        from bench.tune.report import trial_reporter  # noqa: PLC0415 - a tune trial's reporter, imported for trials only (being rerouted, see pyproject.toml)
 
         on_evaluate = trial_reporter(task.selection_metric)
 
@@ -62,8 +66,6 @@ def execute(
 
     artifact, artifact_bytes = None, None
     if results_dir is not None:  # the backbone now holds the best checkpoint (train_and_evaluate restored it)
-        from bench.run.artifacts import artifact_relpath, save_artifact
-
         artifact = artifact_relpath(spec.run_id)
         artifact_bytes = save_artifact(Path(results_dir) / artifact, backbone, spec)
 
@@ -121,8 +123,6 @@ def run_spec(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N] [--no-artifacts] [--log-dir D]``."""
-    from bench.grid.signals import die_with_parent
-    from bench.training.checkpoint import Checkpointer, checkpoint_path
 
     die_with_parent()
     args = parse_worker_args(sys.argv[1:] if argv is None else argv)
@@ -143,8 +143,6 @@ def main(argv: list[str] | None = None) -> int:
 
     logger = None
     if args.log_dir is not None:
-        from bench.training.tensorboard_log import TensorBoardLogger
-
         logger = TensorBoardLogger(args.log_dir)
     try:
         record = run_spec(spec, progress, checkpoint, out_path.parent if save else None, logger)

@@ -23,7 +23,9 @@ class UnknownMethodError(UnknownNameError):
 
 
 def _load_builtin_methods() -> None:
-    import methods.catalog  # noqa: F401  (imports every method module, which registers it)
+    # noqa reasons: F401, imported for its effect (every method module registers itself); PLC0415, the registry's
+    # loader: methods/catalog.py imports every method module, and each imports this one
+    import methods.catalog  # noqa: F401, PLC0415
 
 
 METHODS: Registry[type[Method]] = Registry("method", UnknownMethodError, loader=_load_builtin_methods)

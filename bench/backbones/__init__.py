@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from transformers.utils import logging as hf_logging
 
 from bench.backbones.base import Backbone, EncodedSplit
 from bench.backbones.decoder import DecoderBackbone
@@ -68,7 +69,7 @@ def _build(
     """Instantiate the family's model from ``config`` (dropout already set); ``weights=False`` builds from the
     config alone (on the meta device). ``encoder_text`` and ``encoder_prompt_position`` are an encoder's
     (``TrainConfig``'s fields of those names); seq2seq and decoder backbones ignore them."""
-    from transformers import (
+    from transformers import (  # noqa: PLC0415 - auto classes load model and tokenizer code, only when a backbone is built
         AutoModelForCausalLM,
         AutoModelForSeq2SeqLM,
         AutoModelForSequenceClassification,
@@ -121,13 +122,12 @@ def load_backbone(
     """Load weights and tokenizer (local folder, packaged alias, or the Hub) for a task's label set, with the
     backbone's dropout set to ``dropout`` (None: the checkpoint's; ``backbone.dropout`` says what it runs with)
     and an encoder's ``encoder_text`` and ``encoder_prompt_position`` (``TrainConfig``'s fields)."""
-    from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # "newly initialized classifier" warnings are expected here
     resolved = resolve_model(model_name)
     ensure_local_weights(resolved)
     try:
-        from transformers import AutoConfig
+        from transformers import AutoConfig  # noqa: PLC0415 - auto classes load model and tokenizer code, only when a backbone is built
 
         config = AutoConfig.from_pretrained(resolved.source)
     except OSError as exc:

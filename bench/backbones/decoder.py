@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from transformers.masking_utils import create_causal_mask
 
 from bench.backbones.base import Backbone, EncodedSplit
 from bench.backbones.decoder_scoring import label_scores
@@ -160,7 +161,6 @@ class DecoderBackbone(Backbone):
         """Decoder ``layers`` on ``hidden`` ``[B, L, d]`` with the 0/1 ``mask``, as the model's own forward does.
 
         ``and_mask`` narrows the causal mask further (label scoring's tree, ``bench/backbones/label_tree.py``)."""
-        from transformers.masking_utils import create_causal_mask
 
         inner, _ = self._decoder_and_head()
         causal = create_causal_mask(

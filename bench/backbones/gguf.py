@@ -26,9 +26,9 @@ def convert_gguf(gguf_folder: str, gguf_file: str, out: Path) -> Path:
     """De-quantize ``gguf_folder/gguf_file`` once into ``out`` (config, safetensors weights, tokenizer)."""
     if (out / "config.json").exists():
         return out
-    import torch
-    from safetensors.torch import save_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch  # noqa: PLC0415 - torch, transformers, safetensors only when a GGUF file is converted
+    from safetensors.torch import save_model  # noqa: PLC0415 - torch, transformers, safetensors only when a GGUF file is converted
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 - torch, transformers, safetensors only when a GGUF file is converted
 
     tokenizer = AutoTokenizer.from_pretrained(gguf_folder, gguf_file=gguf_file)
     model = AutoModelForCausalLM.from_pretrained(gguf_folder, gguf_file=gguf_file, dtype=torch.float32)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.grid.locks import try_lock
 from bench.grid.signals import Terminated
 from bench.protocol import parse_progress, run_log_name, worker_command
 from bench.results import failed_record, read_record, record_path, write_json_atomic
@@ -122,7 +123,6 @@ def run_locked(
 
     ``on_start(spec)``, called once the run really starts, returns its progress callback (or None);
     ``options`` go to ``run_one``."""
-    from bench.grid.locks import try_lock
 
     lock = try_lock(out_dir, spec.run_id)
     if lock is None:

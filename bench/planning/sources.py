@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from bench.artifact_file import artifact_relpath, load_prompt
 from bench.errors import InputError, bad_input
 from bench.spec import RunSpec
+from suites import get_task
 
 if TYPE_CHECKING:
     import torch
@@ -94,7 +95,6 @@ def resolve_sources(
                 {"kind": "file", "sha256": file_sha256(path), "task": metadata.get("task"), "path": str(path)}
             )
             continue
-        from suites import get_task
 
         try:
             task = get_task(item).name

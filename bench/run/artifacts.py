@@ -30,6 +30,7 @@ from bench.artifact_file import FORMAT, PROMPT_KEY, artifact_relpath, load_promp
 from bench.atomic import atomic_open
 from bench.errors import InputError
 from bench.spec import RunSpec
+from bench.training.trainer import trainable_parameters
 
 if TYPE_CHECKING:
     from bench.backbones import Backbone
@@ -69,8 +70,6 @@ def artifact_tensors(backbone: Backbone) -> dict[str, torch.Tensor]:
     for i, p in enumerate(backbone.head_parameters()):
         tensors[f"head.{i}"] = p
     if method.attach == "wrap":
-        from bench.training.trainer import trainable_parameters
-
         trainable = {id(p) for p in trainable_parameters(backbone)}
         head = {id(p) for p in backbone.head_parameters()}
         for name, p in backbone.model.named_parameters():

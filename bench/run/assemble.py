@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from transformers import set_seed
 
+from bench.backbones import load_backbone
 from bench.planning.inputs import method_config, model_dims, prepare_data, subsample, validate_config
+from bench.planning.sources import load_source_prompts
 from bench.spec import RunSpec, TrainConfig
+from methods.registry import get_method_class
 
 # The spec's inputs (typed method config, the model's shapes, the task's data) are bench/planning/inputs.py's:
 # planning checks them before any worker starts, without importing this factory.
@@ -44,7 +48,6 @@ def attach_method(
     """Build method ``name`` with ``config`` for ``backbone``, give it its source prompts (``sources(config)``,
     transfer methods only), initialise it with ``seed`` (None: not initialised, e.g. on the meta device) and
     attach it."""
-    from methods.registry import get_method_class
 
     method_cls = get_method_class(name)
     validate_config(name, config, backbone.dims)
@@ -63,9 +66,6 @@ def build(spec: RunSpec, task, train: TrainConfig, results_dir: Path | None = No
     Transfer methods first receive their source prompts (resolved in ``spec.sources`` at planning time; a
     run's artifact is also looked up under ``results_dir``).
     """
-    from transformers import set_seed
-
-    from bench.backbones import load_backbone
 
     set_seed(spec.seed)
     labels = None if task.is_regression else task.label_strings()
@@ -79,7 +79,6 @@ def build(spec: RunSpec, task, train: TrainConfig, results_dir: Path | None = No
     )
 
     def sources(_config) -> list[torch.Tensor]:
-        from bench.planning.sources import load_source_prompts
 
         return load_source_prompts(spec, results_dir)
 

@@ -41,7 +41,7 @@ class TensorBoardLogger:
         self._writer = None
 
     def start(self, first_step: int) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - tensorboard loads only with --log-dir
 
         self.folder.mkdir(parents=True, exist_ok=True)
         self._writer = SummaryWriter(str(self.folder), purge_step=first_step)
