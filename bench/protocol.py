@@ -1,7 +1,8 @@
 """The runner <-> worker protocol: the worker's command line, its lines on stdout, the runner's replies.
 
 The runner (``bench/grid/runner.py``) starts ``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N]
-[--no-artifacts] [--log-dir FOLDER] [--report-evaluations]`` (``FOLDER``: this run's own TensorBoard folder); the
+[--no-artifacts] [--log-dir FOLDER] [--report-evaluations]`` (``FOLDER``: this run's own TensorBoard folder,
+:func:`run_log_name`); the
 worker prints ``@@progress {"step": .., "loss": ..}`` lines while it trains and writes the record itself. With
 ``--report-evaluations`` (a search trial) it also prints ``@@evaluation {"step": .., "metrics": {..},
 "selection_metric": ..}`` after each periodic dev evaluation and waits for the runner's answer on its stdin:
@@ -15,6 +16,10 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.spec import RunSpec
 
 PROGRESS_PREFIX = "@@progress "
 EVALUATION_PREFIX = "@@evaluation "
@@ -91,3 +96,12 @@ def parse_reply(line: str) -> str | None:
     if line.startswith(STOP_PREFIX):
         return line[len(STOP_PREFIX) :]
     raise ValueError(f"the runner's reply to an evaluation is not @@continue or @@stop: {line!r}")
+
+
+def run_log_name(spec: RunSpec) -> str:
+    """The run's folder under ``--log-dir``: readable (method, task, seed) and unique (run id)."""
+    stem = f"{spec.method}_{spec.task}_seed{spec.seed}_{spec.run_id}"
+    if spec.trial is None:
+        return stem
+    study = str(spec.trial["study"]).replace("/", "_")
+    return f"{study}/trial{spec.trial['trial']}_{stem}"

@@ -94,12 +94,14 @@ the loader accepts that (``OPTIONAL_KEYS``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 from bench.atomic import atomic_open
+from bench.measurement.contention import check
 from bench.spec import RunSpec
 
 SCHEMA_VERSION = 1
@@ -194,7 +196,6 @@ def failed_record(
     the run got: ``{"steps", "final_loss", "dev_history", "loss_history", "nan_skipped_batches"}`` (any
     subset).
     """
-    import datetime as dt
 
     if status not in STATUSES or status == "ok":
         raise ValueError(f"status {status!r} is not one of failed, oom, cancelled")
@@ -231,7 +232,6 @@ def validate_record(record: Any) -> None:
         raise ValueError("metrics.dev_history and metrics.loss_history must be JSON arrays")
     if not isinstance(record["run_id"], str):
         raise ValueError(f"run_id {record['run_id']!r} is not a string")
-    from bench.measurement.contention import check
 
     check(record.get("contention"))
     RunSpec.from_dict(record["spec"])
@@ -274,7 +274,7 @@ def load_records(out_dir: Path | str = "results"):
     memory and throughput fields of the schema, ``artifact``, ``artifact_bytes``, ``ept_variant`` and
     ``self_transfer`` (or null), and ``record`` (the full dict).
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas only for the table view; reading records stays light
 
     rows = []
     for rec in iter_records(Path(out_dir)):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bench.errors import InputError
+from bench.fields import set_config_field
 
 SPEC_VERSION = 1
 # Training fields added after records existed, hashed only when they differ from these values: a run that does
@@ -118,8 +119,6 @@ class TrainConfig:
                 raise InputError(f"train.{name}={getattr(self, name)!r} must be {allowed}")
 
     def set(self, dotted: str, value: Any) -> None:
-        from methods.registry import set_config_field  # here, so reading records never imports torch
-
         set_config_field(self, dotted, value, where=f"train.{dotted}")
 
 
@@ -182,14 +181,3 @@ class RunSpec:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**self.train)
-
-
-def flatten_config(config: dict, prefix: str = "") -> dict:
-    """A nested config dict as dotted overrides: ``{"fusion": {"attn_dim": 8}}`` -> ``{"fusion.attn_dim": 8}``."""
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(flatten_config(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out

@@ -18,11 +18,15 @@ from pathlib import Path
 
 import torch
 
+from bench.grid.signals import die_with_parent
 from bench.protocol import evaluation_line, parse_reply, parse_worker_args, progress_line
 from bench.results import empty_record, failed_record, write_json_atomic
+from bench.run.artifacts import artifact_relpath, save_artifact
 from bench.run.assemble import build, prepare_data
 from bench.run.record import now, ok_record
 from bench.spec import RunSpec
+from bench.training.checkpoint import Checkpointer, checkpoint_path
+from bench.training.tensorboard_log import TensorBoardLogger
 from bench.training.trainer import EvaluateFn, LoopInputs, StopTraining, train_and_evaluate
 from methods.registry import display_name
 
@@ -66,8 +70,6 @@ def execute(
 
     artifact, artifact_bytes = None, None
     if results_dir is not None:  # the backbone now holds the best checkpoint (train_and_evaluate restored it)
-        from bench.run.artifacts import artifact_relpath, save_artifact
-
         artifact = artifact_relpath(spec.run_id)
         artifact_bytes = save_artifact(Path(results_dir) / artifact, backbone, spec)
 
@@ -144,8 +146,6 @@ def run_spec(
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.worker SPEC.json RECORD.json [--checkpoint-every N] [--no-artifacts] [--log-dir D]
     [--report-evaluations]``."""
-    from bench.grid.signals import die_with_parent
-    from bench.training.checkpoint import Checkpointer, checkpoint_path
 
     die_with_parent()
     args = parse_worker_args(sys.argv[1:] if argv is None else argv)
@@ -166,8 +166,6 @@ def main(argv: list[str] | None = None) -> int:
 
     logger = None
     if args.log_dir is not None:
-        from bench.training.tensorboard_log import TensorBoardLogger
-
         logger = TensorBoardLogger(args.log_dir)
     try:
         results_dir = out_path.parent if save else None

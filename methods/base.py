@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from bench.errors import InputError
+from methods.search_space import default_space
 
 Attach = Literal["input", "layer", "wrap"]
 
@@ -316,6 +317,5 @@ class Method(nn.Module):
         Default: every learning rate of the config (``lr``, ``lr_*``; one per parameter group) log-uniform over
         ×[0.1, 10] of its untuned value. Methods override it with the grids their papers searched.
         """
-        from methods.search_space import default_space
 
         return default_space(cls.config_class)

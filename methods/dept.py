@@ -56,6 +56,7 @@ from methods.base import (
 )
 from methods.prompt_init import PromptInit, init_from_config_, kaiming_uniform_
 from methods.registry import register_method
+from methods.search_space import LogFloat
 
 DEPT_INIT_TEXT = "Classify this text is postive or not:"
 
@@ -112,7 +113,6 @@ class DecomposedPrompt(nn.Module):
 
 
 def dept_search_space() -> dict:
-    from methods.search_space import LogFloat
 
     return {"lr": LogFloat(1 / 3, 3.0, relative=True), "lr_lowrank": LogFloat(1e-4, 5e-3)}
 

@@ -65,6 +65,7 @@ from methods.dept import DecomposedPrompt, dept_search_space
 from methods.ept_config import EPTConfig, FusionConfig, GateConfig, ProjectionConfig, ept_display_name
 from methods.prompt_init import kaiming_uniform_
 from methods.registry import register_method
+from methods.search_space import LogFloat
 
 
 class PromptFusion(nn.Module):
@@ -180,7 +181,6 @@ class EPT(Method):
     @classmethod
     def search_space(cls) -> dict:
         """DePT's grids for ``lr``/``lr_lowrank`` plus ``lr_modules`` over {1e-4 … 5e-3} (docs/methods/ept.md#method)."""
-        from methods.search_space import LogFloat
 
         return {**dept_search_space(), "lr_modules": LogFloat(1e-4, 5e-3)}
 

@@ -64,7 +64,7 @@ class LoRA(WrapMethod):
     @classmethod
     def peft_equivalent(cls, config: LoRAConfig, model: nn.Module, task_type):
         """PEFT's LoRA on the same modules (the same roles resolved on ``model``), rank, alpha and dropout."""
-        from peft import LoraConfig
+        from peft import LoraConfig  # noqa: PLC0415 - peft takes seconds to import: only when its module is built
 
         roles = set(parse_names(config.targets, ROLES, "targets"))
         return LoraConfig(
@@ -76,7 +76,7 @@ class LoRA(WrapMethod):
         )
 
     def modify(self, model: nn.Module) -> nn.Module:
-        from peft import LoraConfig, inject_adapter_in_model
+        from peft import LoraConfig, inject_adapter_in_model  # noqa: PLC0415 - peft takes seconds to import: only when its module is built
 
         roles = set(parse_names(self.config.targets, ROLES, "targets"))
         names = [p.name for p in linear_parts(model) if p.role in roles]

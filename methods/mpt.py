@@ -109,7 +109,7 @@ class MPT(Method):
     @classmethod
     def peft_equivalent(cls, config: MPTConfig, model, task_type):
         """PEFT's multitask prompt tuning with one task, one prompt on the input."""
-        from peft import MultitaskPromptTuningConfig
+        from peft import MultitaskPromptTuningConfig  # noqa: PLC0415 - peft takes seconds to import: only when its module is built
 
         return MultitaskPromptTuningConfig(
             task_type=task_type,
@@ -125,8 +125,8 @@ class MPT(Method):
 
     def __init__(self, config: MPTConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)
-        from peft import MultitaskPromptTuningConfig  # imported here: peft takes seconds to import
-        from peft.tuners.multitask_prompt_tuning import MultitaskPromptEmbedding
+        from peft import MultitaskPromptTuningConfig  # noqa: PLC0415 - peft takes seconds to import: only when its module is built
+        from peft.tuners.multitask_prompt_tuning import MultitaskPromptEmbedding  # noqa: PLC0415 - peft takes seconds to import: only when its module is built
 
         self.sources_kind, self.source_names = parse_sources(config.sources)
         peft_config = MultitaskPromptTuningConfig(

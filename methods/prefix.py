@@ -139,7 +139,7 @@ class PrefixTuning(Method):
     @classmethod
     def peft_equivalent(cls, config: PrefixConfig, model: nn.Module, task_type):
         """PEFT's prefix tuning with the same prefix length."""
-        from peft import PrefixTuningConfig
+        from peft import PrefixTuningConfig  # noqa: PLC0415 - peft takes seconds to import: only when its module is built
 
         return PrefixTuningConfig(task_type=task_type, num_virtual_tokens=config.num_tokens)
 
@@ -154,7 +154,7 @@ class PrefixTuning(Method):
 
     # ---- attaching --------------------------------------------------------------------------------------
     def wrap(self, model: nn.Module) -> nn.Module:
-        from peft import PrefixEncoder, PrefixTuningConfig
+        from peft import PrefixEncoder, PrefixTuningConfig  # noqa: PLC0415 - peft takes seconds to import: only when its module is built
 
         _register_kernel()
         modules = attention_modules(model, self.config.cross_attention)
@@ -247,14 +247,14 @@ class PrefixTuning(Method):
 
 # ---- the attention kernel -----------------------------------------------------------------------------------
 def _register_kernel() -> None:
-    from transformers import AttentionInterface
+    from transformers import AttentionInterface  # noqa: PLC0415 - transformers' attention registry only when prefix tuning attaches
 
     AttentionInterface.register(ATTN_NAME, prefix_attention)
 
 
 def _original_kernel(module: nn.Module, name: str):
     """The module's own attention function: transformers' sdpa, or its model file's ``eager_attention_forward``."""
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS  # noqa: PLC0415 - transformers' attention registry only when prefix tuning attaches
 
     eager = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
     if name == "eager":

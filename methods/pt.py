@@ -31,6 +31,7 @@ from torch import nn
 from methods.base import BackboneDims, EmbeddingSource, Method, PromptConfig
 from methods.prompt_init import PromptInit, init_from_config_
 from methods.registry import register_method
+from methods.search_space import LogFloat
 
 
 @dataclass
@@ -57,7 +58,7 @@ class PromptTuning(Method):
     @classmethod
     def peft_equivalent(cls, config: PTConfig, model: nn.Module, task_type):
         """PEFT's prompt tuning, one prompt on the input (``num_transformer_submodules=1``, as here)."""
-        from peft import PromptTuningConfig
+        from peft import PromptTuningConfig  # noqa: PLC0415 - peft takes seconds to import: only when its module is built
 
         return PromptTuningConfig(
             task_type=task_type, num_virtual_tokens=config.num_tokens, num_transformer_submodules=1
@@ -68,7 +69,6 @@ class PromptTuning(Method):
         """The prompt lr, log-uniform over ×[0.1, 10] of the untuned value (docs/methods/pt.md fixes 0.3 on T5;
         §2.4 warns it transfers poorly across families, so the range is wide: 0.03–3 on the paper preset,
         3e-3–0.3 around the quick preset's 3e-2)."""
-        from methods.search_space import LogFloat
 
         return {"lr": LogFloat(0.1, 10.0, relative=True)}
 

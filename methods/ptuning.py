@@ -57,7 +57,7 @@ class PTuning(Method):
     @classmethod
     def peft_equivalent(cls, config: PTuningConfig, model, task_type):
         """PEFT's P-tuning prompt encoder, one prompt on the input."""
-        from peft import PromptEncoderConfig
+        from peft import PromptEncoderConfig  # noqa: PLC0415 - peft takes seconds to import: only when its module is built
 
         return PromptEncoderConfig(
             task_type=task_type, num_virtual_tokens=config.num_tokens, num_transformer_submodules=1
@@ -65,7 +65,7 @@ class PTuning(Method):
 
     def __init__(self, config: PTuningConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)
-        from peft import PromptEncoder, PromptEncoderConfig
+        from peft import PromptEncoder, PromptEncoderConfig  # noqa: PLC0415 - peft takes seconds to import: only when its module is built
 
         d = dims.hidden_size
         peft_config = PromptEncoderConfig(

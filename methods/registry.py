@@ -1,17 +1,17 @@
 """Method registry: ``@register_method`` on the class is the one line that makes a method exist.
 
 Configs are typed dataclasses; overrides arrive as strings from the CLI (``--set ept.fusion.attn_dim=8``)
-or as values from presets and searches, and are coerced to the field's type here, in one place.
+or as values from presets and searches, and are coerced to the field's type by ``bench.fields`` (the one place,
+shared with ``TrainConfig``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from typing import Any
 
-from bench.errors import InputError
+from bench import fields
+from bench.fields import flatten_config
 from bench.registry import Registry, UnknownNameError, did_you_mean
 from methods.base import Method, MethodConfig
 
@@ -23,7 +23,9 @@ class UnknownMethodError(UnknownNameError):
 
 
 def _load_builtin_methods() -> None:
-    import methods.catalog  # noqa: F401  (imports every method module, which registers it)
+    # noqa reasons: F401, imported for its effect (every method module registers itself); PLC0415, the registry's
+    # loader: methods/catalog.py imports every method module, and each imports this one
+    import methods.catalog  # noqa: F401, PLC0415
 
 
 METHODS: Registry[type[Method]] = Registry("method", UnknownMethodError, loader=_load_builtin_methods)
@@ -57,70 +59,10 @@ def parse_method_list(text: str) -> list[str]:
 # ---- config construction with typed overrides ---------------------------------------------------------
 
 
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Coerce a CLI string (or a plain value) to the annotated type; one-line ``InputError`` if impossible."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except InputError as exc:
-                errors.append(str(exc))
-        raise InputError(errors[0] if errors else f"{where}: cannot parse {value!r}")
-    if origin is typing.Literal:
-        allowed = [str(a) for a in args]
-        if str(value) not in allowed:
-            raise InputError(
-                f"{where}={value!r} is not allowed{did_you_mean(str(value), allowed)}; "
-                f"allowed: {', '.join(allowed)}"
-            )
-        return args[allowed.index(str(value))]
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise InputError(f"{where}={value!r} is not a boolean (true/false)")
-    if annotation in (int, float, str):
-        if annotation is int and isinstance(value, float) and not value.is_integer():
-            raise InputError(f"{where}={value!r} is not an integer")
-        try:
-            return annotation(value) if annotation is not int else int(str(value).replace("_", ""))
-        except (TypeError, ValueError):
-            raise InputError(f"{where}={value!r} is not a valid {annotation.__name__}") from None
-    return value
-
-
 def set_config_field(config: Any, dotted: str, value: Any, where: str | None = None) -> None:
-    """Set ``a.b.c`` on a (nested) config dataclass, coercing ``value`` to the field's type."""
-    where = where or dotted
-    head, _, rest = dotted.partition(".")
-    hints = typing.get_type_hints(type(config))
-    names = [f.name for f in dataclasses.fields(config)]
-    if head not in names:
-        raise UnknownMethodError(
-            f"unknown field {where!r}{did_you_mean(head, names)}; {type(config).__name__} has: "
-            + ", ".join(names)
-        )
-    current = getattr(config, head)
-    if rest:
-        if not dataclasses.is_dataclass(current):
-            raise UnknownMethodError(f"field {where!r}: {head!r} has no sub-fields")
-        set_config_field(current, rest, value, where)
-        return
-    if dataclasses.is_dataclass(current):
-        raise UnknownMethodError(f"field {where!r} is a group; set one of its fields, e.g. {where}.<name>")
-    setattr(config, head, _coerce(value, hints[head], where))
+    """Set ``a.b.c`` on a (nested) config dataclass, coercing ``value`` to the field's type
+    (``bench.fields.set_config_field``; an unknown field is an ``UnknownMethodError``)."""
+    fields.set_config_field(config, dotted, value, where, UnknownMethodError)
 
 
 def build_config(method: str, overrides: dict[str, Any] | None = None) -> MethodConfig:
@@ -138,8 +80,6 @@ def config_to_dict(config: MethodConfig) -> dict[str, Any]:
 def display_name(method: str, method_config: dict[str, Any]) -> str:
     """The name reports show for a run of ``method`` with ``method_config`` (a nested dict as in a spec):
     :meth:`Method.display_name_for`, or the bare method name when the config no longer builds (old records)."""
-    from bench.spec import flatten_config
-
     try:
         cls = get_method_class(method)
         return cls.display_name_for(build_config(method, flatten_config(method_config)))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import InputError
-from methods.registry import did_you_mean
+from bench.registry import did_you_mean
 
 
 @dataclass(frozen=True)

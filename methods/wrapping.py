@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bench.registry import did_you_mean
 from methods.base import Method, ParamCounts, ParamGroup
 
 
@@ -92,7 +93,6 @@ class WrapMethod(Method):
 
 def parse_names(text: str, allowed: list[str], field: str) -> list[str]:
     """``"q,v"`` -> ``["q", "v"]``, each checked against ``allowed`` (one-line error with did-you-mean)."""
-    from methods.registry import did_you_mean
 
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
     from transformers import get_linear_schedule_with_warmup, set_seed
 
-    from bench.backbones import load_backbone
+    from bench.backbones.load import load_backbone
     from bench.measurement.measure import RssSampler
     from bench.perf.cases import PerfCase
     from bench.perf.peft_twin import wrap_twin

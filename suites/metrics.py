@@ -24,7 +24,7 @@ def accuracy(predictions: list[str], references: list[str], labels: Sequence[str
 def f1_with_invalid(predictions: list[str], references: list[str], labels: Sequence[str]) -> float:
     """Binary F1 (positive class "1"); a prediction other than "0"/"1" is replaced by the opposite of its
     reference, i.e. counted wrong (the lineage's ``f1_score_with_invalid``)."""
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import f1_score  # noqa: PLC0415 - sklearn only for the metrics that need it; listing tasks stays light
 
     bad = sorted({r for r in references if r not in ("0", "1")})
     if bad:
@@ -37,7 +37,7 @@ def f1_with_invalid(predictions: list[str], references: list[str], labels: Seque
 def f1_multiclass(predictions: list[str], references: list[str], labels: Sequence[str]) -> float:
     """Macro F1 over the task's classes (CB). An invalid prediction belongs to no class: it is a miss for
     the reference's class and a false positive for none, so it is counted wrong."""
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import f1_score  # noqa: PLC0415 - sklearn only for the metrics that need it; listing tasks stays light
 
     return 100.0 * float(
         f1_score(references, predictions, labels=list(labels), average="macro", zero_division=0)
@@ -46,7 +46,7 @@ def f1_multiclass(predictions: list[str], references: list[str], labels: Sequenc
 
 def mcc(predictions: list[str], references: list[str], labels: Sequence[str]) -> float:
     """Matthews correlation on the strings (CoLA); an invalid prediction acts as one more class."""
-    from sklearn.metrics import matthews_corrcoef
+    from sklearn.metrics import matthews_corrcoef  # noqa: PLC0415 - sklearn only for the metrics that need it; listing tasks stays light
 
     return 100.0 * float(matthews_corrcoef(references, predictions))
 
@@ -59,7 +59,7 @@ def _to_float(text: str) -> float:
 
 
 def _correlation(kind: str, predictions: list[str], references: list[str]) -> float:
-    from scipy import stats
+    from scipy import stats  # noqa: PLC0415 - scipy only for the correlation metrics; listing tasks stays light
 
     if len(references) < 2:
         return 0.0  # undefined, treated like the NaN of a constant prediction

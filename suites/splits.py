@@ -25,7 +25,7 @@ LARGE_DEV_SIZE = 1000
 
 def shuffled_indices(n: int, seed: int) -> list[int]:
     """The lineage's permutation of ``range(n)``: a seeded CPU generator and ``torch.randperm``."""
-    import torch  # imported here so that listing tasks or computing metrics does not load torch
+    import torch  # noqa: PLC0415 - torch only when splits are made; listing tasks or metrics stays light
 
     generator = torch.Generator()
     generator.manual_seed(seed)
@@ -38,7 +38,7 @@ def load_splits(task: Task, data_dir: Path | str | None, seed: int = 42) -> Spli
     ``info`` records the protocol, seed, family, source, sha256 of every local file, row counts before and
     after splitting, how each split was taken, and the loaders' notes (malformed rows, WSC/MRPC repairs).
     """
-    import torch
+    import torch  # noqa: PLC0415 - torch only when splits are made; listing tasks or metrics stays light
 
     data_dir = Path(data_dir).resolve() if data_dir is not None else None
     reads: dict[str, RowSet] = {}

@@ -201,7 +201,7 @@ class Task:
         return rowset
 
     def _hub_rows(self, split: str) -> list[dict[str, Any]]:
-        import datasets  # imported here: only the Hub path needs it
+        import datasets  # noqa: PLC0415 - datasets only on the Hub path
 
         try:
             dataset = datasets.load_dataset(self.hf_path, self.hf_config, split=split)

@@ -85,7 +85,7 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def t5_base():
     """T5-Base built from its shipped config on the meta device (no weights): for parameter counts."""
-    from bench.backbones import meta_backbone
+    from bench.backbones.load import meta_backbone
 
     return meta_backbone("t5-base", 256)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.backbones import load_backbone
+from bench.backbones.load import load_backbone
 from bench.spec import TrainConfig
 from bench.training.optim import build_optimizer
 from methods.registry import build_config, get_method_class

@@ -95,7 +95,7 @@ def test_a_real_tiny_run_records_its_contention(tiny_bert_dir, monkeypatch):
     """The trainer measures its loop: every contract key, the torch thread count and the grid's worker count."""
     import torch
 
-    from bench.backbones import load_backbone
+    from bench.backbones.load import load_backbone
     from bench.protocol import WORKERS_ENV
     from bench.spec import TrainConfig
     from bench.training.trainer import LoopInputs, train_and_evaluate

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.backbones import DecoderBackbone, load_backbone
-from bench.backbones.decoder import ANSWER_CUE
+from bench.backbones.decoder import ANSWER_CUE, DecoderBackbone
+from bench.backbones.load import load_backbone
 from methods.registry import build_config, get_method_class, list_methods
 
 MAX_LENGTH = 40

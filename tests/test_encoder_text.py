@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.backbones import load_backbone
+from bench.backbones.load import load_backbone
 from bench.errors import InputError
 from bench.spec import RunSpec, TrainConfig
 from suites import get_task

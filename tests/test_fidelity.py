@@ -14,7 +14,7 @@ import math
 import pytest
 import torch
 
-from bench.backbones import load_backbone
+from bench.backbones.load import load_backbone
 from bench.measurement.measure import environment, parameter_dtypes
 from methods.base import BackboneDims
 from methods.registry import build_config, get_method_class

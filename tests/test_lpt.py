@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.backbones import load_backbone
+from bench.backbones.load import load_backbone
 from methods.registry import build_config, get_method_class
 from tests.test_methods_train import EXAMPLES
 

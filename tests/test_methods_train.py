@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from bench.backbones import load_backbone
+from bench.backbones.load import load_backbone
 from bench.spec import TrainConfig
 from bench.training.optim import build_optimizer, trainable_parameters
 from methods.registry import build_config, get_method_class, list_methods

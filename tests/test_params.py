@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from bench.backbones import meta_backbone
+from bench.backbones.load import meta_backbone
 from bench.cli import main
 from methods.registry import build_config, get_method_class
 

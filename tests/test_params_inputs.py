@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.backbones import meta_backbone
+from bench.backbones.load import meta_backbone
 from tests.test_params import count
 
 

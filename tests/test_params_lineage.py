@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bench.backbones import meta_backbone
+from bench.backbones.load import meta_backbone
 from bench.cli import main
 from bench.presets import get_preset, method_overrides
 from tests.test_params import count

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.backbones import meta_backbone
+from bench.backbones.load import meta_backbone
 from methods.base import BackboneDims
 from methods.registry import build_config, get_method_class
 

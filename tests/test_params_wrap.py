@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from bench.backbones import meta_backbone
+from bench.backbones.load import meta_backbone
 from bench.cli import main
 from bench.spec import TrainConfig
 from bench.training.optim import build_optimizer, load_trainable_state, trainable_state

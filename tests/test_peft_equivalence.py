@@ -26,7 +26,7 @@ import pytest
 import torch
 from packaging.version import Version
 
-from bench.backbones import load_backbone
+from bench.backbones.load import load_backbone
 from methods.registry import build_config, get_method_class
 from tests.test_methods_train import EXAMPLES
 

@@ -63,7 +63,8 @@ def test_task_mode_times_harness_and_peft_on_the_same_batches(tiny_bert_dir, dat
 
 def test_batch_order_is_the_trainers(tiny_bert_dir):
     """The trainer asks its split for exactly the batches ``batch_order`` gives (across an epoch boundary)."""
-    from bench.backbones import EncodedSplit, load_backbone
+    from bench.backbones.base import EncodedSplit
+    from bench.backbones.load import load_backbone
     from bench.spec import TrainConfig
     from bench.training.trainer import LoopInputs, train_and_evaluate
     from methods.pt import PromptTuning, PTConfig

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bench.backbones import load_backbone
+from bench.backbones.load import load_backbone
 from bench.cli import main
 from bench.errors import InputError
 from bench.planning.plan import RunRequest, plan

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.backbones import load_backbone
+from bench.backbones.load import load_backbone
 from methods.prefix import PrefixTuning, attention_modules
 from methods.registry import build_config
 from tests.test_methods_train import EXAMPLES

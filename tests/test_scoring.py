@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.backbones import decoder_scoring, load_backbone, seq2seq_scoring
+from bench.backbones import decoder_scoring, seq2seq_scoring
 from bench.backbones.label_tree import label_tree
+from bench.backbones.load import load_backbone
 from methods.registry import build_config, get_method_class
 from suites import get_task
 

@@ -27,27 +27,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from transformers.masking_utils import create_causal_mask
 
 from bench.backbones.base import Backbone, EncodedSplit
+from bench.backbones.decoder_scoring import label_scores
+from bench.backbones.positions import left_align, positions_from_mask
 from bench.errors import InputError
 
 ANSWER_CUE = " Label :"
-
-
-def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
-    """Position ids ``[B, L]`` counting real tokens only: 0 at the first real token, pads clamped to 0."""
-    return (mask.long().cumsum(-1) - 1).clamp(min=0)
-
-
-def left_align(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Move each row's real entries to the front (stable): returns the gathered values and the index used.
-
-    ``values`` is ``[B, L]`` or ``[B, L, d]``; ``mask`` ``[B, L]`` marks real entries. Gathering with the
-    returned index ``[B, L]`` again on the aligned tensor's inverse restores the original layout.
-    """
-    order = torch.argsort((~mask.bool()).int(), dim=1, stable=True)  # real positions first, in order
-    index = order if values.dim() == 2 else order.unsqueeze(-1).expand(-1, -1, values.shape[-1])
-    return values.gather(1, index), order
 
 
 class DecoderBackbone(Backbone):
@@ -174,7 +161,6 @@ class DecoderBackbone(Backbone):
         """Decoder ``layers`` on ``hidden`` ``[B, L, d]`` with the 0/1 ``mask``, as the model's own forward does.
 
         ``and_mask`` narrows the causal mask further (label scoring's tree, ``bench/backbones/label_tree.py``)."""
-        from transformers.masking_utils import create_causal_mask
 
         inner, _ = self._decoder_and_head()
         causal = create_causal_mask(
@@ -306,8 +292,6 @@ class DecoderBackbone(Backbone):
     def _score_labels(self, batch: dict[str, torch.Tensor], label_strings: list[str]) -> list[str]:
         """Rank classification: the label whose target tokens have the highest summed log-probability after
         the prefix, all labels in one pass (``bench/backbones/decoder_scoring.py``)."""
-        from bench.backbones.decoder_scoring import label_scores
-
         if not label_strings:
             raise ValueError("eval mode 'score' needs the task's label strings")
         best = label_scores(self, batch, label_strings).argmax(dim=1)

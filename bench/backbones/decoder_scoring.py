@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import torch
 
-from bench.backbones.decoder import left_align, positions_from_mask
 from bench.backbones.label_tree import LabelTree, label_tree, summed_logprobs
+from bench.backbones.positions import left_align, positions_from_mask
 
 
 def label_scores(backbone, batch: dict[str, torch.Tensor], label_strings: list[str]) -> torch.Tensor:

@@ -5,7 +5,7 @@ Q4_1). transformers loads it with ``from_pretrained(folder, gguf_file=..., dtype
 de-quantizing to fp32 (explicitly: the loaded dtype is never left to the checkpoint), but ``save_pretrained``
 refuses GGUF-loaded models. So the first use converts it once into a plain safetensors folder in the cache
 (``$PTBENCH_CACHE``, default ``~/.cache/ptbench``); every later load is an ordinary ``from_pretrained(folder)``,
-in float32 too (bench/backbones/__init__.py). The conversion is written to a temporary folder and renamed, so
+in float32 too (bench/backbones/load.py). The conversion is written to a temporary folder and renamed, so
 an interrupted conversion never leaves a half folder behind, and two workers converting at once both succeed
 (the first rename wins: bench/atomic.py).
 """
@@ -26,9 +26,9 @@ def convert_gguf(gguf_folder: str, gguf_file: str, out: Path) -> Path:
     """De-quantize ``gguf_folder/gguf_file`` once into ``out`` (config, safetensors weights, tokenizer)."""
     if (out / "config.json").exists():
         return out
-    import torch
-    from safetensors.torch import save_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch  # noqa: PLC0415 - torch, transformers, safetensors only when a GGUF file is converted
+    from safetensors.torch import save_model  # noqa: PLC0415 - torch, transformers, safetensors only when a GGUF file is converted
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 - torch, transformers, safetensors only when a GGUF file is converted
 
     tokenizer = AutoTokenizer.from_pretrained(gguf_folder, gguf_file=gguf_file)
     model = AutoModelForCausalLM.from_pretrained(gguf_folder, gguf_file=gguf_file, dtype=torch.float32)

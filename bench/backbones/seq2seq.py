@@ -17,6 +17,7 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutput
 
 from bench.backbones.base import Backbone, EncodedSplit
+from bench.backbones.seq2seq_scoring import label_scores
 
 
 class Seq2SeqBackbone(Backbone):
@@ -102,7 +103,6 @@ class Seq2SeqBackbone(Backbone):
     def _score_labels(self, enc: BaseModelOutput, mask: torch.Tensor, label_strings: list[str]) -> list[str]:
         """Rank classification: the label string with the highest summed log-likelihood, every label in one
         decoder pass over the encoder states (``bench/backbones/seq2seq_scoring.py``)."""
-        from bench.backbones.seq2seq_scoring import label_scores
 
         if not label_strings:
             raise ValueError("eval mode 'score' needs the task's label strings")

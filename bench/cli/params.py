@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
 def cmd(args: argparse.Namespace, console: Console) -> int:
     import torch
 
-    from bench.backbones import meta_backbone
+    from bench.backbones.load import meta_backbone
     from bench.planning.plan import parse_overrides
     from bench.run.assemble import attach_method
     from methods.registry import build_config, parse_method_list

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from bench.cli.common import UsageError, at_least, choices
+from bench.perf.tables import rows_table, targets_table
 from bench.terminal import show
 
 HELP = "ms/step and peak memory per method: harness vs bare loop vs PEFT"
@@ -17,9 +17,9 @@ HELP = "ms/step and peak memory per method: harness vs bare loop vs PEFT"
 
 def add_parser(sub) -> None:
     from bench.perf import VARIANTS
+    from bench.perf.defaults import PERF_METHODS
     from bench.perf.real_task import TASK_VARIANTS
     from bench.perf.task_cli import add_arguments
-    from bench.presets import PERF_METHODS
 
     perf = sub.add_parser("perf", help=HELP)
     perf.add_argument("--model", default="minilm")
@@ -56,62 +56,11 @@ def add_parser(sub) -> None:
     add_arguments(perf)  # --task and its settings (bench/perf/task_cli.py)
 
 
-def _tflops(row: dict) -> str:
-    """Achieved TFLOP/s, and the share of the GPU's datasheet peak when it is known."""
-    if row.get("tflops_per_s") is None:
-        return "-"
-    peak = row.get("device_peak_tflops")
-    share = f" ({100 * row['tflops_per_s'] / peak:.0f}% of {peak:g})" if peak else ""
-    return f"{row['tflops_per_s']:.3f}{share}"
-
-
-def rows_table(rows: list[dict], title: str) -> Table:
-    table = Table(title=title, header_style="bold")
-    columns = (
-        "method",
-        "variant",
-        "ms/step",
-        "p90",
-        "tokens/s",
-        "TFLOP/s",
-        "peak mem MB",
-        "trainable",
-        "note",
-    )
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("method", "variant", "note") else "right")
-    for row in rows:
-        if "error" in row:
-            table.add_row(row["label"], row["variant"], "-", "-", "-", "-", "-", "-", row["error"][:80])
-            continue
-        table.add_row(
-            row["label"],
-            row["variant"],
-            f"{row['ms_per_step']:.1f}",
-            f"{row['ms_per_step_p90']:.1f}",
-            f"{row['tokens_per_s']:,.0f}",
-            _tflops(row),
-            f"{row['peak_mem_over_baseline_bytes'] / 2**20:.1f}",
-            f"{row['trainable_params']:,}",
-            row["memory_kind"],
-        )
-    return table
-
-
-def targets_table(targets: list[dict]) -> Table:
-    table = Table(title="targets (ratio <= target)", header_style="bold")
-    for col in ("ratio", "measured", "target", "met"):
-        table.add_column(col)
-    for r in targets:
-        table.add_row(r["ratio"], f"{r['value']:.3f}", f"{r['target']:.3f}", "yes" if r["met"] else "NO")
-    return table
-
-
 def _label_scoring(args: argparse.Namespace, console: Console) -> list[dict]:
     """``--eval``: one-pass label scoring vs the per-label loop, generation and a forward (bench/perf/scoring.py)."""
+    from bench.perf.defaults import PERF
     from bench.perf.scoring import scoring_rows, scoring_table
     from bench.planning.plan import parse_overrides
-    from bench.presets import PERF
 
     console.print("timing label scoring (2, 3 and 26 labels) ...")
     fields = parse_overrides(args.set, [PERF.eval_method]).get(PERF.eval_method, {})
@@ -126,10 +75,10 @@ def _label_scoring(args: argparse.Namespace, console: Console) -> list[dict]:
 def cmd(args: argparse.Namespace, console: Console) -> int:
     from bench.backbones.models import resolve_model
     from bench.perf import VARIANTS, best_of, plan_cases, run_in_subprocess
+    from bench.perf.defaults import PERF_METHODS
     from bench.perf.precision import parse_precisions, split_available, with_precisions
     from bench.perf.real_task import TASK_METHODS, TASK_VARIANTS
     from bench.planning.plan import parse_overrides
-    from bench.presets import PERF_METHODS
     from bench.registry import unknown_name
     from methods.registry import parse_method_list
 

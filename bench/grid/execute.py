@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from bench.grid.executors import EXECUTORS, Grid
+from bench.grid.locks import holder, remove_stale_temp_files
 from bench.grid.runner import existing, run_locked
 from bench.grid.ui import GridView, report_grid
 from bench.protocol import WORKERS_ENV
@@ -28,7 +29,7 @@ def threads_env(executor: str, side_by_side: int) -> dict[str, str]:
     Why: torch starts as many threads as there are cores in every worker, so 2 workers on 2 cores run 4 threads
     that preempt each other (each run slower than with one thread, and every record contended). Left alone when
     the user set ``OMP_NUM_THREADS`` or when the runs go to other machines (Slurm)."""
-    from bench.measurement.contention import usable_cores
+    from bench.measurement.contention import usable_cores  # noqa: PLC0415 - looked up when called: tests replace contention.usable_cores
 
     if executor not in ("local", "submitit-local") or side_by_side < 2 or "OMP_NUM_THREADS" in os.environ:
         return {}
@@ -46,7 +47,6 @@ def unfinished(specs: list[RunSpec], out_dir: Path) -> tuple[dict[str, dict], li
 def prepare_results(out_dir: Path) -> list[Path]:
     """Before runs start: create the results folder and remove the temporary files of atomic writes left by killed
     runs (``bench.grid.locks.remove_stale_temp_files``); return what was removed. ``bench tune`` calls it too."""
-    from bench.grid.locks import remove_stale_temp_files
 
     out_dir.mkdir(parents=True, exist_ok=True)
     return remove_stale_temp_files(out_dir)
@@ -73,7 +73,6 @@ def execute_grid(
     (source runs, whose artifact is the source prompt of later runs). ``slurm``: submitit parameters.
     ``log_dir`` (``--log-dir``): every run writes TensorBoard event files to its own folder under it.
     """
-    from bench.grid.locks import holder
 
     out_dir = Path(out_dir)
     run_executor = EXECUTORS.lookup(executor)

@@ -27,6 +27,7 @@ from rich.console import Console
 from bench.errors import InputError
 from bench.grid.runner import run_locked
 from bench.registry import Registry
+from bench.results import failed_record, read_record, record_path, write_json_atomic
 from bench.spec import RunSpec
 from bench.terminal import escape
 
@@ -56,7 +57,7 @@ def sequential(grid: Grid, specs: list[RunSpec]) -> None:
 
 def local(grid: Grid, specs: list[RunSpec]) -> None:
     """``grid.workers`` threads share one queue of specs; each run is its own process."""
-    from bench.measurement.measure import visible_gpus
+    from bench.measurement.measure import visible_gpus  # noqa: PLC0415 - bench.measurement.measure loads torch; only a local grid asks for GPUs
 
     todo: queue.Queue[RunSpec] = queue.Queue()
     for spec in specs:
@@ -91,10 +92,9 @@ def _array_task(spec: dict[str, Any], out_dir: str, log_dir: str | None = None) 
 def submitit_array(grid: Grid, specs: list[RunSpec], cluster: str = "slurm") -> None:
     """Submit ``specs`` as one job array (``cluster``: ``slurm`` or ``local``) and wait for it."""
     try:
-        import submitit
+        import submitit  # noqa: PLC0415 - optional dependency (pip install .[slurm])
     except ImportError:
         raise InputError("--executor slurm needs submitit: pip install 'ptbench[slurm]'") from None
-    from bench.results import failed_record, read_record, record_path, write_json_atomic
 
     out_dir, console = grid.out_dir, grid.console
     executor = submitit.AutoExecutor(folder=out_dir / "submitit" / "%j", cluster=cluster)

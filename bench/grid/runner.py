@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.grid.locks import try_lock
 from bench.grid.signals import Terminated
-from bench.protocol import parse_evaluation, parse_progress, reply_line, worker_command
+from bench.protocol import parse_evaluation, parse_progress, reply_line, run_log_name, worker_command
 from bench.results import failed_record, read_record, record_path, write_json_atomic
 from bench.spec import RunSpec
 
@@ -50,8 +51,6 @@ def run_one(
     hook answers; a reason to stop ends the run there with status ``pruned``. If the hook raises, the worker is
     stopped and the run recorded as ``failed`` with the hook's error.
     """
-    from bench.training.tensorboard_log import run_log_name
-
     path = record_path(out_dir, spec)
     before = _mtime(path)  # a record left by an earlier attempt must not pass for this attempt's
     with tempfile.TemporaryDirectory(prefix="ptbench-") as tmp:
@@ -184,7 +183,6 @@ def run_locked(
 
     ``on_start(spec)``, called once the run really starts, returns its progress callback (or None);
     ``options`` go to ``run_one``."""
-    from bench.grid.locks import try_lock
 
     lock = try_lock(out_dir, spec.run_id)
     if lock is None:

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bench.protocol import WORKERS_ENV
+
 # Other processes using more than this many cores on average over the loop make it contended.
 OTHER_CORES_LIMIT = 0.25
 # The mean 1-minute load average above this multiple of the usable cores makes it contended (the load includes
@@ -37,7 +39,6 @@ def usable_cores() -> int:
 
 def grid_workers() -> int:
     """How many runs the grid runs at once on this machine (``bench.grid.execute`` sets it for each worker; 1 alone)."""
-    from bench.protocol import WORKERS_ENV
 
     try:
         return max(1, int(os.environ.get(WORKERS_ENV, "1")))
@@ -101,7 +102,7 @@ class ContentionMeter:
 
     def __enter__(self) -> ContentionMeter:
         if self.threads is None:
-            import torch
+            import torch  # noqa: PLC0415 - torch only where a run is timed; bench report reads verdicts without it
 
             self.threads = torch.get_num_threads()
         if self.workers is None:

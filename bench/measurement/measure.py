@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import psutil
@@ -137,7 +138,6 @@ def _cpu_model() -> str | None:
 
 
 def _package_version(name: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version(name)
@@ -169,7 +169,7 @@ def parameter_dtypes(modules: list[torch.nn.Module]) -> dict[str, int]:
     """``{dtype name: parameter count}`` over ``modules`` (each tensor once), largest share first.
 
     transformers 5.x loads a checkpoint in its stored dtype unless told otherwise; ptbench loads in float32
-    (``bench/backbones/__init__.py``) and the record states what the parameters actually were
+    (``bench/backbones/load.py``) and the record states what the parameters actually were
     (docs/protocol.md#precision), not a constant.
     """
     seen: set[int] = set()
@@ -242,8 +242,6 @@ def visible_gpus() -> list[str]:
     if env is not None:
         return [g for g in env.split(",") if g.strip()]
     try:
-        import torch
-
         return [str(i) for i in range(torch.cuda.device_count())]
     except Exception:  # noqa: BLE001 - no torch CUDA: CPU workers
         return []

@@ -13,10 +13,11 @@ Each (method, variant) runs in its own subprocess (``python -m bench.perf CASE.j
 that configuration's alone: on a GPU the peak allocated CUDA memory over the post-load baseline, on a CPU the
 peak RSS over the post-load RSS, sampled every 10 ms. Step time is the median over ``--steps`` steps after
 ``--warmup`` steps (docs/records.md#time). The table and the target ratios (``bench.perf.targets``, with the
-method-relative targets as data in ``bench.presets.PERF``) are printed and written as JSON for reports.
+method-relative targets as data in ``bench.perf.defaults.PERF``) are printed and written as JSON for reports.
 
 Modules: ``cases`` (what to time, one subprocess per case), ``loops`` (the timed loops), ``peft_twin`` (the
-PEFT model of a case), ``memory`` (peaks and FLOPs), ``targets`` (the ratios).
+PEFT model of a case), ``memory`` (peaks and FLOPs), ``targets`` (the ratios), ``defaults`` (the default
+methods and the method-relative targets), ``tables`` (what is printed).
 """
 
 from __future__ import annotations

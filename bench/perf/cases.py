@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.perf.defaults import PERF
+
 VARIANTS = ("harness", "bare", "peft")
 # Evaluation timing (``--eval``, seq2seq and decoder models): one predict() call per batch in each mode.
 EVAL_VARIANTS = ("score", "generate")
@@ -60,7 +62,6 @@ def plan_cases(
     """Every (method, variant) pair that exists, plus the same-length comparison rows of ``PERF.same_length``
     (e.g. ``pt@lpt``: PT at LPT's prompt length); ``eval_modes`` adds ``PERF.eval_method``'s evaluation by
     label scoring and by generation (rows ``eval``)."""
-    from bench.presets import PERF
     from methods.registry import build_config
 
     cases = []

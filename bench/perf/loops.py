@@ -51,7 +51,7 @@ def build(case: PerfCase):
     get random-vocabulary source prompts."""
     import torch
 
-    from bench.backbones import load_backbone
+    from bench.backbones.load import load_backbone
     from bench.run.assemble import attach_method
     from methods.registry import build_config
 

@@ -41,7 +41,7 @@ def peft_model(case: PerfCase):
     batches (with the extra inputs the method's twin needs, ``Method.peft_inputs``)."""
     import torch
 
-    from bench.backbones import load_backbone
+    from bench.backbones.load import load_backbone
     from methods.registry import build_config
 
     torch.manual_seed(case.seed)

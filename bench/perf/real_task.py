@@ -107,7 +107,7 @@ def batch_order(n_rows: int, batch_size: int, steps: int, seed: int) -> list:
 def plain_split(task, examples: list, tokenizer, max_length: int, labels):
     """The rows as a plain PEFT script tokenises them: the raw text fields (one, or a pair, as the tokenizer's
     two segments; more are joined by spaces), no field names; the same labels. ``[N, s]`` padded to s."""
-    from bench.backbones import EncodedSplit
+    from bench.backbones.base import EncodedSplit
 
     fields = list(task.source_fields)
     first = [" ".join(str(e.fields[f]) for f in fields[:1] + fields[2:]) for e in examples]
@@ -152,7 +152,7 @@ def run_task_case(case: PerfCase, device) -> dict[str, Any]:
     import torch
     from transformers import set_seed
 
-    from bench.backbones import load_backbone
+    from bench.backbones.load import load_backbone
     from bench.errors import InputError
     from bench.measurement.contention import ContentionMeter
     from bench.perf.memory import PeakMemory

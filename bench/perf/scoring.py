@@ -62,8 +62,8 @@ def scoring_rows(
     from bench.backbones.models import load_config, model_family
     from bench.measurement.measure import StepTimes, sync
     from bench.perf.cases import PerfCase
+    from bench.perf.defaults import PERF
     from bench.perf.loops import build, examples
-    from bench.presets import PERF
     from suites import get_task
 
     family = model_family(load_config(model))

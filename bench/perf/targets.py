@@ -1,34 +1,18 @@
 """The Performance issue's targets as measured ratios: generic ones per row, method-relative ones as data.
 
 Every row gets ``harness / bare`` time and ``harness / PEFT`` time and memory; the comparisons between
-methods (which method against which, and the target) are ``bench.presets.PERF.targets``, so this module
+methods (which method against which, and the target) are ``bench.perf.defaults.PERF.targets``, so this module
 names no method.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from bench.perf.cases import EVAL_ROW, EVAL_VARIANTS
+from bench.perf.defaults import MEMORY, PERF, TIME, Target
 
-TIME, MEMORY = "ms_per_step", "peak_mem_over_baseline_bytes"
-
-
-@dataclass(frozen=True)
-class Target:
-    """``num / den <= target`` for harness rows ``num`` and ``den`` (or ``variants`` of one row).
-
-    ``length_scaled``: the target is ``(m + s) / (l + s) + target`` with m, l the rows' virtual tokens and s the
-    sequence length (a longer prompt may cost its share of extra positions, plus a margin)."""
-
-    name: str
-    num: str
-    den: str
-    key: str = TIME
-    target: float = 1.0
-    length_scaled: bool = False
-    variants: tuple[str, str] = ("harness", "harness")
+__all__ = ["EVAL_TARGET", "MEMORY", "TIME", "Target", "ratios"]
 
 
 def _generic(labels: list[str]) -> list[Target]:
@@ -51,8 +35,6 @@ EVAL_TARGET = Target(
 
 def ratios(rows: list[dict[str, Any]], seq_len: int) -> list[dict[str, Any]]:
     """Each target whose two rows were measured: ``{"ratio", "value", "target", "met"}``."""
-    from bench.presets import PERF
-
     ok = {(r["label"], r["variant"]): r for r in rows if "error" not in r}
     out = []
     labels = sorted({label for label, _ in ok})

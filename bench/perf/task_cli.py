@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.perf.tables import rows_table, targets_table
 from bench.terminal import show
 
 
@@ -54,7 +55,6 @@ def cmd(
     args: argparse.Namespace, console: Console, methods: list[str], variants: list[str], overrides
 ) -> int:
     """Plan the real-job cases, run them interleaved ``--repeats`` times, print the tables, write ``--out``."""
-    from bench.cli.perf import rows_table, targets_table
     from bench.perf.cases import run_in_subprocess
     from bench.perf.real_task import best_task_rows, job_spec, task_cases, task_ratios
 

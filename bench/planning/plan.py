@@ -12,10 +12,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.errors import InputError
+from bench.fields import flatten_config
+from bench.planning.inputs import method_config
+from bench.planning.sources import resolve_sources
 from bench.presets import get_preset, method_overrides, train_overrides
-from bench.run.assemble import method_config
-from bench.spec import RunSpec, TrainConfig, flatten_config
+from bench.results import iter_records
+from bench.spec import RunSpec, TrainConfig
 from methods.registry import build_config, config_to_dict, get_method_class, parse_method_list
+from suites import TaskDataError, check_local_files, get_task
 
 
 @dataclass
@@ -44,8 +48,6 @@ def plan(request: RunRequest) -> list[RunSpec]:
 
 def plan_with_sources(request: RunRequest) -> tuple[list[RunSpec], list[RunSpec]]:
     """The missing source runs (deduplicated, to run first) and the requested specs, with sources resolved."""
-    from bench.planning.sources import resolve_sources
-    from bench.results import iter_records
 
     specs = _plan_requested(request)
     out_dir = Path(request.out or "results")
@@ -85,13 +87,10 @@ def with_overrides(spec: RunSpec, overrides: dict[str, dict[str, object]]) -> Ru
 def _source_spec(request: RunRequest, target: RunSpec, method_cls, task_name: str, seed: int) -> RunSpec:
     """The run the harness trains for a missing source prompt: the source method on ``task_name`` with the
     preset's settings (not the command's overrides), the target's model, data source and ``seed``."""
-    from suites import TaskDataError, get_task
 
     source_method = method_cls.source_method
     task = get_task(task_name)
     if request.data_dir:
-        from suites import check_local_files
-
         try:
             check_local_files(task, request.data_dir)
         except TaskDataError as exc:
@@ -187,8 +186,6 @@ def _plan_requested(request: RunRequest) -> list[RunSpec]:
                     )
                 )
     if request.data_dir:  # after the settings, so a typo in --set is reported before a missing file
-        from suites import check_local_files, get_task
-
         for task in request.tasks:
             check_local_files(get_task(task, request.suite), request.data_dir)
     return specs

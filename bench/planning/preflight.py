@@ -14,7 +14,7 @@ It returns notes to show the user (malformed rows skipped, per task), so they ar
 
 from __future__ import annotations
 
-from bench.run.assemble import method_config, model_dims, prepare_data, validate_config
+from bench.planning.inputs import method_config, model_dims, prepare_data, validate_config
 from bench.spec import RunSpec
 
 

@@ -23,13 +23,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from bench.artifact_file import artifact_relpath, load_prompt
 from bench.errors import InputError, bad_input
-from bench.run.artifacts import artifact_relpath, load_prompt
 from bench.spec import RunSpec
+from suites import get_task
+
+if TYPE_CHECKING:
+    import torch
 
 NO_SOURCE = ("random", "none")
 DEFAULT_SEED = 42
@@ -116,7 +118,6 @@ def _run_entry(
 ) -> tuple[dict, RunSpec | None]:
     """The spec entry of a task item: the chosen ``ok`` source run with an artifact (module docstring), or
     the source run the planner adds (returned second, to train first)."""
-    from suites import get_task
 
     try:
         task = get_task(item).name

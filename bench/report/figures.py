@@ -13,6 +13,7 @@ Files are saved without timestamps or software tags, so re-running gives byte-id
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -54,7 +55,6 @@ def save(fig, out_dir: Path, name: str) -> list[Path]:
 
 def styled(fn):
     """Run a figure function under the paper style (small fonts for a 3.4 in column)."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

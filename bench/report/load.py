@@ -25,6 +25,10 @@ from typing import Any
 
 import pandas as pd
 
+from bench.measurement.contention import verdict
+from bench.results import iter_records
+from suites import list_suites, suite_tasks
+
 FAMILY_FIELDS = ("model", "preset", "protocol", "data.source")
 RUN_AXES = ("seed", "task", "suite")  # what a row averages over (seed) or spreads across (task)
 
@@ -81,7 +85,6 @@ def contended(rec: dict[str, Any]) -> bool | None:
     ``bench/measurement/contention.py``); None when the record does not say (older records): not known. The verdict is
     recomputed from the record's measurements with the current rule (``bench.measurement.contention.verdict``), so every
     record in a report is judged by the same rule whichever version wrote it."""
-    from bench.measurement.contention import verdict
 
     info = rec.get("contention")
     if not isinstance(info, dict) or info.get("contended") is None:
@@ -144,7 +147,6 @@ COLUMNS = [
 def records(results_dir: Path | str, filters: Filters | None = None) -> list[dict[str, Any]]:
     """Every valid record under ``results_dir`` (``bench.results.iter_records``: corrupt files are warned about
     and skipped) whose spec passes ``filters``."""
-    from bench.results import iter_records
 
     filters = filters or Filters()
     wanted = {
@@ -220,7 +222,6 @@ def predicted_and_reference(rec: dict[str, Any]) -> tuple[list[str], list[str]] 
 
 def task_columns(runs: pd.DataFrame) -> list[tuple[str, str]]:
     """``[(suite, task), ...]`` present in ``runs``, suites and tasks in their registry order."""
-    from suites import list_suites, suite_tasks
 
     present = set(zip(runs["suite"], runs["task"], strict=True))
     order = []

@@ -24,6 +24,7 @@ from bench.report.stats import (
     task_metric,
 )
 from bench.report.table import Table, to_markdown
+from suites import get_task
 
 METHODS = ("pt", "dept", "ept", "dpt", "residual_pt", "lpt", "lora")
 TASKS = (("glue", "sst2"), ("glue", "mrpc"), ("superglue", "cb"))
@@ -44,7 +45,6 @@ TrainTargets = Callable[[str, str, int | None], list[str]]  # (suite, task, max_
 
 
 def _metric(suite: str, task_name: str) -> tuple[Any, MetricFn]:
-    from suites import get_task
 
     task = get_task(task_name, suite)
     return task, task_metric(suite, task_name, task.headline_metric)

@@ -32,6 +32,8 @@ import pandas as pd
 
 from bench.errors import InputError
 from bench.report.load import predicted_and_reference
+from suites import get_task
+from suites.metrics import compute
 
 MetricFn = Callable[[list[str], list[str]], float]
 
@@ -175,7 +177,7 @@ def welch_seeds(scores_ref: Sequence[float], scores_other: Sequence[float], alph
 
     Two sides without any seed-to-seed variance give no t statistic: p = 1 and the interval is the
     difference itself when the means agree, else NaN (reported, never marked)."""
-    from scipy import stats as sps
+    from scipy import stats as sps  # noqa: PLC0415 - scipy only when a test is computed
 
     a, b = np.asarray(scores_ref, dtype=float), np.asarray(scores_other, dtype=float)
     if len(a) < 2 or len(b) < 2:
@@ -196,8 +198,6 @@ def welch_seeds(scores_ref: Sequence[float], scores_other: Sequence[float], alph
 def task_metric(suite: str, task: str, metric: str) -> MetricFn:
     """The task's ``metric`` alone (a bootstrap calls it thousands of times; the task's other metrics, such as
     F1 through scikit-learn, would cost most of the time)."""
-    from suites import get_task
-    from suites.metrics import compute
 
     labels = get_task(task, suite).label_strings()
     return lambda predictions, references: compute([metric], predictions, references, labels)[metric]

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from bench.report.load import is_t5
-from bench.report.tables import SUITE_NAMES, Summary
+from bench.report.published import published_average
+from bench.report.tables import SUITE_NAMES, Summary, format_count
 
 COSTS = {  # figure -> (x value per run, how rows aggregate it, axis label, log x)
     "tradeoff_params": ("trainable_params", "mean", "trainable parameters (log)", True),
@@ -64,7 +65,6 @@ def panels(
     include_contended: bool = False,
 ) -> tuple[list[Panel], tuple[int, int]]:
     """The panels of figure ``name`` and (contended runs left out, runs whose records do not say)."""
-    from bench.report.published import published_average
 
     column, how, _, _ = COSTS[name]
     timed = name in TIMED
@@ -137,8 +137,6 @@ def _log_counts(ax, xs: list[float]) -> None:
     """Log x labelled as counts (7.7K, 20K, 1M): ticks at 1, 2, 5 per decade over at most two decades, else at
     each decade, and no minor labels, so tick labels never run into each other."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    from bench.report.tables import format_count
 
     ax.set_xscale("log")
     span = math.log10(max(xs) / min(xs)) if min(xs) > 0 else 0.0

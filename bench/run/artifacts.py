@@ -24,25 +24,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
+from bench.artifact_file import FORMAT, PROMPT_KEY, artifact_relpath, load_prompt, read_artifact
 from bench.atomic import atomic_open
 from bench.errors import InputError
 from bench.spec import RunSpec
+from bench.training.trainer import trainable_parameters
 
 if TYPE_CHECKING:
-    from bench.backbones import Backbone
+    from bench.backbones.base import Backbone
 
-FORMAT = "ptbench-artifact-1"
-PROMPT_KEY = "prompt"
-ARTIFACT_DIR = "artifacts"
-
-
-def artifact_relpath(run_id: str) -> str:
-    """The artifact's path relative to the results folder (what the record's ``artifact`` field holds)."""
-    return f"{ARTIFACT_DIR}/{run_id}.safetensors"
+# The file's path, keys and reading are bench/artifact_file.py's (planning reads source prompts through it).
+__all__ = [
+    "FORMAT",
+    "PROMPT_KEY",
+    "artifact_relpath",
+    "artifact_tensors",
+    "load_artifact",
+    "load_prompt",
+    "read_artifact",
+    "save_artifact",
+    "static_prompt",
+]
 
 
 def static_prompt(backbone: Backbone) -> torch.Tensor | None:
@@ -66,8 +70,6 @@ def artifact_tensors(backbone: Backbone) -> dict[str, torch.Tensor]:
     for i, p in enumerate(backbone.head_parameters()):
         tensors[f"head.{i}"] = p
     if method.attach == "wrap":
-        from bench.training.trainer import trainable_parameters
-
         trainable = {id(p) for p in trainable_parameters(backbone)}
         head = {id(p) for p in backbone.head_parameters()}
         for name, p in backbone.model.named_parameters():
@@ -96,20 +98,6 @@ def save_artifact(path: Path, backbone: Backbone, spec: RunSpec) -> int:
     with atomic_open(path, "wb") as handle:
         handle.write(data)
     return path.stat().st_size
-
-
-def read_artifact(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of a safetensors file; ``ValueError`` (one line) if it cannot be read."""
-    path = Path(path)
-    try:
-        tensors = load_bytes(path.read_bytes())
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except FileNotFoundError:
-        raise InputError(f"artifact {path} does not exist") from None
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise InputError(f"artifact {path} cannot be read: {str(exc).splitlines()[0]}") from None
-    return tensors, metadata
 
 
 def load_artifact(path: Path, backbone: Backbone) -> dict[str, str]:
@@ -143,16 +131,3 @@ def load_artifact(path: Path, backbone: Backbone) -> dict[str, str]:
                     raise InputError(f"artifact {path}: unknown backbone parameter {name!r}")
                 params[name].copy_(value)
     return metadata
-
-
-def load_prompt(path: Path) -> tuple[torch.Tensor, dict[str, str]]:
-    """The exported prompt ``[n, d]`` of an artifact or hand-made prompt file, and the file's metadata."""
-    tensors, metadata = read_artifact(path)
-    if PROMPT_KEY not in tensors:
-        raise InputError(
-            f"{path} has no {PROMPT_KEY!r} tensor (only input methods with a static prompt export one)"
-        )
-    prompt = tensors[PROMPT_KEY]
-    if prompt.dim() != 2:
-        raise InputError(f"{path}: {PROMPT_KEY!r} has shape {tuple(prompt.shape)}, expected [n, d]")
-    return prompt, metadata

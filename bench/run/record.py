@@ -12,8 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from bench.measurement.measure import environment, peak_rss_bytes
+from bench.planning.sources import transfer_record
+from bench.training.precision import resolve
+
 if TYPE_CHECKING:
-    from bench.backbones import Backbone
+    from bench.backbones.base import Backbone
     from bench.spec import RunSpec, TrainConfig
     from bench.training.trainer import TrainResult
     from methods.base import Method
@@ -56,9 +60,6 @@ def ok_record(
 ) -> dict[str, Any]:
     """``record`` (an ``empty_record`` with ``started_at``) completed from a finished training ``result``:
     status ``ok`` (or ``pruned`` when a search's pruner stopped it), metrics, counts, timings, environment."""
-    from bench.measurement.measure import environment, peak_rss_bytes
-    from bench.planning.sources import transfer_record
-    from bench.training.precision import resolve
 
     counts = method.counts()
     head = sum(p.numel() for p in backbone.head_parameters())

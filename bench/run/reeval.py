@@ -14,8 +14,13 @@ from pathlib import Path
 import torch
 
 from bench.errors import InputError
+from bench.registry import closest
 from bench.results import iter_records, read_record
+from bench.run.artifacts import load_artifact
+from bench.run.assemble import build, prepare_data
 from bench.spec import RunSpec
+from bench.training.precision import math_mode, resolve
+from bench.training.trainer import evaluate
 
 
 class NotReproduced(Exception):
@@ -24,7 +29,6 @@ class NotReproduced(Exception):
 
 def find_record(ref: str, out_dir: Path) -> tuple[Path, dict]:
     """A record by path or by run id (a unique prefix works); one-line ``ValueError`` with did-you-mean."""
-    from bench.registry import closest
 
     path = Path(ref)
     if path.suffix == ".json" or path.is_file():
@@ -62,10 +66,6 @@ def _spec_with_data_dir(spec: RunSpec, data_dir: str | None) -> RunSpec:
 
 def reevaluate(record: dict, results_dir: Path, data_dir: str | None = None) -> dict[str, dict[str, float]]:
     """Dev and test metrics of the run rebuilt from ``record`` and its artifact under ``results_dir``."""
-    from bench.run.artifacts import load_artifact
-    from bench.run.assemble import build, prepare_data
-    from bench.training.precision import math_mode, resolve
-    from bench.training.trainer import evaluate
 
     if record["status"] != "ok":
         raise InputError(f"run {record['run_id']} is {record['status']!r}: nothing to re-evaluate")

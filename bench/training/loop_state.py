@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from bench.backbones import Backbone
+from bench.backbones.base import Backbone
 from bench.spec import TrainConfig
 from bench.training.optim import load_trainable_state, trainable_state
 

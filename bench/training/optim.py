@@ -8,8 +8,10 @@ parameters) is what the best-dev checkpoint, resumable snapshots and artifacts h
 from __future__ import annotations
 
 import torch
+from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+from transformers.optimization import Adafactor
 
-from bench.backbones import Backbone
+from bench.backbones.base import Backbone
 from bench.spec import TrainConfig
 from methods.base import Method
 
@@ -37,8 +39,6 @@ def build_optimizer(method: Method, backbone: Backbone, train: TrainConfig) -> t
             }
         )
     if method.config.optimizer == "adafactor":
-        from transformers.optimization import Adafactor
-
         # The prompt-tuning code's Adafactor: fixed lr, no parameter scaling, decay rate 0.8 (docs/methods/pt.md).
         return Adafactor(
             groups, scale_parameter=False, relative_step=False, warmup_init=False, decay_rate=-0.8
@@ -75,7 +75,6 @@ def load_trainable_state(backbone: Backbone, state: dict[str, torch.Tensor]) -> 
 def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig, max_steps: int):
     """Linear warm-up over ``train.warmup_steps``, then (``train.schedule``) linear decay to 0 at ``max_steps``
     or the peak rate kept to the end."""
-    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
     if train.schedule == "constant":
         return get_constant_schedule_with_warmup(optimizer, train.warmup_steps)

@@ -11,7 +11,7 @@ The semantics are PyTorch AMP's, as Hugging Face Trainer's ``bf16=True`` uses th
   ``env.precision_requested`` = ``tf32``, ``env.precision_note`` why): a grid planned for a GPU cluster stays
   runnable on a laptop, and no record claims a mode that did not run.
 * ``bf16``: mixed precision. Master weights, gradients and optimiser state stay float32 (the model is
-  loaded in float32, ``bench/backbones/__init__.py``); the forward pass and the loss run under
+  loaded in float32, ``bench/backbones/load.py``); the forward pass and the loss run under
   ``torch.autocast(device_type, dtype=torch.bfloat16)``, which computes matmuls in bf16 and keeps reductions
   such as softmax, log-softmax and cross-entropy in float32. The backward runs outside the context (autocast's
   recipe). No loss scaler: bf16 has float32's 8-bit exponent, so gradients do not underflow the way fp16's

@@ -29,8 +29,9 @@ from collections.abc import Iterator
 import torch
 from transformers import get_linear_schedule_with_warmup
 
-from bench.backbones import Backbone, EncodedSplit
+from bench.backbones.base import Backbone, EncodedSplit
 from bench.spec import TrainConfig
+from bench.training.precision import autocast
 from methods.base import StageContext, TrainingStage
 
 
@@ -106,7 +107,6 @@ def scoring_batches(
 
 def _under_autocast(loss_fn, train: TrainConfig, device: torch.device):
     """The loss as the training step computes it: under the run's autocast (bench/training/precision.py)."""
-    from bench.training.precision import autocast
 
     def loss(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with autocast(train.precision, device):

@@ -25,16 +25,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.spec import RunSpec
+from bench.protocol import run_log_name
 
-
-def run_log_name(spec: RunSpec) -> str:
-    """The run's folder under ``--log-dir``: readable (method, task, seed) and unique (run id)."""
-    stem = f"{spec.method}_{spec.task}_seed{spec.seed}_{spec.run_id}"
-    if spec.trial is None:
-        return stem
-    study = str(spec.trial["study"]).replace("/", "_")
-    return f"{study}/trial{spec.trial['trial']}_{stem}"
+__all__ = [
+    "TensorBoardLogger",
+    "run_log_name",
+]  # run_log_name: the runner names the folder (bench/protocol.py)
 
 
 class TensorBoardLogger:
@@ -45,7 +41,7 @@ class TensorBoardLogger:
         self._writer = None
 
     def start(self, first_step: int) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - tensorboard loads only with --log-dir
 
         self.folder.mkdir(parents=True, exist_ok=True)
         self._writer = SummaryWriter(str(self.folder), purge_step=first_step)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from bench.backbones import Backbone, EncodedSplit
+from bench.backbones.base import Backbone, EncodedSplit
 from bench.measurement.contention import ContentionMeter
 from bench.measurement.measure import GpuMemory, RssSampler, StepTimes, Stopwatch, sync
 from bench.spec import TrainConfig
