@@ -18,11 +18,13 @@ from pathlib import Path
 
 import torch
 
+from bench.artifact_file import artifact_relpath
 from bench.grid.signals import die_with_parent
+from bench.planning.inputs import prepare_data
 from bench.protocol import evaluation_line, parse_reply, parse_worker_args, progress_line
 from bench.results import empty_record, failed_record, write_json_atomic
-from bench.run.artifacts import artifact_relpath, save_artifact
-from bench.run.assemble import build, prepare_data
+from bench.run.artifacts import save_artifact
+from bench.run.assemble import build
 from bench.run.record import now, ok_record
 from bench.spec import RunSpec
 from bench.training.checkpoint import Checkpointer, checkpoint_path

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, seed: int) -> dict:
 
     from bench.backbones.models import resolve_model
     from bench.measurement.measure import environment
-    from bench.run.assemble import subsample
+    from bench.planning.inputs import subsample
     from suites import get_task, load_splits
 
     task = get_task(args.task, args.suite)

@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench.perf.cases import PerfCase
     from bench.perf.peft_twin import wrap_twin
     from bench.perf.real_task import batch_order, job_spec, plain_split
-    from bench.run.assemble import build, method_config, prepare_data
+    from bench.planning.inputs import method_config, prepare_data
+    from bench.run.assemble import build
     from bench.terminal import show
     from bench.training.loop_state import LoopState
     from bench.training.optim import build_optimizer, trainable_parameters

@@ -151,7 +151,7 @@ def _bench(args: list[str], workers: int) -> None:
 
 
 def _train_targets(suite: str, task_name: str, max_train: int) -> list[str]:
-    from bench.run.assemble import subsample
+    from bench.planning.inputs import subsample
     from suites import get_task, load_splits
 
     task = get_task(task_name, suite)

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from bench.artifact_file import PROMPT_KEY
 from bench.cli import main
 from bench.results import read_record, record_path
-from bench.run.artifacts import PROMPT_KEY
 from bench.worker import main as worker_main
 
 TRAIN = {"max_length": "32", "max_eval_samples": "24", "eval_every": "3", "batch_size": "4"}

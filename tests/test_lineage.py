@@ -10,9 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from bench.artifact_file import PROMPT_KEY
 from bench.cli import main
 from bench.results import record_path
-from bench.run.artifacts import PROMPT_KEY, load_artifact
+from bench.run.artifacts import load_artifact
 from bench.run.reeval import reevaluate
 from bench.spec import RunSpec
 from methods.ulpt import random_projection

@@ -9,10 +9,10 @@ import dataclasses
 import pytest
 import torch
 
+from bench.artifact_file import load_prompt
 from bench.cli import main
 from bench.planning.plan import RunRequest, plan_with_sources
 from bench.planning.sources import _pick, transfer_record
-from bench.run.artifacts import load_prompt
 from bench.worker import build
 from suites import get_task
 from tests.test_artifacts_eval import run_worker, train_for

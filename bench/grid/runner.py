@@ -46,7 +46,7 @@ def run_one(
 
     ``env``: extra environment variables for the run's process (a GPU assignment).
     ``log_dir`` (``--log-dir``): the worker writes TensorBoard event files to its own folder under it
-    (``bench.training.tensorboard_log.run_log_name``); not part of the spec either.
+    (``bench.protocol.run_log_name``); not part of the spec either.
     ``on_evaluation`` (a search trial): the worker reports each dev evaluation (``--report-evaluations``) and this
     hook answers; a reason to stop ends the run there with status ``pruned``. If the hook raises, the worker is
     stopped and the run recorded as ``failed`` with the hook's error.

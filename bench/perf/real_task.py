@@ -2,7 +2,7 @@
 
 The synthetic cases time one fixed-length batch; a real job adds ragged batches, the text format, evaluation
 pauses and the record's bookkeeping. Here every variant gets the job ``bench run --tasks NAME --preset P``
-would run (planned by ``bench.planning.plan``, data from ``bench.run.assemble.prepare_data``): its training rows, formatted
+would run (planned by ``bench.planning.plan``, data from ``bench.planning.inputs.prepare_data``): its training rows, formatted
 and tokenised as the worker does, in the loop's batch order (``LoopState.next_indices`` from the same seeded
 generator), each batch cut to its longest row (``train.padding="longest"``). Variants:
 
@@ -157,7 +157,8 @@ def run_task_case(case: PerfCase, device) -> dict[str, Any]:
     from bench.measurement.contention import ContentionMeter
     from bench.perf.memory import PeakMemory
     from bench.perf.peft_twin import wrap_twin
-    from bench.run.assemble import build, method_config, prepare_data
+    from bench.planning.inputs import method_config, prepare_data
+    from bench.run.assemble import build
     from bench.training.optim import trainable_parameters
 
     spec = job_spec(case)

@@ -12,8 +12,6 @@ from typing import Any
 from bench.perf.cases import EVAL_ROW, EVAL_VARIANTS
 from bench.perf.defaults import MEMORY, PERF, TIME, Target
 
-__all__ = ["EVAL_TARGET", "MEMORY", "TIME", "Target", "ratios"]
-
 
 def _generic(labels: list[str]) -> list[Target]:
     out = []

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 from safetensors.torch import save as save_bytes
 
-from bench.artifact_file import FORMAT, PROMPT_KEY, artifact_relpath, load_prompt, read_artifact
+from bench.artifact_file import FORMAT, PROMPT_KEY, read_artifact
 from bench.atomic import atomic_open
 from bench.errors import InputError
 from bench.spec import RunSpec
@@ -34,19 +34,6 @@ from bench.training.trainer import trainable_parameters
 
 if TYPE_CHECKING:
     from bench.backbones.base import Backbone
-
-# The file's path, keys and reading are bench/artifact_file.py's (planning reads source prompts through it).
-__all__ = [
-    "FORMAT",
-    "PROMPT_KEY",
-    "artifact_relpath",
-    "artifact_tensors",
-    "load_artifact",
-    "load_prompt",
-    "read_artifact",
-    "save_artifact",
-    "static_prompt",
-]
 
 
 def static_prompt(backbone: Backbone) -> torch.Tensor | None:

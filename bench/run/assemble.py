@@ -16,22 +16,10 @@ import torch
 from transformers import set_seed
 
 from bench.backbones.load import load_backbone
-from bench.planning.inputs import method_config, model_dims, prepare_data, subsample, validate_config
+from bench.planning.inputs import method_config, validate_config
 from bench.planning.sources import load_source_prompts
 from bench.spec import RunSpec, TrainConfig
 from methods.registry import get_method_class
-
-# The spec's inputs (typed method config, the model's shapes, the task's data) are bench/planning/inputs.py's:
-# planning checks them before any worker starts, without importing this factory.
-__all__ = [
-    "attach_method",
-    "build",
-    "method_config",
-    "model_dims",
-    "prepare_data",
-    "subsample",
-    "validate_config",
-]
 
 if TYPE_CHECKING:
     from bench.backbones.base import Backbone

@@ -14,10 +14,11 @@ from pathlib import Path
 import torch
 
 from bench.errors import InputError
+from bench.planning.inputs import prepare_data
 from bench.registry import closest
 from bench.results import iter_records, read_record
 from bench.run.artifacts import load_artifact
-from bench.run.assemble import build, prepare_data
+from bench.run.assemble import build
 from bench.spec import RunSpec
 from bench.training.precision import math_mode, resolve
 from bench.training.trainer import evaluate

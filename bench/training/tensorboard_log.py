@@ -25,13 +25,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.protocol import run_log_name
-
-__all__ = [
-    "TensorBoardLogger",
-    "run_log_name",
-]  # run_log_name: the runner names the folder (bench/protocol.py)
-
 
 class TensorBoardLogger:
     """A ``bench.training.curves.Logger`` that writes TensorBoard scalars to ``folder`` (opened at ``start``)."""
