@@ -176,3 +176,17 @@ def test_checkpoint_state_is_stored_in_types_weights_only_reads(tmp_path):
     assert torch.equal(result["counts"], torch.arange(3)) and result["history"] == [(1, 2)]
     with pytest.raises(TypeError, match=r"checkpoint state\['result'\]\['bad'\]: a _Marker cannot be stored"):
         checkpointer.save({**state, "result": {"bad": _Marker(tmp_path / "x")}})
+
+
+@pytest.mark.slow
+def test_a_refused_checkpoint_is_reported_on_the_runners_stderr(tiny_bert_dir, make_spec, tmp_path, capsys):
+    """The worker's warning reaches the user: the runner passes ``ptbench: warning:`` lines on to its stderr."""
+    spec = make_spec(tiny_bert_dir, **RUN)
+    path = checkpoint_path(tmp_path, spec.run_id)
+    path.parent.mkdir()
+    path.write_bytes(b"not a checkpoint")
+    record = run_one(spec, tmp_path, checkpoint_every=2)
+    assert record["status"] == "ok", record["error"]
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "checkpoint" in ln]
+    assert line.startswith(f"ptbench: warning: ignoring checkpoint {path}: not a ptbench checkpoint (")
+    assert not path.exists()  # finished ok: its own checkpoints are deleted

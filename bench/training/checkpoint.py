@@ -30,6 +30,7 @@ import torch
 
 from bench.atomic import atomic_open
 from bench.errors import InputError
+from bench.protocol import WARNING_PREFIX
 
 FORMAT = "ptbench-checkpoint"  # the file's header: what ``load`` accepts
 VERSION = 1
@@ -77,7 +78,7 @@ class Checkpointer:
 
     def _refuse(self, why: str) -> None:
         print(
-            f"ptbench: warning: ignoring checkpoint {self.path}: {why}; starting the run from step 0",
+            f"{WARNING_PREFIX}ignoring checkpoint {self.path}: {why}; starting the run from step 0",
             file=sys.stderr,
         )
         return None
