@@ -8,9 +8,12 @@ preset per-task -> CLI flags (``--max-steps``, ``--max-train-samples``) -> ``--s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.registry import Registry
+
+if TYPE_CHECKING:
+    from bench.spec import RunSpec
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,11 @@ class Preset:
     task_method: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=dict
     )  # task -> method -> fields
+    # Long runs checkpoint without being asked: True saves each run's state at every dev evaluation
+    # (``train.eval_every``), so a run killed on a cluster (a Slurm time limit, a preemption) loses at most one
+    # evaluation interval when it runs again. Not part of the spec (run ids do not depend on it);
+    # ``--checkpoint-every`` overrides it (``checkpoint_interval``).
+    checkpoint_at_eval: bool = False
 
 
 # DePT's per-task settings of the released Table-1 checkpoints (docs/methods/dept.md): m, r, lr, low-rank lr, steps.
@@ -84,6 +92,7 @@ PAPER = Preset(
         "multirc": {"max_steps": 30_000, "max_length": 348},
     },
     task_method=_dept_task_overrides(),
+    checkpoint_at_eval=True,  # 10k-250k steps of T5-Base: hours to days per run
     method={
         "attempt": {"sources": _SOURCES_GLUE4},
         "mpt": {"sources": _SOURCES_GLUE4},
@@ -262,6 +271,17 @@ def get_preset(name: str) -> Preset:
 
 def method_overrides(preset: Preset, task: str, method: str) -> dict[str, Any]:
     return {**preset.method.get(method, {}), **preset.task_method.get(task, {}).get(method, {})}
+
+
+def checkpoint_interval(spec: RunSpec, override: int | None = None) -> int | None:
+    """Every how many steps ``spec``'s run saves its state, None for never: ``override`` (``--checkpoint-every``;
+    0 turns checkpoints off) if given, else the preset's default (``Preset.checkpoint_at_eval``: each dev
+    evaluation). Every executor asks this for each run, so an array task on a cluster checkpoints as a local
+    run does; a preset not registered here (none) has no default."""
+    if override is not None:
+        return override or None
+    preset = PRESETS.get(spec.preset)
+    return spec.train_config().eval_every if preset is not None and preset.checkpoint_at_eval else None
 
 
 def train_overrides(preset: Preset, task: str) -> dict[str, Any]:

@@ -25,6 +25,9 @@ PROGRESS_PREFIX = "@@progress "
 EVALUATION_PREFIX = "@@evaluation "
 CONTINUE = "@@continue"
 STOP_PREFIX = "@@stop "
+# A worker's stderr line that the runner passes on to its own stderr (the rest is kept for a crash's record): a
+# warning the user must see, such as a refused checkpoint (``bench/training/checkpoint.py``).
+WARNING_PREFIX = "ptbench: warning: "
 # How many runs the grid runs at once on this machine, for the record's ``contention`` (``bench/measurement/contention.py``).
 WORKERS_ENV = "PTBENCH_GRID_WORKERS"
 

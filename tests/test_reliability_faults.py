@@ -96,3 +96,97 @@ def test_resume_from_checkpoint_gives_the_same_metrics(tiny_t5_dir, make_spec, t
     assert resumed["final_loss"] == pytest.approx(clean["final_loss"], abs=0)
     assert resumed["steps"] == 8 and resumed["samples_per_s"] > 0
     assert resumed["run_id"] == clean["run_id"]
+
+
+class _Marker:
+    """Unpickling this calls ``open(path, "w")``: a pickled object that runs code when loaded."""
+
+    def __init__(self, path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_the_run_starts_clean(
+    tiny_bert_dir, make_spec, tmp_path, capsys
+):
+    """A shared results folder is data: a checkpoint holding a code-running object is never unpickled."""
+    import torch
+
+    from bench.training.checkpoint import FORMAT, VERSION
+
+    spec = make_spec(tiny_bert_dir, **RUN)
+    clean = run_spec(spec)
+    path, marker = checkpoint_path(tmp_path, spec.run_id), tmp_path / "marker"
+    path.parent.mkdir()
+    header = {"format": FORMAT, "version": VERSION, "run_id": spec.run_id}
+    torch.save({**header, "result": {"steps": 4}, "payload": _Marker(marker)}, path)
+    malicious = path.read_bytes()
+    capsys.readouterr()
+
+    record = run_spec(spec, checkpoint=Checkpointer(path, 2, spec.run_id))
+    assert record["status"] == "ok", record["error"]
+    assert not marker.exists()
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "checkpoint" in ln]
+    assert line.startswith(f"ptbench: warning: ignoring checkpoint {path}: not a ptbench checkpoint (")
+    assert "it would import io.open" in line and line.endswith("; starting the run from step 0")
+    assert record["metrics"]["dev_history"] == clean["metrics"]["dev_history"]  # from step 0: the same run
+    assert record["steps"] == 6 and record["final_loss"] == clean["final_loss"]
+    (tmp_path / "copy.pt").write_bytes(malicious)  # the run has since saved its own checkpoint at `path`
+    torch.load(tmp_path / "copy.pt", weights_only=False)  # what the file does if it is loaded as a pickle
+    assert marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"\x00garbage, not a torch file", "not a ptbench checkpoint (UnpicklingError: "),
+        ({"run_id": "RUN", "result": {}}, "not a ptbench checkpoint (no ptbench header)"),
+        ({"format": "ptbench-checkpoint", "version": 1, "run_id": "other"}, "it belongs to run 'other'"),
+        ({"format": "ptbench-checkpoint", "version": 99, "run_id": "RUN"}, "checkpoint format 99"),
+        ({"format": "ptbench-checkpoint", "version": 1, "run_id": "RUN"}, "not a ptbench checkpoint (no "),
+    ],
+)
+def test_a_foreign_or_unreadable_checkpoint_is_ignored_with_one_warning(tmp_path, capsys, content, why):
+    import torch
+
+    path = checkpoint_path(tmp_path, "RUN")
+    path.parent.mkdir()
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    assert Checkpointer(path, 2, "RUN").load() is None
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"ptbench: warning: ignoring checkpoint {path}: {why}"), line
+
+
+def test_checkpoint_state_is_stored_in_types_weights_only_reads(tmp_path):
+    """numpy values become Python numbers and tensors; an object that cannot be stored fails at the save."""
+    import numpy as np
+    import torch
+
+    checkpointer = Checkpointer(checkpoint_path(tmp_path, "RUN"), 2, "RUN")
+    state = {key: {} for key in ("trainable", "optimizer", "scheduler", "order", "torch_rng", "permutation")}
+    state["result"] = {"score": np.float64(0.5), "counts": np.arange(3), "history": [(1, np.int64(2))]}
+    checkpointer.save(state)
+    result = checkpointer.load()["result"]
+    assert result["score"] == 0.5 and type(result["score"]) is float
+    assert torch.equal(result["counts"], torch.arange(3)) and result["history"] == [(1, 2)]
+    with pytest.raises(TypeError, match=r"checkpoint state\['result'\]\['bad'\]: a _Marker cannot be stored"):
+        checkpointer.save({**state, "result": {"bad": _Marker(tmp_path / "x")}})
+
+
+@pytest.mark.slow
+def test_a_refused_checkpoint_is_reported_on_the_runners_stderr(tiny_bert_dir, make_spec, tmp_path, capsys):
+    """The worker's warning reaches the user: the runner passes ``ptbench: warning:`` lines on to its stderr."""
+    spec = make_spec(tiny_bert_dir, **RUN)
+    path = checkpoint_path(tmp_path, spec.run_id)
+    path.parent.mkdir()
+    path.write_bytes(b"not a checkpoint")
+    record = run_one(spec, tmp_path, checkpoint_every=2)
+    assert record["status"] == "ok", record["error"]
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "checkpoint" in ln]
+    assert line.startswith(f"ptbench: warning: ignoring checkpoint {path}: not a ptbench checkpoint (")
+    assert not path.exists()  # finished ok: its own checkpoints are deleted

@@ -70,7 +70,7 @@ def tiny_args(tiny_bert_dir, data_dir, tmp_path):
         ),
         (["--methods", "pt", "--set", "pt.lr=-1"], "lr=-1.0 must be > 0"),
         (["--methods", "pt", "--set", "dept.rank=3"], "'dept' is neither a selected method (pt) nor 'train'"),
-        (["--methods", "pt", "--checkpoint-every", "0"], "--checkpoint-every 0 must be >= 1"),
+        (["--methods", "pt", "--checkpoint-every", "-1"], "--checkpoint-every -1 must be >= 0"),
         (["--methods", "pt", "--model", "gpt3"], "unknown model 'gpt3'"),
         (["--methods", "pt", "--tasks", "rte,boolq"], "unknown task 'boolq' in suite 'glue'"),
         (["--methods", "pt", "--frobnicate"], "unrecognized arguments: --frobnicate"),

@@ -19,6 +19,7 @@ from bench.grid.executors import EXECUTORS, Grid
 from bench.grid.locks import holder, remove_stale_temp_files
 from bench.grid.runner import existing, run_locked
 from bench.grid.ui import GridView, report_grid
+from bench.presets import checkpoint_interval
 from bench.protocol import WORKERS_ENV
 from bench.spec import RunSpec
 
@@ -72,6 +73,8 @@ def execute_grid(
     ``save_artifacts=False`` (``--no-artifacts``) skips artifacts except for the run ids in ``always_save``
     (source runs, whose artifact is the source prompt of later runs). ``slurm``: submitit parameters.
     ``log_dir`` (``--log-dir``): every run writes TensorBoard event files to its own folder under it.
+    ``checkpoint_every`` (``--checkpoint-every``) overrides each run's preset default
+    (``bench.presets.checkpoint_interval``; 0: no checkpoints), whichever executor runs it.
     """
 
     out_dir = Path(out_dir)
@@ -99,7 +102,7 @@ def execute_grid(
             out_dir,
             on_start=view.started,
             save_artifacts=save_artifacts or spec.run_id in always_save,
-            checkpoint_every=checkpoint_every,
+            checkpoint_every=checkpoint_interval(spec, checkpoint_every),
             **options,
         )
         if record is None:
@@ -118,7 +121,9 @@ def execute_grid(
 
     with view:
         if todo:
-            grid = Grid(out_dir, workers, console, run, finished, skipped, slurm or {}, log_dir)
+            grid = Grid(
+                out_dir, workers, console, run, finished, skipped, slurm or {}, log_dir, checkpoint_every
+            )
             run_executor(grid, todo)
     ordered = [records[s.run_id] for s in specs if s.run_id in records]  # locked elsewhere: not here
     failed = [r for r in ordered if r["status"] != "ok"]

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from bench.errors import InputError
 from bench.grid.runner import run_locked
+from bench.presets import checkpoint_interval
 from bench.registry import Registry
 from bench.results import failed_record, read_record, record_path, write_json_atomic
 from bench.spec import RunSpec
@@ -44,6 +45,9 @@ class Grid:
     locked: Callable[[RunSpec], None]  # a run another process holds
     slurm: dict[str, Any] = field(default_factory=dict)
     log_dir: Path | None = None  # --log-dir: TensorBoard folders (array tasks get it as an argument)
+    # --checkpoint-every: overrides each run's preset default (bench.presets.checkpoint_interval); the grid's
+    # ``run`` applies it, array tasks get each run's interval as an argument.
+    checkpoint_every: int | None = None
 
 
 Executor = Callable[[Grid, list[RunSpec]], None]
@@ -80,10 +84,25 @@ def local(grid: Grid, specs: list[RunSpec]) -> None:
         thread.join()
 
 
-def _array_task(spec: dict[str, Any], out_dir: str, log_dir: str | None = None) -> dict[str, Any]:
+def array_task_arguments(grid: Grid, specs: list[RunSpec]) -> list[list[Any]]:
+    """``_array_task``'s arguments, one list per parameter with one entry per spec (``map_array``'s layout): the
+    spec, the results folder, the TensorBoard folder and the run's checkpoint interval, decided here as for a
+    local run, since a task on a cluster node is what a time limit or a preemption kills."""
+    log_dir = str(grid.log_dir) if grid.log_dir is not None else None
+    return [
+        [s.to_dict() for s in specs],
+        [str(grid.out_dir)] * len(specs),
+        [log_dir] * len(specs),
+        [checkpoint_interval(s, grid.checkpoint_every) for s in specs],
+    ]
+
+
+def _array_task(
+    spec: dict[str, Any], out_dir: str, log_dir: str | None = None, checkpoint_every: int | None = None
+) -> dict[str, Any]:
     """One Slurm array task: run one spec; return a small summary (the record is on disk)."""
-    options = {"log_dir": Path(log_dir)} if log_dir else {}
-    record = run_locked(RunSpec.from_dict(spec), Path(out_dir), **options)
+    options: dict[str, Any] = {"log_dir": Path(log_dir)} if log_dir else {}
+    record = run_locked(RunSpec.from_dict(spec), Path(out_dir), checkpoint_every=checkpoint_every, **options)
     if record is None:
         return {"run_id": None, "status": "locked", "error": None}
     return {"run_id": record["run_id"], "status": record["status"], "error": record["error"]}
@@ -101,10 +120,7 @@ def submitit_array(grid: Grid, specs: list[RunSpec], cluster: str = "slurm") -> 
     params = {"timeout_min": 24 * 60, "slurm_array_parallelism": max(1, grid.workers), "name": "ptbench"}
     params.update({k: v for k, v in grid.slurm.items() if v is not None})
     executor.update_parameters(**params)
-    log_dir = str(grid.log_dir) if grid.log_dir is not None else None
-    jobs = executor.map_array(
-        _array_task, [s.to_dict() for s in specs], [str(out_dir)] * len(specs), [log_dir] * len(specs)
-    )
+    jobs = executor.map_array(_array_task, *array_task_arguments(grid, specs))
     console.print(f"submitted {len(jobs)} runs as job array {jobs[0].job_id.split('_')[0]} ({cluster})")
     for spec, job in zip(specs, jobs, strict=True):
         try:

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import traceback
@@ -19,7 +20,14 @@ from typing import Any
 
 from bench.grid.locks import try_lock
 from bench.grid.signals import Terminated
-from bench.protocol import parse_evaluation, parse_progress, reply_line, run_log_name, worker_command
+from bench.protocol import (
+    WARNING_PREFIX,
+    parse_evaluation,
+    parse_progress,
+    reply_line,
+    run_log_name,
+    worker_command,
+)
 from bench.results import failed_record, read_record, record_path, write_json_atomic
 from bench.spec import RunSpec
 
@@ -106,6 +114,8 @@ class _Worker:
 
     def _drain(self) -> None:
         for line in self.proc.stderr:
+            if line.startswith(WARNING_PREFIX):  # for the user: on the screen (or an array task's log)
+                sys.stderr.write(line)
             self.stderr_lines.append(line)
             del self.stderr_lines[:-200]
 

@@ -1,25 +1,41 @@
-"""Training checkpoints for ``bench run --checkpoint-every N``: resume an interrupted run where it stopped.
+"""Training checkpoints: resume an interrupted run where it stopped.
 
 One file per run, ``<results>/checkpoints/<run_id>.pt``, written atomically (temporary file in the same
 folder, fsync, ``os.replace``) every N optimiser steps, read back when the run starts again, deleted when the
 run finishes ``ok``. It holds everything the rest of the loop depends on, so a resumed run ends with the same
 metrics as an uninterrupted one on CPU: the trainable state (method + head), optimiser, scheduler, the data
 order (generator state, permutation, cursor), the global torch RNG (dropout), the step, the best-dev state
-and the dev history so far, and the running counters of the record.
+and the dev history so far, and the running counters of the record. N is ``--checkpoint-every`` or the
+preset's default (``bench.presets.checkpoint_interval``).
 
-The checkpoint is not part of the spec (``run_id`` does not change with ``--checkpoint-every``); it stores
-the ``run_id`` it belongs to and is ignored if that does not match.
+A shared results folder is data, not a program: the file is read with ``torch.load(weights_only=True)``, which
+unpickles tensors and plain containers only and never runs code, so the state holds nothing else (tensors,
+dicts, lists, tuples, numbers, strings, None). A file that is not a ptbench checkpoint of this format, is
+unreadable, or belongs to another run is ignored with one warning line on stderr, and the run starts from step
+0 rather than fail.
+
+The checkpoint is not part of the spec (``run_id`` does not change with the interval); it stores the
+``run_id`` it belongs to.
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from bench.atomic import atomic_open
 from bench.errors import InputError
+from bench.protocol import WARNING_PREFIX
+
+FORMAT = "ptbench-checkpoint"  # the file's header: what ``load`` accepts
+VERSION = 1
+# What ``LoopState.restore`` reads: a file without them cannot resume a run.
+REQUIRED = ("trainable", "optimizer", "scheduler", "order", "torch_rng", "permutation", "result")
 
 
 def checkpoint_path(out_dir: Path, run_id: str) -> Path:
@@ -39,17 +55,60 @@ class Checkpointer:
 
     def save(self, state: dict[str, Any]) -> None:
         with atomic_open(self.path, "wb") as handle:
-            torch.save({"run_id": self.run_id, **state}, handle)
+            header = {"format": FORMAT, "version": VERSION, "run_id": self.run_id}
+            torch.save({**header, **storable(state)}, handle)
 
     def load(self) -> dict[str, Any] | None:
-        """The saved state, or None if there is none (or it is unreadable or belongs to another run)."""
+        """The saved state, or None if there is none or it is refused (warned about on stderr)."""
         if not self.path.exists():
             return None
-        try:
-            state = torch.load(self.path, map_location="cpu", weights_only=False)
-        except Exception:  # a foreign or damaged file: start from scratch rather than fail the run
-            return None
-        return state if isinstance(state, dict) and state.get("run_id") == self.run_id else None
+        try:  # weights_only: a pickled object that would run code is an error here, never executed
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - foreign, tampered or damaged: start from scratch, never fail
+            return self._refuse(f"not a ptbench checkpoint ({_reason(exc)})")
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            return self._refuse("not a ptbench checkpoint (no ptbench header)")
+        if state.get("version") != VERSION:
+            return self._refuse(f"checkpoint format {state.get('version')!r}, this ptbench reads {VERSION}")
+        if state.get("run_id") != self.run_id:
+            return self._refuse(f"it belongs to run {state.get('run_id')!r}, not {self.run_id}")
+        if missing := [key for key in REQUIRED if key not in state]:
+            return self._refuse(f"not a ptbench checkpoint (no {', '.join(missing)})")
+        return state
+
+    def _refuse(self, why: str) -> None:
+        print(
+            f"{WARNING_PREFIX}ignoring checkpoint {self.path}: {why}; starting the run from step 0",
+            file=sys.stderr,
+        )
+        return None
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def storable(value: Any, where: str = "state") -> Any:
+    """``value`` in the types ``torch.load(weights_only=True)`` reads back: numpy scalars become Python numbers and
+    numpy arrays tensors; anything else that is not a tensor, plain container, number, string or None is a
+    ``TypeError`` here, at the first save (a programming error), rather than a checkpoint no run can resume from."""
+    if isinstance(value, np.generic):  # first: np.float64 is also a float
+        return value.item()
+    if value is None or isinstance(value, torch.Tensor | bool | int | float | str | torch.dtype):
+        return value
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    if isinstance(value, dict):
+        return {key: storable(item, f"{where}[{key!r}]") for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(storable(item, f"{where}[{i}]") for i, item in enumerate(value))
+    raise TypeError(f"checkpoint {where}: a {type(value).__name__} cannot be stored (weights_only)")
+
+
+def _reason(exc: Exception) -> str:
+    """One line on why ``torch.load`` refused a file: the global it would have had to import (torch's own message
+    goes on to explain how to allow it, which is what must not be done with a file anyone could have written),
+    or the first line of the error."""
+    if found := re.search(r"Unsupported global: GLOBAL (\S+)", str(exc)):
+        return f"it would import {found.group(1)}, which is not a tensor or plain value"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
