@@ -121,7 +121,8 @@ class MPT(Method):
     @classmethod
     def peft_inputs(cls, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """PEFT's MPT forward takes the task of each row: all task 0."""
-        return {"task_ids": torch.zeros(batch["input_ids"].shape[0], dtype=torch.long)}
+        ids = batch["input_ids"]
+        return {"task_ids": torch.zeros(ids.shape[0], dtype=torch.long, device=ids.device)}
 
     def __init__(self, config: MPTConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)

@@ -164,7 +164,7 @@ class XPrompt(Method):
         n_pieces = target - (len(self.kept_tokens) * k - int(self.piece_mask.sum()))
         if n_pieces > 0:
             piece_scores = self._importance(context, by_piece=True)  # [l_kept, k]
-            piece_scores = piece_scores.masked_fill(self.piece_mask == 0, float("inf")).flatten()
+            piece_scores = piece_scores.masked_fill(self.piece_mask.cpu() == 0, float("inf")).flatten()
             mask = self.piece_mask.flatten().clone()
             mask[torch.argsort(piece_scores, stable=True)[:n_pieces]] = 0
             self.piece_mask = mask.view(-1, k)

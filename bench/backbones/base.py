@@ -115,15 +115,18 @@ class Backbone(ABC):
         if not ids:
             raise InputError(f"prompt init text {text!r} has no tokens")
         ids = (ids * (length // len(ids) + 1))[:length]
-        return self.embed_ids(torch.tensor(ids)).detach().clone()
+        weight = self.model.get_input_embeddings().weight  # ids on its device: a backbone already moved works
+        return self.embed_ids(torch.tensor(ids, device=weight.device)).detach().clone()
 
     def embed_random_vocab(
         self, length: int, generator: torch.Generator, max_id: int | None = None
     ) -> torch.Tensor:
         """``[length, d]``: embeddings of ids drawn uniformly below ``max_id`` (None: the whole vocabulary)."""
-        vocab = self.model.get_input_embeddings().weight.shape[0]
+        weight = self.model.get_input_embeddings().weight
+        vocab = weight.shape[0]
+        # Drawn on the CPU (the generator's device: the same ids on any device), then moved to the weights'.
         ids = torch.randint(0, min(vocab, max_id or vocab), (length,), generator=generator)
-        return self.embed_ids(ids).detach().clone()
+        return self.embed_ids(ids.to(weight.device)).detach().clone()
 
     # ---- attaching a method ---------------------------------------------------------------------------
     def attach(self, method: Method) -> None:
