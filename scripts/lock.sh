@@ -15,7 +15,7 @@ bash .ci/install.sh fresh
     echo "# Every package CI installs, at the versions the suite was last verified with (bash .ci/run)."
     echo "# Made by: bash scripts/lock.sh ($(date -u +%Y-%m-%d), Python $(python -c 'import platform; print(platform.python_version())'), $(uname -m))."
     echo "# Use: pip install torch==2.13.0 && pip install -e . -c requirements.lock"
-    pip freeze --exclude-editable | grep -v '^#' | sed -E 's/^(torch==[0-9.]+)\+cpu$/\1/'
+    bash .ci/freeze.sh
 } > requirements.lock
 rm -rf "$(dirname "$venv")"
 echo "wrote requirements.lock ($(grep -vc '^#' requirements.lock) packages)"
