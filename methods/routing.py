@@ -1,0 +1,49 @@
+"""Router load balance for mixture methods (SMoP, MEPT, PT-MoE): the share of rows each expert receives.
+
+A mixture whose router sends every row to one expert trains a single prompt with extra parameters; the record's
+``method_record_*.router_load`` says whether that happened. Methods call :meth:`RouterLoad.add` with the expert
+indices their router chose for a batch (training forwards only) and put :meth:`RouterLoad.summary` into
+``Method.record()``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class RouterLoad(nn.Module):
+    """Counts rows per expert; a buffer-free module (not in ``state_dict``), so artifacts and counts ignore it.
+
+    Args:
+        num_experts: E, the number of experts the router chooses among.
+    """
+
+    def __init__(self, num_experts: int) -> None:
+        super().__init__()
+        if num_experts < 1:
+            raise ValueError(f"num_experts must be >= 1, got {num_experts}")
+        self.num_experts = num_experts
+        self.counts = torch.zeros(num_experts, dtype=torch.long)
+        self.rows = 0
+
+    def add(self, chosen: torch.Tensor) -> None:
+        """Record one batch's routing.
+
+        Args:
+            chosen: ``[batch]`` or ``[batch, k]`` integer expert indices (top-k routing counts each of a row's
+                k experts once).
+        """
+        flat = chosen.detach().reshape(-1).to("cpu", torch.long)
+        self.counts += torch.bincount(flat, minlength=self.num_experts)[: self.num_experts]
+        self.rows += chosen.shape[0]
+
+    def reset(self) -> None:
+        self.counts.zero_()
+        self.rows = 0
+
+    def summary(self) -> dict:
+        """``{"experts": E, "rows": n, "share": [E floats summing to 1]}``; shares are 0 before any batch."""
+        total = int(self.counts.sum())
+        share = [round(int(c) / total, 6) if total else 0.0 for c in self.counts]
+        return {"experts": self.num_experts, "rows": self.rows, "share": share}
