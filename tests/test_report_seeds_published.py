@@ -35,6 +35,7 @@ def test_seed_filter_keeps_only_those_seeds(two_seeds):
     assert len(load_runs(two_seeds)) == 3
 
 
+@pytest.mark.slow
 def test_report_seeds_cli(two_seeds, tmp_path, capsys):
     out = tmp_path / "rep"
     assert main(["report", "--results", str(two_seeds), "--out", str(out), "--seeds", "42"]) == 0
@@ -106,3 +107,15 @@ def test_no_file_cites_the_private_reference():
             except OSError:
                 continue
     assert hits == []
+
+
+@pytest.mark.slow
+def test_report_leaves_multitask_rows_out_unless_asked(two_seeds, tmp_path):
+    out = tmp_path / "rep"
+    assert main(["report", "--results", str(two_seeds), "--out", str(out), "--with-published"]) == 0
+    table = (out / "published.md").read_text()
+    assert "DePT [published]" in table and "(m)" not in table
+    assert "arXiv:2309.05173 Table 1" in table and "ZhengxiangShi/DePT@" in table  # each row shows its source
+    args = ["report", "--results", str(two_seeds), "--out", str(out), "--with-published", "--with-multitask"]
+    assert main(args) == 0
+    assert "MPT (m) [published]" in (out / "published.md").read_text()
