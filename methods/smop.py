@@ -16,7 +16,8 @@ row to its top-1 prompt, scaled by the router's probability (the scale is what t
     P(x) = p_e · P_e ∈ ℝ^{B×l×d};   X_enc = [P(x) ; E(x)],  mask [1_l ; M(x)]
 
 Trainable: ``k·l·d + k·d``; T5-Base with k=4, l=5: 15,360 + 3,072 = 18,432. The backbone sees l virtual tokens,
-so a step costs PT's with l tokens, not k·l.
+so a step costs PT's with l tokens, not k·l. ``batch_mix`` reproduces the official top-1 code, whose broadcast
+gives row i ``p_i · Σ_j P_{e_j}`` (summed over the batch) instead of ``p_i · P_{e_i}``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 
 from bench.errors import InputError
-from methods.base import BackboneDims, EmbeddingSource, Method, PromptConfig
+from methods.base import BackboneDims, EmbeddingSource, Method, ParamCounts, PromptConfig
 from methods.registry import register_method
 from methods.routing import RouterLoad
 
@@ -40,6 +41,9 @@ class SMoPConfig(PromptConfig):
     perturb_router: bool = True  # README: --perturb_router True (paper §2.3)
     noise_sigma: float = 1.0  # σ of the official GaussianNoise at routing level "prompt"
     router_dropout: float = 0.2  # on the router logits, only when perturb_router is false (as the official)
+    # The official top-1 path's broadcast: row i gets p_i · Σ_j P_{e_j}, the sum over the batch of every row's
+    # chosen prompt (docs/methods/smop.md#deviations-from-the-official-code); off: each row its own prompt.
+    batch_mix: bool = False
     lr: float = 0.5  # README
     weight_decay: float = 1e-5  # the official T5 Adafactor's
     optimizer: str = "adafactor"  # the official script's for T5 (scale_parameter=False, relative_step=False)
@@ -75,7 +79,9 @@ class SMoP(Method):
     def __init__(self, config: SMoPConfig, dims: BackboneDims) -> None:
         super().__init__(config, dims)
         k, d = config.num_experts, dims.hidden_size
-        self.prompts = nn.Parameter(torch.zeros(k, config.num_tokens, d))  # [k, l, d]
+        # [k·l, d], viewed as [k, l, d]: one 2-D table as the official nn.Embedding, since Adafactor factors its
+        # second moment over the last two dimensions (a [k, l, d] tensor would be factored per prompt).
+        self.prompts = nn.Parameter(torch.zeros(k * config.num_tokens, d))
         self.router = nn.Parameter(torch.zeros(k, d))  # W [k, d], as nn.Linear(d, k, bias=False).weight
         self.router_drop = nn.Dropout(config.router_dropout)
         self.load = RouterLoad(k)
@@ -106,8 +112,16 @@ class SMoP(Method):
         values, chosen = torch.topk(probs, k=self.config.top_k, dim=-1)  # [B, top_k] each
         if self.training and torch.is_grad_enabled():
             self.load.add(chosen)
-        picked = self.prompts[chosen]  # [B, top_k, l, d]
+        table = self.prompts.view(self.config.num_experts, self.config.num_tokens, -1)  # [k, l, d]
+        picked = table[chosen]  # [B, top_k, l, d]
+        if self.config.batch_mix and self.config.top_k == 1:
+            return values[:, :, None] * picked[:, 0].sum(dim=0, keepdim=True)  # [B, 1, 1] · [1, l, d]
         return (picked * values[:, :, None, None]).sum(dim=1)  # [B, l, d]
+
+    def counts(self) -> ParamCounts:
+        n_prompts, n_router = self.prompts.numel(), self.router.numel()
+        total = n_prompts + n_router
+        return ParamCounts(total, total, breakdown={"prompts": n_prompts, "router": n_router})
 
     def record(self) -> dict:
         return {"router_load": self.load.summary()}
