@@ -90,6 +90,7 @@ def _side_by_side(tiny_t5_dir, rows: int, **overrides) -> list[float]:
     return deltas
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "rows, overrides, same",
     [
