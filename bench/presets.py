@@ -74,6 +74,10 @@ _PAPER_LINEAGE = {
     "ulpt": {"num_tokens": 100, "rank": 2, "lr": 0.6},
 }
 
+# SMoP (docs/methods/smop.md#defaults): the official README's k=4 prompts of l=5, lr 0.5 and the official
+# script's Adafactor for T5 (the method's own defaults, repeated so the preset states them).
+_PAPER_MIXTURE = {"smop": {"num_tokens": 5, "num_experts": 4, "lr": 0.5, "optimizer": "adafactor"}}
+
 PAPER = Preset(
     name="paper",
     description="the papers' settings: T5-Base, s=256 (MultiRC 348), batch 32, DePT's per-task steps, eval every 1k",
@@ -97,6 +101,7 @@ PAPER = Preset(
         "attempt": {"sources": _SOURCES_GLUE4},
         "mpt": {"sources": _SOURCES_GLUE4},
         **_PAPER_LINEAGE,
+        **_PAPER_MIXTURE,
     },
 )
 
@@ -122,6 +127,12 @@ _QUICK_LINEAGE = {
     "adept": {"num_tokens": 12, "rank": 3, "lr": 3e-2, "lr_lowrank": 1e-3},
     "ulpt": {"num_tokens": 20, "rank": 2, "lr": 6e-2},
 }
+# SMoP in the quick presets (docs/methods/smop.md#quick-presets): k=4 prompts as in the paper, l chosen for PT's
+# budget: 4·4·384 + 4·384 = 7,680 on MiniLM; on SmolLM2 l=2 gives 4·2·576 + 4·576 = 6,912 against PT's 5,760
+# (l=1 would give 4,608). AdamW as every quick method, at 4x PT's rate: the chosen prompt enters scaled by its
+# router probability, about 1/k at the start.
+_QUICK_MIXTURE = {"smop": {"num_tokens": 4, "num_experts": 4, "lr": 0.12, "optimizer": "adamw"}}
+_QUICK_DECODER_MIXTURE = {"smop": {"num_tokens": 2, "num_experts": 4, "lr": 0.12, "optimizer": "adamw"}}
 # AdamW's default decay, which the plain PEFT run's one optimiser puts on every trainable tensor.
 _PEFT_WEIGHT_DECAY = 0.01
 
@@ -182,6 +193,7 @@ QUICK = Preset(
             "mpt": {"num_tokens": 20, "lr": 3e-2, "sources": _SOURCES_QUICK},
             **_QUICK_INPUT_BASELINES,
             **_QUICK_LINEAGE,
+            **_QUICK_MIXTURE,
             # LPT keeps the paper's l=5, b=128 (NPG, 296,960 parameters on MiniLM; not budget-matched) and inserts at
             # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (docs/methods/lpt.md#quick-presets).
             "lpt": {"lr": 1e-2},
@@ -257,6 +269,7 @@ QUICK_DECODER = Preset(
         "ept": {**_QUICK_DECODER_DECOMPOSED, "lr_modules": 1e-3},
         "prefix": {"num_tokens": 10, "lr": 3e-3},
         **_QUICK_DECODER_OTHERS,
+        **_QUICK_DECODER_MIXTURE,
     },
 )
 

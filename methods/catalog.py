@@ -16,6 +16,7 @@ from methods import (  # noqa: F401
     pt,
     ptuning,
     residual_pt,
+    smop,
     spot,
     ulpt,
     xprompt,

@@ -82,7 +82,7 @@ def test_ulpt_saved_state_rebuilds_the_prompt_exactly(tiny_t5_dir):
         other.load_saved_state({k: v for k, v in state.items() if k != "projection_seed"})
 
 
-@pytest.mark.parametrize("method", ["adept", "ulpt"])
+@pytest.mark.parametrize("method", ["adept", "ulpt", "smop"])
 def test_bench_eval_reproduces_the_run_exactly(method, tiny_bert_dir, make_spec, tmp_path):
     spec = make_spec(tiny_bert_dir, train=train_for(tiny_bert_dir), method=method)
     out = tmp_path / "results"
@@ -92,6 +92,9 @@ def test_bench_eval_reproduces_the_run_exactly(method, tiny_bert_dir, make_spec,
     reproduced = reevaluate(record, out)
     assert reproduced["test"] == record["metrics"]["test"] and reproduced["dev"] == record["metrics"]["dev"]
     assert main(["eval", spec.run_id, "--out", str(out)]) == 0
+    if method == "smop":  # the router's load over the training forwards: 4 shares summing to 1
+        load = record["method_record"]["router_load"]
+        assert load["experts"] == 4 and load["rows"] > 0 and sum(load["share"]) == pytest.approx(1.0)
     if method != "ulpt":
         return
     assert record["method_record"]["projection_seed"] == 42  # the run's seed

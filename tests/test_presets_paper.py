@@ -61,3 +61,20 @@ def test_per_task_settings_reach_the_specs(planned, task):
 
 def test_every_task_is_planned(planned):
     assert {t for _, t in planned} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("task", ["cb", "rte"])
+def test_smop_paper_settings_reach_the_specs(task):
+    """The official README's k=4 prompts of l=5 at lr 0.5 with Adafactor, under the shared per-task steps."""
+    suite = "superglue" if task == "cb" else "glue"
+    (spec,) = plan(RunRequest(suite=suite, tasks=[task], methods=["smop"], seeds=[42], preset="paper"))
+    c = spec.method_config
+    assert (c["num_tokens"], c["num_experts"], c["top_k"], c["lr"], c["optimizer"]) == (
+        5,
+        4,
+        1,
+        0.5,
+        "adafactor",
+    )
+    assert c["perturb_router"] is True and c["batch_mix"] is False
+    assert spec.train["max_steps"] == EXPECTED[task][4] and spec.model == "t5-base"
