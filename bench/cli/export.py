@@ -81,6 +81,7 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
 
 def _write(args, record: dict, results_dir: Path, staging: Path) -> tuple[str, int | None]:
     """Write into ``staging``; return the format written and, with ``--verify``, the differing predictions."""
+    from bench.artifact_file import PROMPT_KEY, read_artifact
     from bench.export.folder_format import write_folder
     from bench.export.peft_format import peft_fit, write_peft
     from bench.run.reeval import rebuild
@@ -89,14 +90,16 @@ def _write(args, record: dict, results_dir: Path, staging: Path) -> tuple[str, i
     if args.format == "folder":
         write_folder(record, results_dir, staging)
         return "folder", None
-    backbone, task, _, test, train = rebuild(record, results_dir, args.data_dir)
     spec = RunSpec.from_dict(record["spec"])
-    if args.format == "auto":
-        try:
-            peft_fit(spec, train, backbone)
-        except InputError:
-            write_folder(record, results_dir, staging)
-            return "folder", None
+    tensors, _ = read_artifact(results_dir / record["artifact"])
+    try:  # before any weight is loaded
+        peft_fit(spec, spec.train_config(), PROMPT_KEY in tensors)
+    except InputError:
+        if args.format == "peft":
+            raise
+        write_folder(record, results_dir, staging)
+        return "folder", None
+    backbone, task, _, test, train = rebuild(record, results_dir, args.data_dir)
     labels = None if task.is_regression else task.label_strings()
     peft_type = write_peft(spec, train, backbone, labels, staging)
     if not args.verify:

@@ -30,32 +30,37 @@ from pathlib import Path
 import torch
 
 from bench.backbones.load import load_backbone
-from bench.backbones.models import ALIASES, resolve_model
+from bench.backbones.models import ALIASES, load_config, model_family, resolve_model
 from bench.errors import InputError
 from bench.run.artifacts import static_prompt
 from bench.spec import RunSpec, TrainConfig
 from methods.base import Method
+from methods.registry import get_method_class
 
 DECLARED = {"ptuning": "P_TUNING", "mpt": "MULTITASK_PROMPT_TUNING", "lora": "LORA"}
 SIDECAR = "ptbench.json"  # what PEFT's files do not say: run id, label order, how inputs were formatted
 TASK_TYPES = {"seq2seq": "SEQ_2_SEQ_LM", "encoder": "SEQ_CLS", "decoder": "CAUSAL_LM"}
 
 
-def peft_fit(spec: RunSpec, train: TrainConfig, backbone) -> str:
-    """The PEFT type the rebuilt run's trained state fits exactly, or an ``InputError`` saying why none does."""
-    method, family = backbone.method, backbone.family
+def peft_fit(spec: RunSpec, train: TrainConfig, has_prompt: bool) -> str:
+    """The PEFT type the run's trained state fits exactly, or an ``InputError`` saying why none does.
+
+    Decided before any weight is loaded: from the method's class, the backbone's family (its config) and
+    whether the artifact holds a static ``prompt`` (``has_prompt``: the same ``[l, d]`` for every input).
+    """
+    cls, family = get_method_class(spec.method), model_family(load_config(spec.model))
     tail = "; --format folder exports every method"
     if spec.method == "lora":
         if family == "decoder":
             raise InputError(f"lora on a causal LM is not exported to PEFT (not checked){tail}")
         return "LORA"
     prompt_only = (
-        method.attach == "input"
-        and type(method).update_embeds is Method.update_embeds
-        and (spec.method in DECLARED or static_prompt(backbone) is not None)
+        cls.attach == "input"
+        and cls.update_embeds is Method.update_embeds
+        and (spec.method in DECLARED or has_prompt)
     )
     if not prompt_only:
-        raise InputError(f"PEFT has no twin of {spec.method!r} ({_why_not(spec.method, backbone)}){tail}")
+        raise InputError(f"PEFT has no twin of {spec.method!r} ({_why_not(cls)}){tail}")
     if family == "decoder":
         raise InputError(
             f"{spec.method} on a causal LM: PEFT puts the prompt in front of the padding, ptbench right "
@@ -70,18 +75,17 @@ def peft_fit(spec: RunSpec, train: TrainConfig, backbone) -> str:
     return DECLARED.get(spec.method, "PROMPT_TUNING")
 
 
-def _why_not(name: str, backbone) -> str:
-    method = backbone.method
-    if name == "prefix":
+def _why_not(cls: type[Method]) -> str:
+    if cls.name == "prefix":
         return (
             "PEFT's prefix reaches only T5's decoder and numbers BERT's and Llama's text positions from l, "
             "ptbench from 0"
         )
-    if name == "finetune":
+    if cls.name == "finetune":
         return "a full fine-tune is a whole model, not an adapter"
-    if method.attach == "layer":
+    if cls.attach == "layer":
         return "its prompt enters after a middle layer"
-    if method.attach == "input":
+    if cls.attach == "input":
         return "its prompt depends on the input, or it changes the input's embeddings"
     return "PEFT has no module of this kind"
 
@@ -142,7 +146,7 @@ def write_peft(spec: RunSpec, train: TrainConfig, backbone, labels: list[str] | 
     """Write the adapter folder of the rebuilt run (``backbone`` with the artifact loaded); return its type."""
     from peft import get_peft_model  # noqa: PLC0415 - peft takes seconds to import: only when an adapter is written
 
-    peft_type = peft_fit(spec, train, backbone)
+    peft_type = peft_fit(spec, train, static_prompt(backbone) is not None)
     torch.manual_seed(0)  # the fresh base's own head init is overwritten; seeded so the export is repeatable
     base = load_backbone(spec.model, labels, train.max_length, 0.0, train.encoder_text).model
     peft_model = get_peft_model(base, _peft_config(peft_type, spec, backbone, base))
