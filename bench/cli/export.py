@@ -67,6 +67,8 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
         if staging.exists():
             shutil.rmtree(staging)
     console.print(f"wrote {written} export of run {record['run_id']} to {target}/")
+    if args.verify and written == "folder":
+        console.print(f"--verify: the run has no PEFT twin; check the folder with bench eval {target}")
     if mismatches is None:
         return 0
     if mismatches:
@@ -84,7 +86,7 @@ def _write(args, record: dict, results_dir: Path, staging: Path) -> tuple[str, i
     from bench.artifact_file import PROMPT_KEY, read_artifact
     from bench.export.folder_format import write_folder
     from bench.export.peft_format import peft_fit, write_peft
-    from bench.run.reeval import rebuild
+    from bench.run.reeval import NotReproduced, rebuild
     from bench.spec import RunSpec
 
     if args.format == "folder":
@@ -99,7 +101,10 @@ def _write(args, record: dict, results_dir: Path, staging: Path) -> tuple[str, i
             raise
         write_folder(record, results_dir, staging)
         return "folder", None
-    backbone, task, _, test, train = rebuild(record, results_dir, args.data_dir)
+    try:
+        backbone, task, _, test, train = rebuild(record, results_dir, args.data_dir)
+    except NotReproduced as exc:  # the artifact does not fit the run its record describes
+        raise InputError(str(exc)) from None
     labels = None if task.is_regression else task.label_strings()
     peft_type = write_peft(spec, train, backbone, labels, staging)
     if not args.verify:
