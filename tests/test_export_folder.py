@@ -23,7 +23,6 @@ NO_TWIN = {  # method -> a config for a tiny run
     "adapter": {"lr": "1e-3"},
     "bitfit": {"lr": "1e-3"},
     "finetune": {"lr": "1e-4"},
-    "prefix": {"num_tokens": "4", "hidden_size": "8"},
 }
 
 

@@ -13,6 +13,10 @@ PT, DPT, ULPT, XPrompt)
                                                              it in inference mode, as ptbench's artifact)
 ``mpt``                         ``MULTITASK_PROMPT_TUNING``  P* ``[l, d]``, U ``[1, l, R]``, V ``[1, R, d]``
 ``lora``                        ``LORA``                     every ``lora_A``/``lora_B``
+``prefix`` (encoders only)      ``PREFIX_TUNING``            the prefixes ``[l, M·2·d]`` (the MLP dropped, as
+                                                             in ptbench's artifact); PEFT's caller passes
+                                                             ``position_ids = arange(s) - l`` (PEFT adds ``l``:
+                                                             its text follows the prefix, ptbench's starts at 0)
 ==============================  ===========================  ================================================
 
 On an encoder (BERT family) the prompt methods fit only with ``train.encoder_prompt_position=first`` (PEFT puts
@@ -37,7 +41,12 @@ from bench.spec import RunSpec, TrainConfig
 from methods.base import Method
 from methods.registry import get_method_class
 
-DECLARED = {"ptuning": "P_TUNING", "mpt": "MULTITASK_PROMPT_TUNING", "lora": "LORA"}
+DECLARED = {
+    "ptuning": "P_TUNING",
+    "mpt": "MULTITASK_PROMPT_TUNING",
+    "lora": "LORA",
+    "prefix": "PREFIX_TUNING",
+}
 SIDECAR = "ptbench.json"  # what PEFT's files do not say: run id, label order, how inputs were formatted
 TASK_TYPES = {"seq2seq": "SEQ_2_SEQ_LM", "encoder": "SEQ_CLS", "decoder": "CAUSAL_LM"}
 
@@ -54,6 +63,10 @@ def peft_fit(spec: RunSpec, train: TrainConfig, has_prompt: bool) -> str:
         if family == "decoder":
             raise InputError(f"lora on a causal LM is not exported to PEFT (not checked){tail}")
         return "LORA"
+    if spec.method == "prefix":
+        if family != "encoder":
+            raise InputError(f"PEFT has no twin of prefix on a {family} backbone ({_why_not(cls)}){tail}")
+        return "PREFIX_TUNING"
     prompt_only = (
         cls.attach == "input"
         and cls.update_embeds is Method.update_embeds
@@ -77,12 +90,11 @@ def peft_fit(spec: RunSpec, train: TrainConfig, has_prompt: bool) -> str:
 
 def _why_not(cls: type[Method]) -> str:
     if cls.name == "prefix":
-        return (
-            "PEFT's prefix reaches only T5's decoder and numbers BERT's and Llama's text positions from l, "
-            "ptbench from 0"
-        )
+        return "PEFT's prefix reaches only T5's decoder, and a causal LM's text positions start at l there"
     if cls.name == "finetune":
         return "a full fine-tune is a whole model, not an adapter"
+    if cls.name == "bitfit":
+        return "PEFT's BEFT shifts linear layers' biases only; BitFit also trains LayerNorm biases"
     if cls.attach == "layer":
         return "its prompt enters after a middle layer"
     if cls.attach == "input":
@@ -98,6 +110,10 @@ def _peft_config(peft_type: str, spec: RunSpec, backbone, base_model):
     config = spec.method_config
     if peft_type == "LORA":
         built = type(method).peft_equivalent(method.config, base_model, task_type)
+    elif peft_type == "PREFIX_TUNING":  # inference mode: the prefixes themselves, [l, M·2·d]
+        built = peft.PrefixTuningConfig(
+            task_type=task_type, num_virtual_tokens=config["num_tokens"], prefix_projection=False
+        )
     elif peft_type == "MULTITASK_PROMPT_TUNING":
         built = peft.MultitaskPromptTuningConfig(
             task_type=task_type, num_virtual_tokens=config["num_tokens"], num_tasks=1,
@@ -133,6 +149,8 @@ def _copy_state(peft_type: str, backbone, peft_model) -> None:
             encoder.embedding.weight.copy_(method.shared_prompt)
             encoder.prefix_task_cols.copy_(method.factor_u)
             encoder.prefix_task_rows.copy_(method.factor_v)
+        elif peft_type == "PREFIX_TUNING":  # module m: rows 2m (keys), 2m+1 (values), as PEFT reads them
+            peft_model.prompt_encoder["default"].embedding.weight.copy_(method.all_prefixes())
         else:
             peft_model.prompt_encoder["default"].embedding.weight.copy_(static_prompt(backbone))
         if backbone.family == "encoder":  # the classifier, PEFT's modules_to_save (same parameter order)
@@ -165,6 +183,9 @@ def write_peft(spec: RunSpec, train: TrainConfig, backbone, labels: list[str] | 
         "eval_mode": train.eval_mode,
         "encoder_text": train.encoder_text,
         "max_length": train.max_length,
+        # prefix: PEFT numbers the text's positions from l (after the prefix), ptbench from 0; PEFT adds l to
+        # position ids it is given, so its caller passes arange(s) - l
+        "position_ids": "arange(s) - num_virtual_tokens" if peft_type == "PREFIX_TUNING" else None,
     }
     (out / SIDECAR).write_text(json.dumps(sidecar, indent=1) + "\n")
     return peft_type

@@ -35,10 +35,16 @@ def load_adapter(folder: Path, model: str, labels: list[str] | None, train: Trai
     return backbone, peft_model
 
 
-def _extra(peft_model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
-    """MPT's forward takes each row's task: all task 0 (one task was exported)."""
-    if peft_model.peft_config["default"].peft_type.value == "MULTITASK_PROMPT_TUNING":
+def forward_inputs(peft_model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """MPT's forward takes each row's task: all task 0 (one task was exported). Prefix: ``position_ids``
+    ``[B, s]`` of ``-l..s-1-l``, because PEFT 0.22 adds ``l`` to given position ids (its text follows the
+    prefix) and ptbench numbers the text ``0..s-1``."""
+    peft_type = peft_model.peft_config["default"].peft_type.value
+    if peft_type == "MULTITASK_PROMPT_TUNING":
         return {"task_ids": torch.zeros(ids.shape[0], dtype=torch.long)}
+    if peft_type == "PREFIX_TUNING":
+        shift = peft_model.peft_config["default"].num_virtual_tokens
+        return {"position_ids": (torch.arange(ids.shape[1]) - shift).expand(ids.shape[0], -1)}
     return {}
 
 
@@ -50,7 +56,7 @@ def peft_label_scores(backbone, peft_model, batch: dict, labels: list[str]) -> t
     for text in labels:
         target = torch.tensor(backbone._target_ids(text)).expand(ids.shape[0], -1).contiguous()  # [B, T]
         logits = peft_model(
-            input_ids=ids, attention_mask=mask, labels=target, **_extra(peft_model, ids)
+            input_ids=ids, attention_mask=mask, labels=target, **forward_inputs(peft_model, ids)
         ).logits
         logp = logits.float().log_softmax(-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)  # [B, T]
         scores.append(logp.sum(-1))  # [B]
@@ -64,7 +70,7 @@ def peft_predictions(backbone, peft_model, split, labels: list[str] | None, eval
     for start in range(0, len(split), ROWS):
         batch = split.batch(slice(start, start + ROWS))
         ids, mask = batch["input_ids"], batch["attention_mask"]
-        extra = _extra(peft_model, ids)
+        extra = forward_inputs(peft_model, ids)
         if backbone.family == "encoder":
             if batch.get("token_type_ids") is not None:
                 extra["token_type_ids"] = batch["token_type_ids"]
