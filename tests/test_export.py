@@ -118,11 +118,20 @@ def _assert_same_scores(record, out, backbone, peft_model, split, labels) -> Non
     assert float((plain - theirs).abs().max()) > 100 * err + 1e-6, "the adapter does not move the scores"
 
 
-def test_prefix_on_t5_is_refused(request, make_spec, tmp_path, capsys):
-    spec, out, _ = _finished("t5", "prefix", request, make_spec, tmp_path)
+@pytest.mark.parametrize(
+    ("family", "method", "why"),
+    [
+        ("t5", "prefix", "PEFT has no twin of prefix on a seq2seq backbone"),
+        ("llama", "pt", "PEFT puts the prompt in front of the padding"),
+    ],
+)
+def test_runs_peft_would_predict_otherwise_are_refused(
+    family, method, why, request, make_spec, tmp_path, capsys
+):
+    spec, out, _ = _finished(family, method, request, make_spec, tmp_path)
     capsys.readouterr()
     target = tmp_path / "adapter"
     assert main(["export", spec.run_id, "--out", str(out), "--to", str(target), "--format", "peft"]) == 2
     err = capsys.readouterr().err
-    assert "PEFT has no twin of prefix on a seq2seq backbone" in err and err.count("\n") == 1
+    assert err.startswith("bench: error:") and why in err and err.count("\n") == 1, err
     assert not target.exists()
