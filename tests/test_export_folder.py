@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
 from bench.cli import main
 from bench.results import record_path
+from bench.run.reeval import find_record, rebuild
 from tests.test_artifacts_eval import run_worker, train_for
 
 pytestmark = pytest.mark.slow  # each case trains a tiny run (seconds)
@@ -87,6 +90,16 @@ def test_transfer_run_exports_its_source_and_a_verified_adapter(tiny_bert_dir, m
     assert "not reproduced" in capsys.readouterr().err
     shutil.rmtree(out)
     assert main(["eval", str(folder)]) == 0  # the folder alone, with its source's artifact
+    # The folder's Python loader (docs/export.md) predicts the test rows as the run did.
+    where, same = find_record(str(folder), Path("results"))
+    backbone, task, _, test, train = rebuild(same, where)
+    backbone.train(False)
+    labels = task.label_strings()
+    with torch.no_grad():
+        predicted = backbone.predict(
+            backbone.encode(test, labels).batch(slice(None)), train.eval_mode, labels
+        )
+    assert predicted == record["predictions"]["test"]["predicted"]
     _flip_head(folder / record["artifact"])  # the folder is what is evaluated: a change in it is caught
     assert main(["eval", str(folder)]) == 1
 

@@ -32,11 +32,13 @@ README = """# ptbench run {run_id}
 Re-evaluate (dev and test metrics must equal the record's): `bench eval <this folder>`.
 In Python::
 
+    from pathlib import Path
     from bench.run.reeval import find_record, rebuild
-    folder, record = find_record("<this folder>", folder)
+    folder, record = find_record("<this folder>", Path("results"))  # a folder's own record.json
     backbone, task, dev, test, train = rebuild(record, folder)   # the trained backbone, method attached
-    predictions = backbone.predict(backbone.encode(test, task.label_strings()).batch(slice(None)),
-                                   train.eval_mode, task.label_strings())
+    backbone.train(False)
+    labels = task.label_strings()
+    predictions = backbone.predict(backbone.encode(test, labels).batch(slice(None)), train.eval_mode, labels)
 """
 
 
