@@ -138,3 +138,14 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_bert_dir, make_spec, tmp_
     path.write_text(json.dumps({**record, "status": "failed", "error": "killed"}))
     fails(spec.run_id, "--out", str(out), "--to", str(tmp_path / "a"), match="not finished")
     assert not (tmp_path / "a").exists()
+
+
+def test_eval_of_a_folder_not_written_by_export_is_bad_input(tmp_path, capsys):
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"format": "something-else"}))
+    assert main(["eval", str(folder)]) == 2
+    assert "is not a folder written by bench export" in capsys.readouterr().err
+    (folder / "config.json").write_text(json.dumps({"format": "ptbench-export-1", "run_id": "0" * 16}))
+    assert main(["eval", str(folder)]) == 2  # no record.json
+    assert "record.json is missing" in capsys.readouterr().err
