@@ -1,5 +1,6 @@
 """``bench export``: a finished run as a PEFT adapter that ``PeftModel.from_pretrained`` loads and that predicts
-the run's own test rows exactly (every method with a PEFT twin, tiny T5 and tiny BERT, real RTE), as a
+the run's own test rows exactly (every method with a PEFT twin, tiny T5 and tiny BERT, LoRA also on a tiny
+Llama, real RTE), as a
 self-describing folder that ``bench eval FOLDER`` re-evaluates, and bad input as one line with exit code 2."""
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ TWINS = {  # method -> (method config, PEFT type)
 }
 ENCODER_ONLY = {"prefix"}  # PEFT's seq2seq prefix reaches only T5's decoder: refused there (tested below)
 CASES = [(m, f) for m in sorted(TWINS) for f in ("t5", "bert") if f == "bert" or m not in ENCODER_ONLY]
+CASES.append(("lora", "llama"))  # a causal LM: LoRA only (PEFT places a prompt elsewhere, tested below)
 
 
 def _finished(family, method, request, make_spec, tmp_path, **train):
@@ -70,7 +72,11 @@ def test_peft_adapter_predicts_the_runs_test_rows(family, method, request, make_
 
 
 def _scores(backbone, peft_model, batch, labels) -> torch.Tensor:
-    """PEFT's scores ``[N, K]``: T5's summed label log-probabilities, BERT's classifier logits."""
+    """PEFT's scores: T5's summed label log-probabilities ``[N, K]``, BERT's classifier logits ``[N, K]``, a
+    causal LM's next-token logits ``[N, s, V]``."""
+    if backbone.family == "decoder":
+        with torch.no_grad():
+            return peft_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     if backbone.family == "seq2seq":
         return peft_label_scores(backbone, peft_model, batch, labels)
     extra = {"token_type_ids": batch["token_type_ids"]} if batch.get("token_type_ids") is not None else {}
@@ -100,12 +106,14 @@ def _adapter_zeroed(peft_model):
 
 
 def _assert_same_scores(record, out, backbone, peft_model, split, labels) -> None:
-    """PEFT's scores ``[N, K]`` against the harness's on the rebuilt run (T5: label scoring; BERT: logits), and
+    """PEFT's scores against the harness's on the rebuilt run (T5: label scoring; BERT, causal LM: logits), and
     against PEFT's own with the adapter zeroed (the adapter must move them, or the comparison is empty)."""
     ours, _, _, _, _ = rebuild(record, out)
     batch = split.batch(slice(None))
     with torch.no_grad():
-        if ours.family == "seq2seq":
+        if ours.family == "decoder":  # the run's model, LoRA injected by ptbench
+            expected = ours.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        elif ours.family == "seq2seq":
             enc, mask = ours.run_encoder(batch["input_ids"], batch["attention_mask"])
             expected = label_scores(ours, enc, mask, labels)
         else:

@@ -19,7 +19,8 @@ PT, DPT, ULPT, XPrompt)
                                                              its text follows the prefix, ptbench's starts at 0)
 ==============================  ===========================  ================================================
 
-On an encoder (BERT family) the prompt methods fit only with ``train.encoder_prompt_position=first`` (PEFT puts
+LoRA fits every family (T5, BERT, causal LMs): it changes weights only, never what the model is given. On an
+encoder (BERT family) the prompt methods fit only with ``train.encoder_prompt_position=first`` (PEFT puts
 virtual tokens in front of ``[CLS]``), and the classifier is saved as PEFT's ``modules_to_save``. The adapter
 is built by PEFT itself: ``get_peft_model`` on a fresh copy of the run's backbone (inference mode), the run's
 tensors copied into PEFT's parameters, ``save_pretrained``; ``base_model_name_or_path`` names the backbone (an
@@ -60,12 +61,15 @@ def peft_fit(spec: RunSpec, train: TrainConfig, has_prompt: bool) -> str:
     cls, family = get_method_class(spec.method), model_family(load_config(spec.model))
     tail = "; --format folder exports every method"
     if spec.method == "lora":
-        if family == "decoder":
-            raise InputError(f"lora on a causal LM is not exported to PEFT (not checked){tail}")
         return "LORA"
     if spec.method == "prefix":
         if family != "encoder":
-            raise InputError(f"PEFT has no twin of prefix on a {family} backbone ({_why_not(cls)}){tail}")
+            why = (
+                "PEFT's seq2seq prefix reaches only T5's decoder"
+                if family == "seq2seq"
+                else "PEFT's prefix on a causal LM is not checked against ptbench's"
+            )
+            raise InputError(f"PEFT has no twin of prefix on a {family} backbone ({why}){tail}")
         return "PREFIX_TUNING"
     prompt_only = (
         cls.attach == "input"
@@ -89,8 +93,6 @@ def peft_fit(spec: RunSpec, train: TrainConfig, has_prompt: bool) -> str:
 
 
 def _why_not(cls: type[Method]) -> str:
-    if cls.name == "prefix":
-        return "PEFT's prefix reaches only T5's decoder, and a causal LM's text positions start at l there"
     if cls.name == "finetune":
         return "a full fine-tune is a whole model, not an adapter"
     if cls.name == "bitfit":

@@ -7,7 +7,10 @@ each family is scored as the harness scores it:
 
 * encoder: ``argmax`` of PEFT's classifier logits ``[B, K]`` (regression: the value, as ``bench`` formats it);
 * T5 with ``eval_mode="score"``: the label whose target tokens (label + EOS) have the highest summed
-  log-probability, from PEFT's forward with ``labels`` ``[B, T]``; ``"generate"``: PEFT's greedy ``generate``.
+  log-probability, from PEFT's forward with ``labels`` ``[B, T]``; ``"generate"``: PEFT's greedy ``generate``;
+* causal LM (LoRA only, which changes weights and nothing the model is given): the harness's own decoder
+  scoring or generation (``DecoderBackbone.predict``) run on PEFT's loaded model, ``get_base_model()`` with
+  PEFT's LoRA layers in it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ def load_adapter(folder: Path, model: str, labels: list[str] | None, train: Trai
     base = load_backbone(model, labels, train.max_length, 0.0, train.encoder_text).model
     peft_model = PeftModel.from_pretrained(base, str(folder))
     peft_model.eval()
+    if backbone.family == "decoder":  # the harness's decoder paths on the model PEFT loaded
+        backbone.model = peft_model.get_base_model()
+    backbone.train(False)
     return backbone, peft_model
 
 
@@ -71,7 +77,9 @@ def peft_predictions(backbone, peft_model, split, labels: list[str] | None, eval
         batch = split.batch(slice(start, start + ROWS))
         ids, mask = batch["input_ids"], batch["attention_mask"]
         extra = forward_inputs(peft_model, ids)
-        if backbone.family == "encoder":
+        if backbone.family == "decoder":
+            out += backbone.predict(batch, eval_mode, labels)
+        elif backbone.family == "encoder":
             if batch.get("token_type_ids") is not None:
                 extra["token_type_ids"] = batch["token_type_ids"]
             logits = peft_model(input_ids=ids, attention_mask=mask, **extra).logits  # [B, K]
