@@ -51,9 +51,8 @@ class Grid:
     # --checkpoint-every: overrides each run's preset default (bench.presets.checkpoint_interval); the grid's
     # ``run`` applies it, array tasks get each run's interval as an argument.
     checkpoint_every: int | None = None
-    detach: bool = (
-        False  # --detach: submit (Slurm) and return; the same command run again collects the records
-    )
+    # --detach: submit (Slurm) and return; the same command run again collects the records
+    detach: bool = False
     # pending(spec, state, job_id): a run queued or running as a cluster job
     pending: Callable[[RunSpec, str, str], None] = lambda spec, state, job_id: None
 
