@@ -4,9 +4,11 @@
 # (`bash .ci/slurm.sh`) to give a developer the same cluster. Installs Debian's slurmctld, slurmd,
 # slurm-client and munge if missing. Needs root (slurmd runs jobs as their users) and no systemd: the daemons
 # are started directly. Idempotent: a cluster already answering `sinfo` is left as it is.
-# The configuration keeps requeues quick: a requeued job is eligible again at once (Slurm itself holds a
-# requeued batch job back for about two minutes, see the `scontrol release` loop below) and finished jobs
-# leave the controller after MinJobAge seconds.
+# The configuration keeps the tests quick: the scheduler looks every 2 s (sched_interval, bf_interval), a killed
+# job's processes get 20 s between SIGTERM and SIGKILL (KillWait), ended jobs leave squeue after 30 s
+# (MinJobAge). Slurm still holds a requeued batch job back for about two minutes (its begin time, not
+# configurable); the tests move it with `scontrol update jobid=J StartTime=now`. No accounting (sacct): job
+# states come from squeue.
 set -euo pipefail
 slurm_up() { timeout 5 sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; }
 if command -v sinfo >/dev/null && slurm_up; then
