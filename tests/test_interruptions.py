@@ -69,3 +69,21 @@ def test_detach_needs_a_cluster_executor(tmp_path, capsys):
     assert "--detach needs --executor slurm or submitit-local (got --executor sequential)" in err
     assert err.count("\n") == 1 and ": error: --detach" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_failing_squeue_never_passes_for_an_empty_queue(tmp_path, monkeypatch):
+    """With runs noted as submitted, a squeue that fails must stop the command, not make it submit them again."""
+    from rich.console import Console
+
+    import bench.grid.executors
+    from bench.errors import InputError
+    from bench.grid.execute import execute_grid
+    from bench.grid.slurm_jobs import remember
+    from bench.spec import RunSpec
+
+    spec = RunSpec("glue", "rte", "pt", {}, "t5-base", "quick", 1, {})
+    remember(tmp_path, spec.run_id, "77_0", "slurm")
+    monkeypatch.setattr(bench.grid.executors, "squeue_states", lambda: None)
+    with pytest.raises(InputError, match="cannot tell which runs are still on Slurm"):
+        execute_grid([spec], tmp_path, Console(file=open(tmp_path / "screen.txt", "w")), "slurm", detach=True)
+    assert not (tmp_path / "submitit").exists()  # nothing submitted

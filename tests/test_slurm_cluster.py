@@ -179,7 +179,7 @@ def test_a_killed_submitter_then_the_same_command_finishes_every_run_once(
     assert not any("submitted" in line for line in lines), "".join(lines)
 
     # Again, until every run is collected; no run is ever submitted a second time.
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 420  # CI runs the other Slurm test beside it on the same two cores
     while True:
         again = subprocess.run(
             _command(tiny_t5_dir, data_dir, out), env=env, cwd=cwd, capture_output=True, text=True

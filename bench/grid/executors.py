@@ -115,6 +115,10 @@ def submitit_array(grid: Grid, specs: list[RunSpec], cluster: str = "slurm") -> 
 
     out_dir, console = grid.out_dir, grid.console
     squeue = squeue_states() if cluster == "slurm" else {}
+    if squeue is None and any(submitted(out_dir, s.run_id) for s in specs):
+        raise InputError(
+            "squeue failed or is missing: cannot tell which runs are still on Slurm; run it again"
+        )
     waiting: dict[str, tuple[RunSpec, dict[str, str]]] = {}
     fresh: list[RunSpec] = []
     for spec in specs:
@@ -154,6 +158,8 @@ def submitit_array(grid: Grid, specs: list[RunSpec], cluster: str = "slurm") -> 
     while waiting:
         time.sleep(POLL_S)
         squeue = squeue_states() if cluster == "slurm" else {}
+        if squeue is None:  # squeue failed this time: ask again, never take the jobs for ended
+            continue
         for run_id, (spec, job) in list(waiting.items()):
             if job_state(job, squeue) is None:
                 del waiting[run_id]

@@ -87,16 +87,17 @@ def submitted(out_dir: Path, run_id: str) -> dict[str, str] | None:
     return job if isinstance(job, dict) and {"job_id", "cluster"} <= set(job) else None
 
 
-def squeue_states() -> dict[str, str]:
-    """Every job and array task ``squeue`` lists, by id (``123_4``), with its Slurm state; {} without Slurm."""
+def squeue_states() -> dict[str, str] | None:
+    """Every job and array task ``squeue`` lists, by id (``123_4``), with its Slurm state; None when squeue is
+    missing or fails (then nothing can be said about any job, which is not the same as "no job is queued")."""
     if shutil.which("squeue") is None:
-        return {}
+        return None
     try:
         out = subprocess.run(
             ["squeue", "-h", "-r", "-o", "%i %T"], capture_output=True, text=True, timeout=60, check=True
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return {}
+        return None
     return dict(line.split(maxsplit=1) for line in out.splitlines() if len(line.split()) == 2)
 
 
