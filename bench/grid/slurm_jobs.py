@@ -1,9 +1,10 @@
 """Array tasks that survive the cluster, and the jobs a results folder has on it.
 
 * :class:`ArrayTask` is what each Slurm array task runs. It is submitit-checkpointable (it has a ``checkpoint``
-  method): at Slurm's time-limit warning (submitit asks for ``--signal=USR2@<slurm_signal_delay_s>``) submitit calls
-  it, it stops the run's worker with SIGUSR1 (the worker notes the training it loses since its last checkpoint and
-  exits, ``bench.protocol.Interrupted``), and submitit requeues the task, which resumes from the checkpoint. On
+  method): at Slurm's time-limit warning (submitit asks for ``--signal=USR2@<slurm_signal_delay_s>``, which reaches
+  every process of the task) the worker notes the training it loses since its last checkpoint and exits
+  (``bench.protocol.Interrupted``); submitit calls ``checkpoint``, which makes sure the worker has stopped (SIGUSR1),
+  and requeues the task, which resumes from the checkpoint. On
   SIGTERM (a preemption, ``scontrol requeue``, ``scancel``) it stops the worker the same way and exits without a
   result: Slurm requeues a preempted task itself.
 * Every submitted run leaves ``<results>/.jobs/<run_id>.json`` (its job id), so the same command run again (after
