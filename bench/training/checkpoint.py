@@ -94,8 +94,8 @@ class Checkpointer:
         with atomic_open(self.path, "wb") as handle:
             header = {"format": FORMAT, "version": VERSION, "run_id": self.run_id}
             torch.save({**header, **storable(state)}, handle)
-        self.saved_train_s = state["loop_time_s"] - state["eval_time_s"]
-        self.saved_step = state["result"]["steps"]
+        self.saved_train_s = state.get("loop_time_s", 0.0) - state.get("eval_time_s", 0.0)
+        self.saved_step = state["result"].get("steps", 0)
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None if there is none or it is refused (warned about on stderr)."""
