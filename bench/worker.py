@@ -159,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     [--report-evaluations]``."""
 
     die_with_parent()
-    install_worker_interrupts()
     args = parse_worker_args(sys.argv[1:] if argv is None else argv)
     out_path = args.record_file
     save = args.save_artifacts  # artifacts go next to the record: <results>/artifacts/
@@ -196,4 +195,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    install_worker_interrupts()  # here, not in main(): a test calling main() keeps its own SIGTERM handling
     sys.exit(main())
