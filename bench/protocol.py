@@ -13,6 +13,7 @@ REASON). Both sides read this module, so neither imports the other.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,35 @@ STOP_PREFIX = "@@stop "
 WARNING_PREFIX = "ptbench: warning: "
 # How many runs the grid runs at once on this machine, for the record's ``contention`` (``bench/measurement/contention.py``).
 WORKERS_ENV = "PTBENCH_GRID_WORKERS"
+# A worker's exit code after an ``Interrupted``: stopped by the cluster, its checkpoint kept; the parent writes no
+# record (the run resumes when its array task is requeued).
+INTERRUPTED_EXIT = 75
+# SIGUSR1: sent by an array task that got the time-limit warning; SIGUSR2: that warning itself (Slurm signals every
+# process of the job step: submitit asks for --signal=USR2@S); SIGTERM: preemption, requeue, cancel.
+INTERRUPTS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A worker told to stop by the cluster: SIGUSR1 (its array task got Slurm's time-limit warning and is being
+    requeued) or SIGTERM (preempted, requeued or cancelled). ``signal``: the signal's name, for the record."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.signal = name
+
+
+def _raise_interrupted(signum, frame) -> None:
+    for sig in INTERRUPTS:  # once: a second signal must not cut the note short
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def install_worker_interrupts() -> None:
+    """In a worker process: SIGTERM, SIGUSR1 and SIGUSR2 raise :class:`Interrupted` wherever training is, so the loop notes
+    the step reached and the training lost since the last checkpoint (``bench.training.checkpoint``) and the worker
+    exits with ``INTERRUPTED_EXIT``."""
+    for sig in INTERRUPTS:
+        signal.signal(sig, _raise_interrupted)
 
 
 def worker_command(

@@ -112,6 +112,7 @@ LATER_KEYS: dict[str, Any] = {
     "artifact_bytes": None,
     "transfer": None,
     "contention": None,
+    "interruptions": None,
 }
 # Keys that may be absent altogether (added later within schema version 1; predictions are optional).
 OPTIONAL_KEYS = frozenset({"nan_skipped_batches", "predictions"})
@@ -173,6 +174,7 @@ def empty_record(spec: RunSpec) -> dict[str, Any]:
         "effective_tokens_per_s": None,
         "final_loss": None,
         "contention": None,
+        "interruptions": None,
         "method_record": {},
         "artifact": None,
         "artifact_bytes": None,

@@ -21,7 +21,16 @@ import torch
 from bench.artifact_file import artifact_relpath
 from bench.grid.signals import die_with_parent
 from bench.planning.inputs import prepare_data
-from bench.protocol import evaluation_line, parse_reply, parse_worker_args, progress_line
+from bench.protocol import (
+    INTERRUPTED_EXIT,
+    WARNING_PREFIX,
+    Interrupted,
+    evaluation_line,
+    install_worker_interrupts,
+    parse_reply,
+    parse_worker_args,
+    progress_line,
+)
 from bench.results import empty_record, failed_record, write_json_atomic
 from bench.run.artifacts import save_artifact
 from bench.run.assemble import build
@@ -172,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results_dir = out_path.parent if save else None
         record = run_spec(spec, progress, checkpoint, results_dir, logger, args.report_evaluations)
+    except Interrupted as stop:  # the cluster stops the run; it resumes from its checkpoint when requeued
+        kept = f"resumes from step {checkpoint.saved_step}" if checkpoint else "no checkpoint: starts again"
+        print(f"{WARNING_PREFIX}run {spec.run_id} interrupted by {stop.signal}; {kept}", file=sys.stderr)
+        return INTERRUPTED_EXIT
     finally:
         if logger is not None:
             logger.close()
@@ -182,4 +195,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    install_worker_interrupts()  # here, not in main(): a test calling main() keeps its own SIGTERM handling
     sys.exit(main())

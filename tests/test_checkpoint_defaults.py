@@ -11,8 +11,9 @@ import pytest
 from rich.console import Console
 
 import bench.grid.execute
-import bench.grid.executors
-from bench.grid.executors import Grid, _array_task, array_task_arguments
+import bench.grid.slurm_jobs
+from bench.grid.executors import Grid, array_task_arguments
+from bench.grid.slurm_jobs import _array_task
 from bench.planning.plan import RunRequest, plan
 from bench.presets import checkpoint_interval
 from bench.protocol import parse_worker_args, worker_command
@@ -78,7 +79,7 @@ def test_slurm_array_tasks_get_each_runs_interval(monkeypatch, tmp_path, overrid
     def fake_run_locked(spec, out_dir, on_start=None, checkpoint_every=None, **options):
         seen.append(checkpoint_every)
 
-    monkeypatch.setattr(bench.grid.executors, "run_locked", fake_run_locked)
+    monkeypatch.setattr(bench.grid.slurm_jobs, "run_locked", fake_run_locked)
     for task_args in zip(*columns, strict=True):  # what submitit's map_array calls, one task per spec
         _array_task(*task_args)
     assert seen == expected

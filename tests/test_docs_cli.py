@@ -28,6 +28,7 @@ OTHER_TOOLS = {
     "--latest": ".ci/run",
     "--logdir": "tensorboard",
     "--no-deps": "pip",
+    "--signal": "sbatch (Slurm): the time-limit warning that --slurm-signal-delay-s sets",
     "--strict": "mkdocs build",
 }
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9_-]*")

@@ -66,6 +66,20 @@ def add_parser(sub) -> None:
         "--slurm-timeout-min", type=int, help="Slurm time limit per run in minutes (default 1440)"
     )
     run.add_argument("--slurm-gpus", type=int, help="GPUs per array task (--executor slurm)")
+    run.add_argument(
+        "--slurm-signal-delay-s",
+        type=int,
+        metavar="S",
+        help="Slurm warns each array task S seconds before its time limit (sbatch --signal=USR2@S); the run stops "
+        "there, keeps its checkpoint and is requeued (default 90)",
+    )
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="--executor slurm/submitit-local: submit the array and return at once; the same command run again "
+        "reports each run (finished, queued, running, failed), collects the finished records and submits only "
+        "runs that are neither finished nor on the cluster",
+    )
 
 
 def _with_padding(overrides: dict[str, dict[str, str]], padding: str | None) -> dict[str, dict[str, str]]:
@@ -98,6 +112,12 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
     at_least("--checkpoint-every", args.checkpoint_every, 0)
     EXECUTORS.lookup(args.executor)  # did-you-mean error before anything is planned
     at_least("--workers", args.workers, 1)
+    at_least("--slurm-signal-delay-s", args.slurm_signal_delay_s, 1)
+    if args.detach and args.executor not in ("slurm", "submitit-local"):
+        raise UsageError(
+            f"--detach needs --executor slurm or submitit-local (got --executor {args.executor}): "
+            "only a cluster keeps runs going after bench returns"
+        )
     logs = log_dir(args)
     sources, specs = plan_with_sources(request)
     for note in check_plan(sources + specs):
@@ -126,8 +146,18 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
         "slurm_partition": args.slurm_partition,
         "timeout_min": args.slurm_timeout_min,
         "gpus_per_node": args.slurm_gpus,
+        "slurm_signal_delay_s": args.slurm_signal_delay_s,
     }
+    detach = {"detach": True} if args.detach else {}
     grid = execute_grid(
-        specs, out, console, executor, args.workers, slurm, save_artifacts=not args.no_artifacts, **options
+        specs,
+        out,
+        console,
+        executor,
+        args.workers,
+        slurm,
+        save_artifacts=not args.no_artifacts,
+        **options,
+        **detach,
     )
     return max(code, grid)

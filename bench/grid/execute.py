@@ -22,6 +22,7 @@ from bench.grid.ui import GridView, report_grid
 from bench.presets import checkpoint_interval
 from bench.protocol import WORKERS_ENV
 from bench.spec import RunSpec
+from bench.terminal import escape
 
 
 def threads_env(executor: str, side_by_side: int) -> dict[str, str]:
@@ -64,6 +65,7 @@ def execute_grid(
     save_artifacts: bool = True,
     always_save: frozenset[str] = frozenset(),
     log_dir: Path | None = None,
+    detach: bool = False,
 ) -> int:
     """Run every unfinished spec with ``executor``; 0 if all runs are ``ok`` (or run by another process), 1
     if any did not finish ok.
@@ -75,6 +77,9 @@ def execute_grid(
     ``log_dir`` (``--log-dir``): every run writes TensorBoard event files to its own folder under it.
     ``checkpoint_every`` (``--checkpoint-every``) overrides each run's preset default
     (``bench.presets.checkpoint_interval``; 0: no checkpoints), whichever executor runs it.
+    ``detach`` (``--detach``, the slurm executors): submit and return; runs queued or running as jobs are
+    reported, not waited for, and the same command run again collects their records (exit 0 unless a collected
+    run did not finish ok).
     """
 
     out_dir = Path(out_dir)
@@ -87,6 +92,7 @@ def execute_grid(
             view.removed_temp(tmp)
     records: dict[str, dict] = dict(done)
     locked: list[RunSpec] = []
+    pending: dict[str, list[str]] = {}  # queued/running -> labels with job ids
 
     # Runs side by side on this machine, recorded by each worker (``contention.workers``).
     side_by_side = 1 if executor == "sequential" else max(1, min(workers, len(todo)))
@@ -119,12 +125,29 @@ def execute_grid(
         locked.append(spec)
         view.locked(spec, holder(out_dir, spec.run_id))
 
+    def waiting(spec: RunSpec, state: str, job_id: str) -> None:
+        pending.setdefault(state, []).append(spec.run_id)
+        console.print(f"[bold]{state}[/bold] {escape(spec.label)} ({spec.run_id}): job {escape(job_id)}")
+
     with view:
         if todo:
             grid = Grid(
-                out_dir, workers, console, run, finished, skipped, slurm or {}, log_dir, checkpoint_every
+                out_dir,
+                workers,
+                console,
+                run,
+                finished,
+                skipped,
+                slurm or {},
+                log_dir,
+                checkpoint_every,
+                detach,
+                waiting,
             )
             run_executor(grid, todo)
+    if detach and pending:
+        counts = ", ".join(f"{len(ids)} {state}" for state, ids in sorted(pending.items()))
+        console.print(f"on the cluster: {counts}; run the same command again to collect their records")
     ordered = [records[s.run_id] for s in specs if s.run_id in records]  # locked elsewhere: not here
     failed = [r for r in ordered if r["status"] != "ok"]
     report_grid(console, ordered, failed, locked, len(specs), out_dir)

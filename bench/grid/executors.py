@@ -9,14 +9,16 @@ skipped the finished runs and will report on all of them, so an executor only pl
   worker ``k`` runs on GPU ``k mod #GPUs``. Every run holds its per-run lock (``bench.grid.locks``), so concurrent
   commands on one results folder never run the same run twice (a locked run is skipped).
 * ``slurm``: the specs become one Slurm job array through submitit (``pip install 'ptbench[slurm]'``), at most
-  ``--workers`` tasks at a time; each array task runs one spec. ``submitit-local`` runs the same path with
-  submitit's local executor (processes on this machine), which is how it is tested.
+  ``--workers`` tasks at a time; each array task runs one spec and is requeued, not lost, at its time limit or a
+  preemption (``bench.grid.slurm_jobs``). ``submitit-local`` runs the same path with submitit's local executor
+  (processes on this machine); tests/test_slurm_cluster.py runs it on a real single-node Slurm.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +27,8 @@ from typing import Any
 from rich.console import Console
 
 from bench.errors import InputError
-from bench.grid.runner import run_locked
+from bench.grid.locks import try_lock
+from bench.grid.slurm_jobs import ArrayTask, job_state, remember, squeue_states, submitted
 from bench.presets import checkpoint_interval
 from bench.registry import Registry
 from bench.results import failed_record, read_record, record_path, write_json_atomic
@@ -48,6 +51,10 @@ class Grid:
     # --checkpoint-every: overrides each run's preset default (bench.presets.checkpoint_interval); the grid's
     # ``run`` applies it, array tasks get each run's interval as an argument.
     checkpoint_every: int | None = None
+    # --detach: submit (Slurm) and return; the same command run again collects the records
+    detach: bool = False
+    # pending(spec, state, job_id): a run queued or running as a cluster job
+    pending: Callable[[RunSpec, str, str], None] = lambda spec, state, job_id: None
 
 
 Executor = Callable[[Grid, list[RunSpec]], None]
@@ -97,48 +104,86 @@ def array_task_arguments(grid: Grid, specs: list[RunSpec]) -> list[list[Any]]:
     ]
 
 
-def _array_task(
-    spec: dict[str, Any], out_dir: str, log_dir: str | None = None, checkpoint_every: int | None = None
-) -> dict[str, Any]:
-    """One Slurm array task: run one spec; return a small summary (the record is on disk)."""
-    options: dict[str, Any] = {"log_dir": Path(log_dir)} if log_dir else {}
-    record = run_locked(RunSpec.from_dict(spec), Path(out_dir), checkpoint_every=checkpoint_every, **options)
-    if record is None:
-        return {"run_id": None, "status": "locked", "error": None}
-    return {"run_id": record["run_id"], "status": record["status"], "error": record["error"]}
-
-
 def submitit_array(grid: Grid, specs: list[RunSpec], cluster: str = "slurm") -> None:
-    """Submit ``specs`` as one job array (``cluster``: ``slurm`` or ``local``) and wait for it."""
+    """Submit ``specs`` as one job array (``cluster``: ``slurm`` or ``local``) and wait for it (or, with
+    ``grid.detach``, return once submitted). Runs already queued or running as jobs of an earlier submission, or
+    held by a live process's lock, are not submitted again: they are waited for (or reported)."""
     try:
         import submitit  # noqa: PLC0415 - optional dependency (pip install .[slurm])
     except ImportError:
         raise InputError("--executor slurm needs submitit: pip install 'ptbench[slurm]'") from None
 
     out_dir, console = grid.out_dir, grid.console
-    executor = submitit.AutoExecutor(folder=out_dir / "submitit" / "%j", cluster=cluster)
-    params = {"timeout_min": 24 * 60, "slurm_array_parallelism": max(1, grid.workers), "name": "ptbench"}
-    params.update({k: v for k, v in grid.slurm.items() if v is not None})
-    executor.update_parameters(**params)
-    jobs = executor.map_array(_array_task, *array_task_arguments(grid, specs))
-    console.print(f"submitted {len(jobs)} runs as job array {jobs[0].job_id.split('_')[0]} ({cluster})")
-    for spec, job in zip(specs, jobs, strict=True):
-        try:
-            summary = job.result()
-        except Exception as exc:  # noqa: BLE001 - a lost array task: its record (if any) says more
-            summary = None
-            console.print(
-                f"[red]array task {job.job_id} ({escape(spec.label)}) failed[/red]: "
-                f"{escape(str(exc).splitlines()[-1])}"
-            )
-        if summary is not None and summary["status"] == "locked":
+    squeue = squeue_states() if cluster == "slurm" else {}
+    if squeue is None and any(submitted(out_dir, s.run_id) for s in specs):
+        raise InputError(
+            "squeue failed or is missing: cannot tell which runs are still on Slurm; run it again"
+        )
+    waiting: dict[str, tuple[RunSpec, dict[str, str]]] = {}
+    fresh: list[RunSpec] = []
+    for spec in specs:
+        job = submitted(out_dir, spec.run_id)
+        state = job_state(job, squeue) if job is not None else None
+        if state is not None:
+            waiting[spec.run_id] = (spec, job)
+            grid.pending(spec, state, job["job_id"])
+            continue
+        lock = try_lock(out_dir, spec.run_id)
+        if lock is None:  # a live process (another node, on a shared file system) runs it
             grid.locked(spec)
             continue
-        record = read_record(record_path(out_dir, spec))
-        if record is None:
-            record = failed_record(spec, f"array task {job.job_id} left no record", None)
-            write_json_atomic(record_path(out_dir, spec), record)
+        lock.release()
+        if job is not None:  # its earlier job has ended without an ok record: say so, then submit it again
+            record = read_record(record_path(out_dir, spec))
+            why = f"{record['status']}: {record['error']}" if record is not None else "it left no record"
+            console.print(
+                f"[red]failed[/red] {escape(spec.label)} (job {job['job_id']}; {escape(str(why))}): submitted again"
+            )
+        fresh.append(spec)
+    if fresh:
+        executor = submitit.AutoExecutor(folder=out_dir / "submitit" / "%j", cluster=cluster)
+        params = {"timeout_min": 24 * 60, "slurm_array_parallelism": max(1, grid.workers), "name": "ptbench"}
+        params.update({k: v for k, v in grid.slurm.items() if v is not None})
+        executor.update_parameters(**params)
+        jobs = executor.map_array(ArrayTask(), *array_task_arguments(grid, fresh))
+        console.print(f"submitted {len(jobs)} runs as job array {jobs[0].job_id.split('_')[0]} ({cluster})")
+        for spec, handle in zip(fresh, jobs, strict=True):
+            job = {"job_id": str(handle.job_id), "cluster": cluster}
+            remember(out_dir, spec.run_id, job["job_id"], cluster)
+            waiting[spec.run_id] = (spec, job)
+            if grid.detach:
+                grid.pending(spec, "queued", job["job_id"])
+    if grid.detach:
+        return
+    while waiting:
+        time.sleep(POLL_S)
+        squeue = squeue_states() if cluster == "slurm" else {}
+        if squeue is None:  # squeue failed this time: ask again, never take the jobs for ended
+            continue
+        for run_id, (spec, job) in list(waiting.items()):
+            if job_state(job, squeue) is None:
+                del waiting[run_id]
+                _collect(grid, spec, job["job_id"])
+
+
+POLL_S = 2.0  # seconds between two looks at the queue while waiting for array tasks
+
+
+def _collect(grid: Grid, spec: RunSpec, job_id: str) -> None:
+    """An array task has ended: report its record, or the run as held elsewhere, or a failure without a record."""
+    record = read_record(record_path(grid.out_dir, spec))
+    if record is not None and record["status"] == "ok":
         grid.finished(spec, record)
+        return
+    lock = try_lock(grid.out_dir, spec.run_id)
+    if lock is None:  # the task found the run locked: another process runs it
+        grid.locked(spec)
+        return
+    lock.release()
+    if record is None:
+        record = failed_record(spec, f"array task {job_id} left no record", None)
+        write_json_atomic(record_path(grid.out_dir, spec), record)
+    grid.finished(spec, record)
 
 
 EXECUTORS.register("sequential", sequential)

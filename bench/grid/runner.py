@@ -21,6 +21,7 @@ from typing import Any
 from bench.grid.locks import try_lock
 from bench.grid.signals import Terminated
 from bench.protocol import (
+    INTERRUPTED_EXIT,
     WARNING_PREFIX,
     parse_evaluation,
     parse_progress,
@@ -82,6 +83,10 @@ def run_one(
             write_json_atomic(path, record)
             return record
     record = read_record(path) if _mtime(path) != before else None
+    if code == INTERRUPTED_EXIT and record is None:  # stopped by a signal from outside: it runs again
+        why = "cancelled: the worker was interrupted (a cluster's time limit or preemption?); its checkpoint is kept"
+        record = failed_record(spec, why, None, status="cancelled", progress=worker.progress())
+        write_json_atomic(path, record)
     if record is None or record["run_id"] != spec.run_id:
         record = failed_record(
             spec, worker.crash_error(code), worker.stderr_tail(), progress=worker.progress()
@@ -92,6 +97,27 @@ def run_one(
 
 class _HookFailed(Exception):
     """The evaluation hook raised (its exception is the ``__cause__``)."""
+
+
+_LIVE: set[subprocess.Popen] = set()  # this process's running workers (interrupt_workers)
+_LIVE_LOCK = threading.Lock()
+
+
+def interrupt_workers(signum: int = signal.SIGUSR1, grace_s: float = 60.0) -> None:
+    """Stop this process's workers the way the cluster would: ``signum`` makes each note the training it loses
+    (``bench.protocol.Interrupted``) and exit; one still running after ``grace_s`` seconds is killed. A Slurm array
+    task calls it before it is requeued (``bench.grid.slurm_jobs.ArrayTask``)."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+    for proc in procs:
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class _Worker:
@@ -107,6 +133,8 @@ class _Worker:
             env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
             cwd=Path(__file__).resolve().parents[2],
         )
+        with _LIVE_LOCK:
+            _LIVE.add(self.proc)
         self.last: dict[str, Any] = {}  # the last progress event
         self.stderr_lines: list[str] = []
         self._drainer = threading.Thread(target=self._drain, daemon=True)
@@ -133,6 +161,8 @@ class _Worker:
                     raise _HookFailed from exc
                 self._answer(stop)
         code = self.proc.wait()
+        with _LIVE_LOCK:
+            _LIVE.discard(self.proc)
         self._drainer.join()
         if self.proc.stdin is not None:
             self.proc.stdin.close()

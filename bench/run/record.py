@@ -44,6 +44,17 @@ def method_record(result: TrainResult, method: Method, backbone: Backbone) -> di
     }
 
 
+def interruptions(notes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record's ``interruptions``: how often the cluster stopped the run (a time limit, a preemption) and the
+    training seconds lost, i.e. trained again after resuming from the last checkpoint; ``events`` are the notes
+    of ``bench.training.checkpoint.Checkpointer.note_interruption``, oldest first."""
+    return {
+        "count": len(notes),
+        "lost_train_time_s": sum(n.get("lost_train_time_s") or 0.0 for n in notes),
+        "events": notes,
+    }
+
+
 def ok_record(
     spec: RunSpec,
     record: dict[str, Any],
@@ -103,6 +114,7 @@ def ok_record(
         effective_tokens_per_s=(result.processed_positions + result.virtual_tokens) / train_s,
         final_loss=result.final_loss,
         contention=result.contention,
+        interruptions=interruptions(result.interruptions),
         method_record=method_record(result, method, backbone),
         artifact=artifact,
         artifact_bytes=artifact_bytes,

@@ -14,12 +14,20 @@ dicts, lists, tuples, numbers, strings, None). A file that is not a ptbench chec
 unreadable, or belongs to another run is ignored with one warning line on stderr, and the run starts from step
 0 rather than fail.
 
+An interrupted run (``bench.grid.signals.Interrupted``: Slurm's time-limit warning, a preemption) notes in
+``<run_id>.interruptions.json`` beside the checkpoint the step it reached, the signal, ``SLURM_RESTART_COUNT`` and
+the training seconds since the last save, which the resumed run trains again (``lost_train_time_s``); the finished
+run's record carries the list (``interruptions``), and it is deleted with the checkpoint. It is JSON, so reading
+it runs no code either.
+
 The checkpoint is not part of the spec (``run_id`` does not change with the interval); it stores the
 ``run_id`` it belongs to.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -49,6 +57,35 @@ class Checkpointer:
         if every < 1:
             raise InputError(f"--checkpoint-every {every} must be >= 1")
         self.path, self.every, self.run_id = Path(path), every, run_id
+        self.saved_train_s = 0.0  # training seconds (loop minus evaluation) in the last saved or loaded state
+        self.saved_step = 0  # that state's step (0: none, the run starts again)
+
+    @property
+    def notes_path(self) -> Path:
+        return self.path.with_name(f"{self.run_id}.interruptions.json")
+
+    def interruptions(self) -> list[dict[str, Any]]:
+        """The interruptions noted so far (oldest first); [] when there are none or the file is unreadable."""
+        try:
+            notes = json.loads(self.notes_path.read_text())
+        except (OSError, ValueError):
+            return []
+        return notes if isinstance(notes, list) and all(isinstance(n, dict) for n in notes) else []
+
+    def note_interruption(self, step: int, train_s: float, signal_name: str) -> dict[str, Any]:
+        """Add one interruption: the run reached ``step`` with ``train_s`` training seconds, of which those after
+        the last save are lost (trained again after the resume)."""
+        restarts = os.environ.get("SLURM_RESTART_COUNT")
+        note = {
+            "step": step,
+            "resumes_from_step": self.saved_step,
+            "signal": signal_name,
+            "slurm_restart_count": int(restarts) if restarts and restarts.isdigit() else None,
+            "lost_train_time_s": max(0.0, train_s - self.saved_train_s),
+        }
+        with atomic_open(self.notes_path, "w") as handle:
+            json.dump([*self.interruptions(), note], handle)
+        return note
 
     def due(self, step: int, max_steps: int) -> bool:
         return step % self.every == 0 and step < max_steps
@@ -57,6 +94,8 @@ class Checkpointer:
         with atomic_open(self.path, "wb") as handle:
             header = {"format": FORMAT, "version": VERSION, "run_id": self.run_id}
             torch.save({**header, **storable(state)}, handle)
+        self.saved_train_s = state.get("loop_time_s", 0.0) - state.get("eval_time_s", 0.0)
+        self.saved_step = state["result"].get("steps", 0)
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None if there is none or it is refused (warned about on stderr)."""
@@ -74,6 +113,8 @@ class Checkpointer:
             return self._refuse(f"it belongs to run {state.get('run_id')!r}, not {self.run_id}")
         if missing := [key for key in REQUIRED if key not in state]:
             return self._refuse(f"not a ptbench checkpoint (no {', '.join(missing)})")
+        self.saved_train_s = float(state.get("loop_time_s", 0.0)) - float(state.get("eval_time_s", 0.0))
+        self.saved_step = int(state["result"].get("steps", 0))
         return state
 
     def _refuse(self, why: str) -> None:
@@ -85,6 +126,7 @@ class Checkpointer:
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
+        self.notes_path.unlink(missing_ok=True)
 
 
 def storable(value: Any, where: str = "state") -> Any:

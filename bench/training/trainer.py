@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import torch
 from bench.backbones.base import Backbone, EncodedSplit
 from bench.measurement.contention import ContentionMeter
 from bench.measurement.measure import GpuMemory, RssSampler, StepTimes, Stopwatch, sync
+from bench.protocol import Interrupted
 from bench.spec import TrainConfig
 from bench.training import faults
 from bench.training import precision as amp
@@ -68,6 +70,8 @@ class TrainResult:
     stages: list[dict] = field(default_factory=list)  # per training stage (bench/training/stages.py)
     test_predictions: list[str] = field(default_factory=list)  # per test example, for paired bootstraps
     test_references: list[str] = field(default_factory=list)
+    # earlier attempts' interruptions (bench.training.checkpoint.Checkpointer.note_interruption), the record's
+    interruptions: list[dict] = field(default_factory=list)
 
     def count_step(self, tokens: tuple[int, int], virtual_per_row: int, rows: int, loss: float) -> None:
         """Add one updated step's ``(real tokens, processed positions)``, virtual tokens, rows and loss."""
@@ -144,6 +148,20 @@ def train_and_evaluate(inputs: LoopInputs) -> TrainResult:
         raise
 
 
+@contextmanager
+def _noting(checkpoint: Checkpointer | None, result: TrainResult, state: LoopState, eval_watch: Stopwatch):
+    """Around the loop: an ``Interrupted`` worker (the cluster stops it) notes the step reached and the training
+    seconds since the last checkpoint, which are lost, before it ends (``Checkpointer.note_interruption``)."""
+    loop_start = time.perf_counter()
+    try:
+        yield
+    except Interrupted as stop:
+        if checkpoint is not None:
+            train_s = state.time_before + time.perf_counter() - loop_start - eval_watch.total
+            checkpoint.note_interruption(result.steps, train_s, stop.signal)
+        raise
+
+
 def _train(result: TrainResult, inputs: LoopInputs) -> TrainResult:
     """Train, keep the best-dev state, evaluate dev and (unless ``test_split`` is None) test with it.
 
@@ -181,6 +199,7 @@ def _train(result: TrainResult, inputs: LoopInputs) -> TrainResult:
     saved = checkpoint.load() if checkpoint else None
     if saved is not None:
         eval_watch.total = state.restore(saved, backbone, result, device)
+    result.interruptions = checkpoint.interruptions() if checkpoint else []
     first_step = result.steps + 1
     curve = LossCurve(train.log_every, result, logger)
     logger.start(first_step)
@@ -193,7 +212,11 @@ def _train(result: TrainResult, inputs: LoopInputs) -> TrainResult:
     loop_start = time.perf_counter()
     plan.stage_began(0, loop_start, 0.0, trainable_params=method.stage_trainable_params())
     meter = ContentionMeter()
-    with meter, RssSampler(on_sample=meter.sample_load) as rss:
+    with (
+        meter,
+        RssSampler(on_sample=meter.sample_load) as rss,
+        _noting(checkpoint, result, state, eval_watch),
+    ):
         for step in range(first_step, plan.total_steps + 1):
             if (stage := plan.starts_later_stage(step)) is not None:  # the trainable set may change
                 args = (backbone, train_split, train, seed, device, eval_watch.total, build_optimizer)
