@@ -14,6 +14,7 @@ HELP = "train methods on a suite's tasks and write one record per run"
 
 
 def add_parser(sub) -> None:
+    from bench.cost.options import add_cost_options
     from bench.grid.executors import EXECUTORS
 
     run = sub.add_parser("run", help=HELP)
@@ -66,6 +67,7 @@ def add_parser(sub) -> None:
         "--slurm-timeout-min", type=int, help="Slurm time limit per run in minutes (default 1440)"
     )
     run.add_argument("--slurm-gpus", type=int, help="GPUs per array task (--executor slurm)")
+    add_cost_options(run)
 
 
 def _with_padding(overrides: dict[str, dict[str, str]], padding: str | None) -> dict[str, dict[str, str]]:
@@ -76,6 +78,7 @@ def _with_padding(overrides: dict[str, dict[str, str]], padding: str | None) -> 
 
 
 def cmd(args: argparse.Namespace, console: Console) -> int:
+    from bench.cost.show import print_cost
     from bench.grid.execute import execute_grid
     from bench.grid.executors import EXECUTORS
     from bench.planning.plan import parse_sweep, plan_with_sources
@@ -111,7 +114,9 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
         from bench.grid.ui import print_plan
 
         print_plan(sources + specs, Path(args.out), console)
+        print_cost(sources + specs, args, console)
         return 0
+    print_cost(sources + specs, args, console)
     out, options = Path(args.out), {"checkpoint_every": args.checkpoint_every, "log_dir": logs}
     if args.executor == "sequential" and args.workers == 1:
         always = frozenset(s.run_id for s in sources)  # source prompts are artifacts
