@@ -150,20 +150,27 @@ def build_unloaded(shape: StepShape, device: str | None = "meta"):
 
 
 def _fake(backbone, mode) -> None:
-    """Re-wrap every meta parameter and buffer as a CPU fake tensor of ``mode`` (same shapes, dtypes)."""
-    cpu, done = torch.device("cpu"), set()
+    """Re-wrap every meta parameter and buffer as a CPU fake tensor of ``mode`` (same shapes, dtypes); a
+    tensor shared by several modules (tied embeddings) stays one tensor."""
+    cpu, done, made, keep = torch.device("cpu"), set(), {}, []  # keep: originals alive, so ids stay unique
     for root in (backbone.model, *backbone.trainable_modules()):
         for module in root.modules():
             if id(module) in done:
                 continue
             done.add(id(module))
             for name, p in list(module._parameters.items()):
-                if p is not None and p.device.type == "meta":
-                    fake = FakeTensor(mode, p.data, cpu)
-                    module._parameters[name] = torch.nn.Parameter(fake, requires_grad=p.requires_grad)
+                if p is not None and (p.device.type == "meta" or id(p) in made):
+                    if id(p) not in made:
+                        keep.append(p)
+                        fake = FakeTensor(mode, p.data, cpu)
+                        made[id(p)] = torch.nn.Parameter(fake, requires_grad=p.requires_grad)
+                    module._parameters[name] = made[id(p)]
             for name, b in list(module._buffers.items()):
-                if b is not None and b.device.type == "meta":
-                    module._buffers[name] = FakeTensor(mode, b, cpu)
+                if b is not None and (b.device.type == "meta" or id(b) in made):
+                    if id(b) not in made:
+                        keep.append(b)
+                        made[id(b)] = FakeTensor(mode, b, cpu)
+                    module._buffers[name] = made[id(b)]
 
 
 def precision_context(precision: str, device_type: str = "cpu"):
