@@ -71,7 +71,9 @@ def test_t5_base_counts_in_seconds_without_weights():
     two = StepShape("t5-base", "pt", "{}", 4, 64, 2, 2, "fp32")
     small, large = predict_step(one), predict_step(two)
     assert small.trainable_params == 100 * 768
-    assert small.weights_bytes == 4 * (222_903_552 + 100 * 768)  # tied embeddings counted once, plus the prompt
+    assert small.weights_bytes == 4 * (
+        222_903_552 + 100 * 768
+    )  # tied embeddings counted once, plus the prompt
     assert small.optimizer_bytes == 8 * 100 * 768
     assert large.saved_bytes > 1.9 * small.saved_bytes
     assert large.step_flops > 1.9 * small.step_flops
@@ -136,3 +138,25 @@ def test_a_plan_over_the_memory_budget_is_flagged_with_the_batch_that_fits(dry_a
 def test_bad_cost_options_are_one_line_errors(dry_args, extra, expected, capsys):
     assert main([*dry_args, *extra]) == 2
     assert expected in capsys.readouterr().err
+
+
+def test_tune_states_the_cost_of_its_trial_budget(tiny_t5_dir, data_dir, tmp_path):
+    """``bench tune``'s budget: the trials times each study's run, dev only (no test rows)."""
+    import argparse
+    import io
+
+    from rich.console import Console
+
+    from bench.cost.show import print_cost, print_tune_cost
+    from bench.planning.plan import RunRequest, plan
+
+    request = RunRequest(
+        "glue", ["rte"], ["pt"], [42], "quick", str(tiny_t5_dir), str(data_dir), 20, out=str(tmp_path)
+    )
+    args = argparse.Namespace(gpu="h100", gpu_memory=None, calibrate=False)
+    console = Console(file=io.StringIO(), width=200)
+    tuned = print_tune_cost(request, 5, args, console)
+    single = print_cost(plan(request), args, console)
+    text = console.file.getvalue()
+    assert "trial budget: 5 trials per study" in text and "total: 5 runs, 100 steps" in text
+    assert tuned[0].rows_scored < single[0].rows_scored  # a trial scores dev only, a run also test

@@ -127,6 +127,13 @@ def _flag(specs: list[RunSpec], costs: list[RunCost], budget: int | None, consol
         )
 
 
-def trial_specs(specs: list[RunSpec]) -> list[RunSpec]:
-    """``bench tune``'s trials of each study: the spec with ``trial`` set (dev only, no test pass)."""
-    return [replace(spec, trial={"study": "-", "trial": 0}) for spec in specs]
+def print_tune_cost(request, trials: int, args: argparse.Namespace, console: Console) -> list[RunCost]:
+    """``bench tune``'s budget: each study's (method x task) run, ``trials`` times, dev only (a trial never
+    evaluates test); an upper bound, since the pruner stops trials early."""
+    from bench.planning.plan import plan  # noqa: PLC0415 - planning loads the registries, only when asked
+
+    specs = [replace(spec, trial={"study": "-", "trial": 0}) for spec in plan(request)]
+    console.print(
+        f"[bold]trial budget[/bold]: {trials} trials per study (an upper bound: pruned trials stop early)"
+    )
+    return print_cost(specs, args, console, trials=trials)
