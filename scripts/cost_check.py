@@ -166,7 +166,8 @@ def main() -> int:
     kind = "torch.cuda.max_memory_allocated" if DEVICE.type == "cuda" else "RSS"
     print(f"batch {args.batch}, s={args.seq}, {where}; peak memory: {kind} over the model's baseline\n")
     print(
-        "| backbone | method | saved predicted | saved measured | ratio | peak RSS predicted | peak RSS measured | ratio | ms/step calibrated | ms/step measured | ratio | targets |"
+        "| backbone | method | precision | saved predicted | saved measured | ratio | peak predicted | "
+        "peak measured | ratio | ms/step calibrated | ms/step measured | ratio | targets |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     missed, rows = 0, []

@@ -107,24 +107,26 @@ def print_cost(
 
 
 def _flag(specs: list[RunSpec], costs: list[RunCost], budget: int | None, console: Console) -> None:
-    """One line per distinct over-budget shape: its peak, the budget and the largest batch that fits."""
+    """One line per distinct over-budget message: the shape, its peak, the budget and the largest batch that
+    fits."""
     said = set()
     for spec, cost in zip(specs, costs, strict=True):
-        key = shape_of(spec).key()
-        if cost.fits is not False or key in said:
+        if cost.fits is not False:
             continue
-        said.add(key)
         batch = cost.batch_that_fits
         fix = (
             f"the largest batch that fits is {batch} (--set train.batch_size={batch})"
             if batch
             else "no batch fits (weights and optimiser state alone exceed it)"
         )
-        console.print(
+        line = (
             f"[red]over memory[/red] {escape(spec.model)} {escape(spec.method)} batch {spec.train['batch_size']} "
             f"s={spec.train['max_length']} {spec.train.get('precision', 'fp32')}: predicted peak "
             f"{human_bytes(cost.peak_bytes)} > budget {human_bytes(budget or 0)}; {fix}"
         )
+        if line not in said:  # runs of one method and shape on several tasks differ only in target length
+            said.add(line)
+            console.print(line)
 
 
 def print_tune_cost(request, trials: int, args: argparse.Namespace, console: Console) -> list[RunCost]:
