@@ -78,7 +78,7 @@ def _with_padding(overrides: dict[str, dict[str, str]], padding: str | None) -> 
 
 
 def cmd(args: argparse.Namespace, console: Console) -> int:
-    from bench.cost.show import print_cost
+    from bench.cost.show import safe_print_cost
     from bench.grid.execute import execute_grid
     from bench.grid.executors import EXECUTORS
     from bench.planning.plan import parse_sweep, plan_with_sources
@@ -114,9 +114,9 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
         from bench.grid.ui import print_plan
 
         print_plan(sources + specs, Path(args.out), console)
-        print_cost(sources + specs, args, console)
+        safe_print_cost(sources + specs, args, console)
         return 0
-    print_cost(sources + specs, args, console)
+    safe_print_cost(sources + specs, args, console)
     out, options = Path(args.out), {"checkpoint_every": args.checkpoint_every, "log_dir": logs}
     if args.executor == "sequential" and args.workers == 1:
         always = frozenset(s.run_id for s in sources)  # source prompts are artifacts

@@ -47,6 +47,21 @@ def plan_costs(
     return device, budget, costs
 
 
+def safe_print_cost(
+    specs: list[RunSpec], args: argparse.Namespace, console: Console, trials: int = 1
+) -> None:
+    """``print_cost``, but a method or model the fake-tensor count cannot run is one note, never a failed
+    command: the cost is a prediction, the plan itself is already checked."""
+    try:
+        return print_cost(specs, args, console, trials)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the prediction is reported, not raised
+        console.print(
+            f"[yellow]cost[/yellow]: not predicted ({escape(type(exc).__name__)}: {escape(str(exc)[:200])})"
+        )
+
+
 def _assumes(device: DeviceClass, budget: int | None, costs: list[RunCost], specs: list[RunSpec]) -> str:
     precisions = sorted({s.train.get("precision", "fp32") for s in specs})
     if all(c.time_source == "calibrated" for c in costs):
@@ -138,4 +153,4 @@ def print_tune_cost(request, trials: int, args: argparse.Namespace, console: Con
     console.print(
         f"[bold]trial budget[/bold]: {trials} trials per study (an upper bound: pruned trials stop early)"
     )
-    return print_cost(specs, args, console, trials=trials)
+    return safe_print_cost(specs, args, console, trials=trials)

@@ -31,7 +31,8 @@ from bench.backbones.models import load_config, model_family
 from bench.fields import flatten_config
 from bench.run.assemble import attach_method
 from bench.training.optim import trainable_parameters
-from methods.registry import build_config
+from methods.registry import build_config, get_method_class
+from methods.source_prompts import parse_sources
 
 TOKEN_ID = 5  # any id below every vocabulary's size: fake tensors carry no values anyway
 
@@ -141,7 +142,9 @@ def build_unloaded(shape: StepShape, device: str | None = "meta"):
         d = backbone.dims.hidden_size
 
         def sources(cfg) -> list[torch.Tensor]:
-            return [torch.zeros(getattr(cfg, "num_tokens", 10), d) for _ in range(2)]
+            field = getattr(get_method_class(shape.method), "source_field", None) or "sources"
+            _, names = parse_sources(str(getattr(cfg, field, "") or "random"))
+            return [torch.zeros(getattr(cfg, "num_tokens", 10), d) for _ in range(max(len(names), 1))]
 
         method = attach_method(backbone, shape.method, config_obj, None, sources)
     if backbone.tokenizer is None:
@@ -153,7 +156,7 @@ def _fake(backbone, mode) -> None:
     """Re-wrap every meta parameter and buffer as a CPU fake tensor of ``mode`` (same shapes, dtypes); a
     tensor shared by several modules (tied embeddings) stays one tensor."""
     cpu, done, made, keep = torch.device("cpu"), set(), {}, []  # keep: originals alive, so ids stay unique
-    for root in (backbone.model, *backbone.trainable_modules()):
+    for root in (backbone.model, backbone.method, *backbone.trainable_modules()):
         for module in root.modules():
             if id(module) in done:
                 continue
@@ -188,12 +191,12 @@ def predict_step(shape: StepShape) -> StepCost:
     if family == "decoder":
         return _decoder_step(shape)
     backbone, method = build_unloaded(shape, "meta")
-    mode = FakeTensorMode()
+    mode = FakeTensorMode(allow_non_fake_inputs=True)  # a tensor attribute outside the modules (MPT)
     _fake(backbone, mode)
     with mode:
         backbone.train(True)
         batch = synthetic_batch(family, shape.batch, shape.seq_len, shape.target_len, shape.num_labels == 1)
-        excluded = storages([backbone.model, *backbone.trainable_modules()])
+        excluded = storages([backbone.model, backbone.method, *backbone.trainable_modules()])
         with precision_context(shape.precision):
             counted = count_saved(backbone.loss, batch, excluded)
     return _cost(backbone, method, counted)
@@ -205,7 +208,7 @@ def _decoder_step(shape: StepShape) -> StepCost:
     torch.manual_seed(0)
     backbone, method = build_unloaded(StepShape(**{**asdict(shape), "batch": 1}), None)
     backbone.train(True)
-    excluded = storages([backbone.model, *backbone.trainable_modules()])
+    excluded = storages([backbone.model, backbone.method, *backbone.trainable_modules()])
     counts = []
     for rows in (1, 2) if shape.batch > 1 else (1,):
         batch = synthetic_batch("decoder", rows, shape.seq_len, shape.target_len)
@@ -222,10 +225,9 @@ def _decoder_step(shape: StepShape) -> StepCost:
 
 
 def _cost(backbone, method, counted: tuple[int, int, int, int], exact: bool = True) -> StepCost:
-    tensors = {
-        id(t): t for root in (backbone.model, *backbone.trainable_modules()) for t in root.parameters()
-    }
-    tensors |= {id(t): t for root in (backbone.model, *backbone.trainable_modules()) for t in root.buffers()}
+    roots = (backbone.model, backbone.method, *backbone.trainable_modules())
+    tensors = {id(t): t for root in roots for t in root.parameters()}
+    tensors |= {id(t): t for root in roots for t in root.buffers()}
     weights = sum(t.numel() * t.element_size() for t in tensors.values())
     trainable = sum(p.numel() for p in trainable_parameters(backbone))
     saved, largest, fwd, step = counted
