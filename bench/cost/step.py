@@ -34,6 +34,7 @@ from bench.training.optim import trainable_parameters
 from methods.registry import build_config, get_method_class
 from methods.source_prompts import parse_sources
 
+DECODER_REAL_LIMIT = 1_000_000_000  # parameters: a larger decoder is not built for real on the planning CPU
 TOKEN_ID = 5  # any id below every vocabulary's size: fake tensors carry no values anyway
 
 
@@ -205,8 +206,14 @@ def predict_step(shape: StepShape) -> StepCost:
 def _decoder_step(shape: StepShape) -> StepCost:
     """Counted on real rows: at batch 1 and 2, extrapolated linearly to ``shape.batch`` (what does not grow
     with the batch, such as autocast's bf16 copies of the weights, is the intercept); exact for batch <= 2."""
+    one = StepShape(**{**asdict(shape), "batch": 1})
+    size = sum(p.numel() for p in build_unloaded(one, "meta")[0].model.parameters())
+    if size > DECODER_REAL_LIMIT:
+        raise ValueError(
+            f"{shape.model}: a decoder of {size / 1e9:.1f}B parameters is not counted on real rows"
+        )
     torch.manual_seed(0)
-    backbone, method = build_unloaded(StepShape(**{**asdict(shape), "batch": 1}), None)
+    backbone, method = build_unloaded(one, None)
     backbone.train(True)
     excluded = storages([backbone.model, backbone.method, *backbone.trainable_modules()])
     counts = []
