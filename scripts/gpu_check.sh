@@ -2,6 +2,9 @@
 # ptbench's GPU check: on one CUDA GPU, in under 10 minutes, with a random-init T5-Base (no download):
 #   1. bench perf for pt, dept, ept, lpt, lora at batch 32, s=256 in fp32, tf32 and bf16 (harness loop),
 #      with achieved TFLOP/s and its share of the GPU's datasheet peak in each precision;
+#   1b. bench/cost's predictions against the GPU (scripts/cost_check.py): T5-Base at batch 32, s=256, fp32 and
+#      bf16, PT, DePT, EPT, LPT, LoRA and prefix: predicted saved activations against autograd's, predicted peak
+#      against torch.cuda.max_memory_allocated, calibrated ms/step against measured (targets 5%, 15%, 20%);
 #   2. a short paper-preset bench run on RTE (30 steps, dev every 15) in fp32 and bf16, then a check that
 #      every CUDA memory field of each record is filled and plausible;
 #   3. a forced out-of-memory run (a huge batch) in a grid of two: it must end in an `oom` record while the
@@ -48,6 +51,10 @@ check "bench perf, T5-Base, batch 32, s=256, fp32/tf32/bf16" \
     --steps 10 --warmup 3 --precision fp32,tf32,bf16 --out "$OUT/perf.json"
 check "perf rows: every precision ran, TFLOP/s below the datasheet peak" \
     python -m scripts.check_gpu_record perf "$OUT/perf.json" fp32,tf32,bf16
+
+check "predicted vs measured memory and time (bench/cost), T5-Base, batch 32, s=256, fp32/bf16" \
+    env PTBENCH_CACHE_DIR="$OUT/cost-cache" python scripts/cost_check.py --models t5-base --batch 32 --seq 256 \
+    --precision fp32,bf16 --json "$OUT/cost.json"
 
 RUN=("${BENCH[@]}" run --suite glue --tasks rte --methods pt --preset paper --model "$MODEL" --seeds 42
      --data-dir "$DATA" --no-artifacts --set train.max_eval_samples=64)

@@ -14,6 +14,7 @@ HELP = "train methods on a suite's tasks and write one record per run"
 
 
 def add_parser(sub) -> None:
+    from bench.cost.options import add_cost_options
     from bench.grid.executors import EXECUTORS
 
     run = sub.add_parser("run", help=HELP)
@@ -80,6 +81,7 @@ def add_parser(sub) -> None:
         "reports each run (finished, queued, running, failed), collects the finished records and submits only "
         "runs that are neither finished nor on the cluster",
     )
+    add_cost_options(run)
 
 
 def _with_padding(overrides: dict[str, dict[str, str]], padding: str | None) -> dict[str, dict[str, str]]:
@@ -90,6 +92,7 @@ def _with_padding(overrides: dict[str, dict[str, str]], padding: str | None) -> 
 
 
 def cmd(args: argparse.Namespace, console: Console) -> int:
+    from bench.cost.show import safe_print_cost
     from bench.grid.execute import execute_grid
     from bench.grid.executors import EXECUTORS
     from bench.planning.plan import parse_sweep, plan_with_sources
@@ -131,7 +134,9 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
         from bench.grid.ui import print_plan
 
         print_plan(sources + specs, Path(args.out), console)
+        safe_print_cost(sources + specs, args, console)
         return 0
+    safe_print_cost(sources + specs, args, console)
     out, options = Path(args.out), {"checkpoint_every": args.checkpoint_every, "log_dir": logs}
     if args.executor == "sequential" and args.workers == 1:
         always = frozenset(s.run_id for s in sources)  # source prompts are artifacts

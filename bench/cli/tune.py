@@ -13,6 +13,8 @@ HELP = "hyperparameter search with Optuna (dev split only); `bench tune show STU
 
 
 def add_parser(sub) -> None:
+    from bench.cost.options import add_cost_options
+
     tune = sub.add_parser("tune", help=HELP)
     tune.add_argument("action", nargs="*", help="nothing to search, or: show STUDY")
     tune.add_argument(
@@ -37,6 +39,7 @@ def add_parser(sub) -> None:
         "--reports", default="reports", help="plots and summaries go to <reports>/tune/ (default)"
     )
     tune.add_argument("--top", type=int, default=10, help="show: how many trials (default 10)")
+    add_cost_options(tune)
 
 
 def cmd(args: argparse.Namespace, console: Console) -> int:
@@ -56,6 +59,7 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
         counts = summarise(study)["trials"]
         console.print(", ".join(f"{n} {state}" for state, n in counts.items()))
         return 0
+    from bench.cost.show import print_tune_cost
     from bench.tune.search import TuneRequest, run_tune
     from bench.tune.space import load_space_file
 
@@ -67,6 +71,7 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
     at_least("--trials", args.trials, 1)
     at_least("--workers", args.workers, 1)
     logs = log_dir(args)
+    print_tune_cost(request, args.trials, args, console)
     tune = TuneRequest(
         request=request,
         out_dir=args.out,

@@ -33,24 +33,37 @@ def check_methods(specs: list[RunSpec]) -> None:
 _DATA_INFO: dict[tuple, dict] = {}
 
 
+def _data_info(spec: RunSpec) -> dict | None:
+    """The task's split info as the worker will load it (local data, read once per process); None: Hub data."""
+    if spec.data.get("source") != "local":
+        return None  # the Hub's copies are loaded by the worker
+    train = spec.train_config()
+    key = (
+        spec.suite,
+        spec.task,
+        spec.data["dir"],
+        train.split_seed,
+        train.max_train_samples,
+        train.max_eval_samples,
+    )
+    if key not in _DATA_INFO:  # per process: a task's files are read once however many runs use them
+        _DATA_INFO[key] = prepare_data(spec, train)[-1]
+    return _DATA_INFO[key]
+
+
+def split_sizes(spec: RunSpec) -> dict[str, int] | None:
+    """``{"train": n, "dev": n, "test": n}`` after the caps (what a run's evaluations score); None: Hub data."""
+    info = _data_info(spec)
+    return None if info is None else info["sizes"]
+
+
 def check_data(specs: list[RunSpec]) -> list[str]:
     """Load each task's local data once as the worker will; return notes on malformed rows skipped."""
     notes = []
     for spec in specs:
-        if spec.data.get("source") != "local":
-            continue  # the Hub's copies are loaded by the worker
-        train = spec.train_config()
-        key = (
-            spec.suite,
-            spec.task,
-            spec.data["dir"],
-            train.split_seed,
-            train.max_train_samples,
-            train.max_eval_samples,
-        )
-        if key not in _DATA_INFO:  # per process: a task's files are read once however many runs use them
-            _DATA_INFO[key] = prepare_data(spec, train)[-1]
-        info = _DATA_INFO[key]
+        info = _data_info(spec)
+        if info is None:
+            continue
         if info.get("malformed_rows"):
             detail = "; ".join(info.get("malformed_detail") or [])
             note = f"{spec.suite}/{spec.task}: {info['malformed_rows']} malformed row(s) skipped ({detail})"
