@@ -73,6 +73,10 @@ _PAPER_LINEAGE = {
     "adept": {"num_tokens": 60, "rank": 19, "lr": 0.3, "lr_lowrank": 1e-4},
     "ulpt": {"num_tokens": 100, "rank": 2, "lr": 0.6},
 }
+# PT-MoE (docs/methods/ptmoe.md#defaults): the paper's hyperparameter values could not be read (its repository
+# has no code), so the paper preset runs the method's defaults on every task: DPT's T5-Base shape T=100, R=10,
+# SMoP's N=4 experts, top-1 routing, PT's lr 0.3 (14,756 trainable on T5-Base).
+_PAPER_MOE = {"ptmoe": {"num_tokens": 100, "num_experts": 4, "rank": 10, "top_k": 1, "lr": 0.3}}
 
 PAPER = Preset(
     name="paper",
@@ -97,6 +101,7 @@ PAPER = Preset(
         "attempt": {"sources": _SOURCES_GLUE4},
         "mpt": {"sources": _SOURCES_GLUE4},
         **_PAPER_LINEAGE,
+        **_PAPER_MOE,
     },
 )
 
@@ -122,6 +127,9 @@ _QUICK_LINEAGE = {
     "adept": {"num_tokens": 12, "rank": 3, "lr": 3e-2, "lr_lowrank": 1e-3},
     "ulpt": {"num_tokens": 20, "rank": 2, "lr": 6e-2},
 }
+# PT-MoE in the quick preset (docs/methods/ptmoe.md#quick-presets): PT's l=20 tokens, 4 experts and the rank that
+# brings N·T·R + R·d + N·d + N closest to PT's 7,680: R=13 gives 1,040 + 4,992 + 1,540 = 7,572 (R=14: 8,036).
+_QUICK_MOE = {"ptmoe": {"num_tokens": 20, "num_experts": 4, "rank": 13, "lr": 3e-2}}
 # AdamW's default decay, which the plain PEFT run's one optimiser puts on every trainable tensor.
 _PEFT_WEIGHT_DECAY = 0.01
 
@@ -182,6 +190,7 @@ QUICK = Preset(
             "mpt": {"num_tokens": 20, "lr": 3e-2, "sources": _SOURCES_QUICK},
             **_QUICK_INPUT_BASELINES,
             **_QUICK_LINEAGE,
+            **_QUICK_MOE,
             # LPT keeps the paper's l=5, b=128 (NPG, 296,960 parameters on MiniLM; not budget-matched) and inserts at
             # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (docs/methods/lpt.md#quick-presets).
             "lpt": {"lr": 1e-2},
@@ -234,6 +243,8 @@ _QUICK_DECODER_OTHERS: dict[str, dict[str, Any]] = {
     # would give 5,185); ULPT with PT's l=10 at twice PT's rate: 10·2 + 2·576 = 1,172.
     "adept": {**_QUICK_DECODER_DECOMPOSED, "rank": 2},
     "ulpt": {"num_tokens": 10, "rank": 2, "lr": 6e-2},
+    # PT-MoE with PT's l=10, 4 experts, R=6: 240 + 3,456 + 2,308 = 6,004 against PT's 5,760 (R=5: 5,388).
+    "ptmoe": {"num_tokens": 10, "num_experts": 4, "rank": 6, "lr": 3e-2},
 }
 QUICK_DECODER = Preset(
     name="quick-decoder",

@@ -14,6 +14,7 @@ from methods import (  # noqa: F401
     mpt,
     prefix,
     pt,
+    ptmoe,
     ptuning,
     residual_pt,
     spot,

@@ -61,3 +61,13 @@ def test_per_task_settings_reach_the_specs(planned, task):
 
 def test_every_task_is_planned(planned):
     assert {t for _, t in planned} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("suite, task", [("glue", "rte"), ("superglue", "cb")])
+def test_ptmoe_paper_settings(suite, task):
+    """PT-MoE's paper-preset entry (docs/methods/ptmoe.md#defaults): its own shape on every task, DePT's steps."""
+    (spec,) = plan(RunRequest(suite=suite, tasks=[task], methods=["ptmoe"], seeds=[42], preset="paper"))
+    c = spec.method_config
+    assert (c["num_tokens"], c["num_experts"], c["rank"], c["top_k"], c["lr"]) == (100, 4, 10, 1, 0.3)
+    assert spec.train["max_steps"] == EXPECTED[task][4] and spec.train["batch_size"] == 32
+    assert spec.model == "t5-base"
