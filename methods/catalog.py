@@ -1,6 +1,7 @@
 """Imports every built-in method module so that its ``@register_method`` line runs."""
 
 from methods import (  # noqa: F401
+    accept,
     adapter,
     adept,
     attempt,
