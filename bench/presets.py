@@ -73,6 +73,15 @@ _PAPER_LINEAGE = {
     "adept": {"num_tokens": 60, "rank": 19, "lr": 0.3, "lr_lowrank": 1e-4},
     "ulpt": {"num_tokens": 100, "rank": 2, "lr": 0.6},
 }
+# PT-MoE (docs/methods/ptmoe.md#defaults): the paper's hyperparameter values could not be read (its repository
+# has no code), so the paper preset runs the method's defaults on every task: DPT's T5-Base shape T=100, R=10,
+# SMoP's N=4 experts, top-1 routing, PT's lr 0.3 (14,756 trainable on T5-Base).
+_PAPER_MOE = {"ptmoe": {"num_tokens": 100, "num_experts": 4, "rank": 10, "top_k": 1, "lr": 0.3}}
+# ACCEPT (docs/methods/accept.md#defaults): the official T5-Base script's SCPP (m=60, t=32, c=20) and an SCAP filling
+# the README's rule (at most (100 - m)·d) with t'=256, c'=20, at the script's rates, on every task.
+_PAPER_ACCEPT = {
+    "accept": {"num_tokens": 60, "sub_dim": 32, "codewords": 20, "added_sub_dim": 256, "added_codewords": 20}
+}
 
 # SMoP (docs/methods/smop.md#defaults): the official README's k=4 prompts of l=5, lr 0.5 and the official
 # script's Adafactor for T5 (the method's own defaults, repeated so the preset states them).
@@ -102,6 +111,8 @@ PAPER = Preset(
         "mpt": {"sources": _SOURCES_GLUE4},
         **_PAPER_LINEAGE,
         **_PAPER_MIXTURE,
+        **_PAPER_MOE,
+        **_PAPER_ACCEPT,
     },
 )
 
@@ -133,6 +144,19 @@ _QUICK_LINEAGE = {
 # router probability, about 1/k at the start.
 _QUICK_MIXTURE = {"smop": {"num_tokens": 4, "num_experts": 4, "lr": 0.12, "optimizer": "adamw"}}
 _QUICK_DECODER_MIXTURE = {"smop": {"num_tokens": 2, "num_experts": 4, "lr": 0.12, "optimizer": "adamw"}}
+
+
+# PT-MoE in the quick preset (docs/methods/ptmoe.md#quick-presets): PT's l=20 tokens, 4 experts and the rank that
+# brings N·T·R + R·d + N·d + N closest to PT's 7,680: R=13 gives 1,040 + 4,992 + 1,540 = 7,572 (R=14: 8,036).
+_QUICK_MOE = {"ptmoe": {"num_tokens": 20, "num_experts": 4, "rank": 13, "lr": 3e-2}}
+# ACCEPT in the quick preset (docs/methods/accept.md#quick-presets): DePT's m=12, the SCPP within 12·384 = 4,608
+# (t=32, c=8: 4,224) and the SCAP within (20 - 12)·384 = 3,072 (t'=128, c'=4: 3,072), at DePT's quick rates.
+_QUICK_ACCEPT = {
+    "accept": {
+        **{"num_tokens": 12, "sub_dim": 32, "codewords": 8, "added_sub_dim": 128, "added_codewords": 4},
+        **{"lr": 3e-2, "lr_added": 1e-3},
+    }
+}
 # AdamW's default decay, which the plain PEFT run's one optimiser puts on every trainable tensor.
 _PEFT_WEIGHT_DECAY = 0.01
 
@@ -194,6 +218,8 @@ QUICK = Preset(
             **_QUICK_INPUT_BASELINES,
             **_QUICK_LINEAGE,
             **_QUICK_MIXTURE,
+            **_QUICK_MOE,
+            **_QUICK_ACCEPT,
             # LPT keeps the paper's l=5, b=128 (NPG, 296,960 parameters on MiniLM; not budget-matched) and inserts at
             # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (docs/methods/lpt.md#quick-presets).
             "lpt": {"lr": 1e-2},
@@ -246,6 +272,13 @@ _QUICK_DECODER_OTHERS: dict[str, dict[str, Any]] = {
     # would give 5,185); ULPT with PT's l=10 at twice PT's rate: 10·2 + 2·576 = 1,172.
     "adept": {**_QUICK_DECODER_DECOMPOSED, "rank": 2},
     "ulpt": {"num_tokens": 10, "rank": 2, "lr": 6e-2},
+    # PT-MoE with PT's l=10, 4 experts, R=6: 240 + 3,456 + 2,308 = 6,004 against PT's 5,760 (R=5: 5,388).
+    "ptmoe": {"num_tokens": 10, "num_experts": 4, "rank": 6, "lr": 3e-2},
+    # ACCEPT with DePT's m=6: SCPP t=32, c=5 (3,420 within 6·576) and SCAP t'=192, c'=3 (2,304 within 4·576).
+    "accept": {
+        **{"num_tokens": 6, "sub_dim": 32, "codewords": 5, "added_sub_dim": 192, "added_codewords": 3},
+        **{"lr": 3e-2, "lr_added": 1e-3},
+    },
 }
 QUICK_DECODER = Preset(
     name="quick-decoder",

@@ -1,6 +1,7 @@
 """Imports every built-in method module so that its ``@register_method`` line runs."""
 
 from methods import (  # noqa: F401
+    accept,
     adapter,
     adept,
     attempt,
@@ -14,6 +15,7 @@ from methods import (  # noqa: F401
     mpt,
     prefix,
     pt,
+    ptmoe,
     ptuning,
     residual_pt,
     smop,

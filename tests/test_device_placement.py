@@ -72,7 +72,10 @@ def test_method_runs_on_a_second_device(tiny_model_dir, method_name):
         torch.testing.assert_close(loss.item(), cpu_loss.item(), rtol=1e-5, atol=0)
         for grad, cpu_grad in zip(_grads(backbone), cpu_grads, strict=True):
             assert isinstance(grad, OnDevice)
-            torch.testing.assert_close(grad.cpu(), cpu_grad, rtol=1e-4, atol=1e-6)
+            # The wrapper's path is not bit for bit on every backbone (Llama's loss differs by ~1e-6): the absolute
+            # tolerance scales with the tensor's largest gradient (ACCEPT's shared codebook sums 60 rows' grads).
+            scale = max(1.0, float(cpu_grad.abs().max()))
+            torch.testing.assert_close(grad.cpu(), cpu_grad, rtol=1e-4, atol=1e-6 * scale)
 
         optimizer = build_optimizer(method, backbone, TrainConfig(head_lr=0.05))
         torch.nn.utils.clip_grad_norm_(params, 1.0)

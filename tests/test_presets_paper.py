@@ -78,3 +78,22 @@ def test_smop_paper_settings_reach_the_specs(task):
     )
     assert c["perturb_router"] is True and c["batch_mix"] is False
     assert spec.train["max_steps"] == EXPECTED[task][4] and spec.model == "t5-base"
+
+
+@pytest.mark.parametrize("suite, task", [("glue", "rte"), ("superglue", "cb")])
+def test_ptmoe_paper_settings(suite, task):
+    """PT-MoE's paper-preset entry (docs/methods/ptmoe.md#defaults): its own shape on every task, DePT's steps."""
+    (spec,) = plan(RunRequest(suite=suite, tasks=[task], methods=["ptmoe"], seeds=[42], preset="paper"))
+    c = spec.method_config
+    assert (c["num_tokens"], c["num_experts"], c["rank"], c["top_k"], c["lr"]) == (100, 4, 10, 1, 0.3)
+    assert spec.train["max_steps"] == EXPECTED[task][4] and spec.train["batch_size"] == 32
+    assert spec.model == "t5-base"
+
+
+def test_accept_paper_settings():
+    """ACCEPT's paper-preset entry (docs/methods/accept.md#defaults): the official T5-Base SCPP and SCAP shapes."""
+    (spec,) = plan(RunRequest(suite="glue", tasks=["qnli"], methods=["accept"], seeds=[42], preset="paper"))
+    c = spec.method_config
+    assert (c["num_tokens"], c["sub_dim"], c["codewords"]) == (60, 32, 20)  # examples/run_qnli_pq_prompt.sh
+    assert (c["added_sub_dim"], c["added_codewords"], c["lr"], c["lr_added"]) == (256, 20, 0.3, 1e-3)
+    assert spec.train["max_steps"] == EXPECTED["qnli"][4] and spec.model == "t5-base"
