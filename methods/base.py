@@ -247,6 +247,23 @@ class Method(nn.Module):
         """Virtual tokens ``[B, n, d]`` built from the hidden states after layer ``insert_layer``."""
         raise NotImplementedError(f"method {self.name!r} does not attach at a layer")
 
+    # ---- per-layer rewrite of the virtual positions (MEPT) ---------------------------------------------
+    def prompt_layers(self, num_layers: int) -> list[int]:
+        """Layers of the prompted stack (``num_layers`` of them) at whose input the method rewrites the states of
+        the virtual positions placed by :meth:`prompt`; none by default. The backbone then calls
+        :meth:`rewrite_prompt` before each of them."""
+        return []
+
+    def rewrite_prompt(
+        self, layer: int, hidden: torch.Tensor, slots: torch.Tensor, readable: torch.Tensor
+    ) -> torch.Tensor:
+        """New states ``[B, n, d]`` of the ``n`` virtual positions at the input of ``layer``.
+
+        ``hidden`` ``[B, L, d]`` is the layer's input, ``slots`` ``[B, n]`` the columns of the virtual positions,
+        ``readable`` ``[B, L]`` (0/1) the text columns the method may read (decoder: the prefix, never targets).
+        """
+        raise NotImplementedError(f"method {self.name!r} does not rewrite prompts at layers")
+
     # ---- "wrap" hooks ----------------------------------------------------------------------------------
     def wrap(self, model: nn.Module) -> nn.Module:
         """Return the backbone model changed by the method (called once, after freezing)."""
