@@ -1,6 +1,6 @@
 """The artifact file's layout, shared by the run that writes it (``bench/run/artifacts.py``, whose docstring
 lists the keys) and the planner that reads source prompts from it (``bench/planning/sources.py``): where it
-lives under the results folder, its format tag, the exported prompt's key, and reading one.
+lives under the results folder, its format tag, the exported folder's file names, the exported prompt's key, and reading one.
 
 Imports only ``bench.errors`` from the harness; reading a file needs safetensors and torch.
 """
@@ -18,6 +18,11 @@ from bench.errors import InputError
 FORMAT = "ptbench-artifact-1"
 PROMPT_KEY = "prompt"
 ARTIFACT_DIR = "artifacts"
+# ``bench export --format folder`` (bench/export/folder_format.py): a folder laid out like a results folder
+# (``record.json`` + ``artifacts/``) with ``config.json`` saying this format; ``bench eval FOLDER`` reads it.
+EXPORT_FORMAT = "ptbench-export-1"
+EXPORT_RECORD = "record.json"
+EXPORT_CONFIG = "config.json"
 
 
 def artifact_relpath(run_id: str) -> str:

@@ -6,15 +6,17 @@ device) and, for data-dependent initialisation, through :class:`EmbeddingSource`
 
 Where a method attaches (``attach``) decides which hooks the backbone calls:
 
-* ``"input"``: the prompt family (PT, DePT, EPT, DPT, Residual PT, SPoT, ATTEMPT, MPT, XPrompt).
+* ``"input"``: the prompt family (PT, DePT, EPT, ADePT, ULPT, DPT, Residual PT, SPoT, ATTEMPT, MPT, XPrompt,
+  P-tuning).
   The backbone embeds the padded input ``E(x) ∈ ℝ^{B×s×d}``, calls :meth:`Method.update_embeds` (DePT's
   additive offset; identity for most) and :meth:`Method.prompt` (the ``n×d`` or ``B×n×d`` virtual tokens),
   and places the prompt where its family wants it (T5: in front; BERT: after ``[CLS]``).
 * ``"layer"``: methods that insert at an intermediate layer (LPT). The backbone runs layers ``1..L_p``
   without gradient, calls :meth:`Method.layer_prompt` on the hidden states and runs the rest on
   ``[P(x) ; h]``.
-* ``"wrap"``: methods that change the backbone itself (LoRA through PEFT, full fine-tuning). The backbone
-  calls :meth:`Method.wrap` once on its model; the method's trainable parameters then live in the model.
+* ``"wrap"``: methods that change the backbone itself (LoRA through PEFT, BitFit, Adapter, prefix tuning, full
+  fine-tuning). The backbone calls :meth:`Method.wrap` once on its model; the method's trainable parameters
+  then live in the model. Wrap methods subclass ``methods.wrapping.WrapMethod`` and implement ``modify``.
 
 Every method also names its parameter groups with their own learning rates (DePT trains the prompt and the
 low-rank pair at different rates), so the trainer never special-cases a method.

@@ -47,6 +47,7 @@ def test_task_mode_times_harness_and_peft_on_the_same_batches(tiny_bert_dir, dat
     assert set(rows) == {"harness", "peft", "peft-plain"}
     for row in rows.values():
         assert row["steps"] == 3 and row["batch"] == 4 and row["train_time_s"] > 0
+        assert row["dev_evaluations"] == 2  # like with like: every variant evaluates at steps 2 and 3
         assert row["ms_per_step"] > 0 and row["ms_per_step_mean"] > 0
         assert row["contention"]["wall_s"] > 0
     # The twin gets the harness's own token batches (the quick preset reads the fields as BERT segments, so the

@@ -47,7 +47,8 @@ def test_crowded_labels_do_not_overlap_and_no_empty_panel(tmp_path, name):
     found, fig, caption = _figure(name, tmp_path, load_published() if name == "tradeoff_params" else None)
     for ax in fig.axes:
         texts = [t for t in ax.texts]
-        assert len(texts) >= 12 if "minilm" in ax.get_title() else texts
+        crowded = "minilm" in ax.get_title() and not ax.get_title().startswith("published")
+        assert len(texts) >= 12 if crowded else texts
         assert overlaps(fig, texts) == [], f"{ax.get_title()}: overlapping labels"
         assert ax.collections or ax.lines, f"empty panel {ax.get_title()}"
     titles = [ax.get_title() for ax in fig.axes]

@@ -1,4 +1,4 @@
-"""``bench``: run, list, count and tune. One module per subcommand (``bench/cli/<command>.py``).
+"""``bench``: run, list, count, tune, re-evaluate and export. One module per subcommand (``bench/cli/<command>.py``).
 
 Bad input (an ``InputError``: a flag, a name, a config field, a data file) is one line with what is allowed,
 exit code 2. Anything else is a bug: ``bench: internal error`` and exit code 1, with its traceback under
@@ -12,7 +12,7 @@ import sys
 import traceback
 
 from bench.cli import eval as eval_cmd
-from bench.cli import listing, params, perf, report, run, tune
+from bench.cli import export, listing, params, perf, report, run, tune
 from bench.cli.common import OneLineParser, UsageError
 from bench.errors import InputError
 from bench.terminal import escape, make_console
@@ -29,6 +29,7 @@ COMMANDS = {
     "tune": tune,
     "list": listing,
     "eval": eval_cmd,
+    "export": export,
     "params": params,
     "perf": perf,
     "report": report,

@@ -14,10 +14,16 @@ HELP = "trainable/total parameters per method, from the config only"
 
 def add_parser(sub) -> None:
     params = sub.add_parser("params", help=HELP)
-    params.add_argument("--model", default="t5-base")
-    params.add_argument("--methods", default="all")
+    params.add_argument("--model", default="t5-base", help="model alias or folder (default t5-base)")
+    params.add_argument("--methods", default="all", help="comma-separated method names, or 'all' (default)")
     params.add_argument("--max-length", type=int, default=256, help="padded source length s (default 256)")
-    params.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE")
+    params.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="METHOD.FIELD=VALUE",
+        help="override a config field; repeatable",
+    )
 
 
 def cmd(args: argparse.Namespace, console: Console) -> int:

@@ -22,17 +22,17 @@ def add_parser(sub) -> None:
     from bench.perf.task_cli import add_arguments
 
     perf = sub.add_parser("perf", help=HELP)
-    perf.add_argument("--model", default="minilm")
+    perf.add_argument("--model", default="minilm", help="model alias or folder (default minilm)")
     perf.add_argument("--methods", help=f"default {','.join(PERF_METHODS)}; with --task: pt,lora")
     perf.add_argument(
         "--variants",
         help=f"any of {choices(VARIANTS)} (comma-separated; all by default, '' for none: --eval only); with "
         f"--task any of {choices(TASK_VARIANTS)}",
     )
-    perf.add_argument("--batch", type=int, default=16)
-    perf.add_argument("--seq-len", type=int, default=128)
+    perf.add_argument("--batch", type=int, default=16, help="rows per step (default 16)")
+    perf.add_argument("--seq-len", type=int, default=128, help="tokens per synthetic row (default 128)")
     perf.add_argument("--steps", type=int, default=20, help="timed steps (median), after --warmup")
-    perf.add_argument("--warmup", type=int, default=5)
+    perf.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     perf.add_argument(
         "--repeats",
         type=int,
@@ -40,7 +40,13 @@ def add_parser(sub) -> None:
         help="run every case N times, interleaved; keep the best (default 1)",
     )
     perf.add_argument("--out", default="reports/perf.json", help="JSON output (default reports/perf.json)")
-    perf.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE")
+    perf.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="METHOD.FIELD=VALUE",
+        help="override a config field; repeatable",
+    )
     perf.add_argument(
         "--precision",
         default="fp32",

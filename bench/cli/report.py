@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.cli.common import UsageError, at_least, names
+from bench.cli.common import UsageError, at_least, int_list, names
 
 HELP = "tables, bootstrap tests, figures and an HTML page from the records"
 FILTERS = ("suite", "tasks", "methods", "model", "preset")
@@ -21,8 +21,21 @@ def add_parser(sub) -> None:
     )
     for name in FILTERS:
         report.add_argument(f"--{name}", help=f"keep only these {name} (comma-separated)")
+    report.add_argument(
+        "--seeds",
+        help="keep only runs with these seeds (comma-separated, e.g. 42: the papers' single-seed tables)",
+    )
     report.add_argument("--vs", help="paired bootstrap of this method (or row label) against each other row")
-    report.add_argument("--with-published", action="store_true", help="add the published T5-Base numbers")
+    report.add_argument(
+        "--with-published",
+        action="store_true",
+        help="add the published single-task T5-Base numbers (table and parameter trade-off figure)",
+    )
+    report.add_argument(
+        "--with-multitask",
+        action="store_true",
+        help="with --with-published: add the published multi-task rows too (left out by default)",
+    )
     report.add_argument(
         "--bootstrap-samples", type=int, default=1000, help="bootstrap resamples (default 1000)"
     )
@@ -47,10 +60,13 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
     if not Path(args.results).is_dir():
         raise UsageError(f"--results {args.results!r} is not a folder")
     at_least("--bootstrap-samples", args.bootstrap_samples, 1)
-    filters = Filters(*(names(getattr(args, k)) for k in FILTERS))
+    if args.with_multitask and not args.with_published:
+        raise UsageError("--with-multitask adds rows to --with-published's table: give both")
+    seeds = int_list(args.seeds, "--seeds") if args.seeds is not None else None
+    filters = Filters(*(names(getattr(args, k)) for k in FILTERS), seeds=seeds)
     options = ReportOptions(
         Path(args.results), Path(args.out), filters, args.vs, args.with_published, args.bootstrap_samples,
-        args.bootstrap_seed, Betas.parse(args.pscp_beta), args.include_contended,
+        args.bootstrap_seed, Betas.parse(args.pscp_beta), args.include_contended, args.with_multitask,
     )  # fmt: skip
     written = build_report(options)
     console.print(f"report: {len(written)} files -> {Path(args.out) / 'index.html'}")

@@ -58,7 +58,7 @@ def add_parser(sub) -> None:
         "--executor",
         default="sequential",
         help=f"{choices(EXECUTORS)} (default sequential; local: --workers processes; slurm: a job array via "
-        "submitit; submitit-local: the same on this machine)",
+        "submitit; submitit-local: the same on the local machine)",
     )
     run.add_argument("--workers", type=int, default=1, help="concurrent runs (local) or array tasks (slurm)")
     run.add_argument("--slurm-partition", help="Slurm partition (--executor slurm)")

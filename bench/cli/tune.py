@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
         "--sampler-seed", type=int, default=0, help="TPE seed; worker k uses seed+k (default 0)"
     )
     tune.add_argument(
-        "--workers", type=int, default=1, help="searching processes on this machine (default 1)"
+        "--workers", type=int, default=1, help="searching processes on the local machine (default 1)"
     )
     tune.add_argument(
         "--pruner", default="median", help="median (default) | none | NAME:key=value,... (Optuna's)"

@@ -14,6 +14,12 @@ generator), each batch cut to its longest row (``train.padding="longest"``). Var
 * ``peft-plain``: the PEFT twin on its own plain tokenisation of the raw text fields (``sentence`` alone,
   or the pair ``(sentence1, sentence2)``, without ptbench's ``"field: "`` names), same rows, same order.
 
+Like with like: every variant evaluates the dev split at the harness's steps (every ``eval_every`` and at the
+last step) in batches of ``eval_batch_size``, ``bare`` with the harness's own ``evaluate`` and the PEFT
+variants with a plain forward of the twin over the same dev rows, as a PEFT script's evaluation does. The
+evaluations are left out of the training time (as the record's ``train_time_s``) and kept in the peak memory,
+which is the process's.
+
 Each row has ms/step (median, mean, p90 after ``train.timing_warmup_steps``), the loop's training time (wall
 time minus evaluation, as the record's ``train_time_s``), the peak RSS (or CUDA allocated) over the post-load
 baseline, real tokens per row, and the loop's ``contention`` (``bench/measurement/contention.py``).
@@ -118,8 +124,9 @@ def plain_split(task, examples: list, tokenizer, max_length: int, labels):
     return EncodedSplit(enc["input_ids"], enc["attention_mask"], labels, [e.target for e in examples])
 
 
-def _plain_loop(loss_fn, params, split, order, train, lr: float, eps: float, trim: bool, device):
-    """A plain training loop over ``order``'s batches: forward, backward, clip, AdamW, linear schedule."""
+def _plain_loop(loss_fn, params, split, order, train, lr: float, eps: float, trim: bool, device, evaluate):
+    """A plain training loop over ``order``'s batches: forward, backward, clip, AdamW, linear schedule;
+    ``evaluate()`` at the harness's evaluation steps, its time left out of the returned training time."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -128,9 +135,10 @@ def _plain_loop(loss_fn, params, split, order, train, lr: float, eps: float, tri
     optimizer = torch.optim.AdamW(params, lr=lr, eps=eps)
     scheduler = get_linear_schedule_with_warmup(optimizer, train.warmup_steps, train.max_steps)
     times = StepTimes(train.timing_warmup_steps)
+    eval_s, evaluations = 0.0, 0
     sync(device)
     loop_start = time.perf_counter()
-    for index in order:
+    for step, index in enumerate(order, start=1):
         batch = {k: v.to(device, non_blocking=True) for k, v in split.batch(index, trim).items()}
         sync(device)
         start = time.perf_counter()
@@ -143,8 +151,34 @@ def _plain_loop(loss_fn, params, split, order, train, lr: float, eps: float, tri
         optimizer.zero_grad(set_to_none=True)
         sync(device)
         times.add(time.perf_counter() - start)
+        if step % train.eval_every == 0 or step == len(order):
+            eval_start = time.perf_counter()
+            evaluate()
+            sync(device)
+            eval_s += time.perf_counter() - eval_start
+            evaluations += 1
     sync(device)
-    return times, time.perf_counter() - loop_start
+    return times, time.perf_counter() - loop_start - eval_s, evaluations
+
+
+def twin_evaluator(model, cls, split, train, trim: bool, device):
+    """A PEFT script's dev evaluation: the twin's forward over ``split`` in ``train.eval_batch_size`` batches
+    (inference mode, the training's text and labels), then back to training mode."""
+    import torch
+
+    def evaluate() -> None:
+        model.train(False)
+        with torch.inference_mode():
+            for start in range(0, len(split), train.eval_batch_size):
+                batch = {
+                    k: v.to(device)
+                    for k, v in split.batch(slice(start, start + train.eval_batch_size), trim).items()
+                }
+                kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+                model(**kwargs, **cls.peft_inputs(batch), labels=batch["labels"])
+        model.train(True)
+
+    return evaluate
 
 
 def run_task_case(case: PerfCase, device) -> dict[str, Any]:
@@ -188,7 +222,9 @@ def run_task_case(case: PerfCase, device) -> dict[str, Any]:
     if params is None:
         model.train(True)  # dropout on, as in every training loop (from_pretrained leaves eval mode)
         params = [p for p in model.parameters() if p.requires_grad]
-    dev_split = backbone.encode(dev, task.label_strings()) if case.variant == "harness" else None
+    dev_split = backbone.encode(dev, task.label_strings())
+    if case.variant == "peft-plain":
+        dev_split = plain_split(task, dev, backbone.tokenizer, train.max_length, dev_split.labels)
     memory = PeakMemory(device)  # baseline: model loaded, wrapped, moved; rows encoded
     meter = ContentionMeter(workers=1)
     with meter:
@@ -199,10 +235,22 @@ def run_task_case(case: PerfCase, device) -> dict[str, Any]:
                 LoopInputs(backbone, task, split, dev_split, None, train, spec.seed, device)
             )
             times, train_s = result.step_times, result.train_time_s
+            evaluations = len(result.dev_history)
         else:
-            loss_fn = backbone.loss if case.variant == "bare" else peft_loss
-            args = (loss_fn, params, split, order, train, config.lr, config.adam_eps, trim, device)
-            times, train_s = _plain_loop(*args)
+            if case.variant == "bare":
+                from bench.training.trainer import evaluate as harness_evaluate
+
+                loss_fn = backbone.loss
+                evaluate = lambda: harness_evaluate(backbone, dev_split, task, train, device)  # noqa: E731
+            else:
+                from methods.registry import get_method_class
+
+                loss_fn = peft_loss
+                evaluate = twin_evaluator(
+                    model, get_method_class(spec.method), dev_split, train, trim, device
+                )
+            args = (loss_fn, params, split, order, train, config.lr, config.adam_eps, trim, device, evaluate)
+            times, train_s, evaluations = _plain_loop(*args)
     peak = memory.peak_over_baseline()
     rows = [split.batch(i, trim)["attention_mask"] for i in order]
     real = sum(int(m.sum()) for m in rows)
@@ -211,6 +259,7 @@ def run_task_case(case: PerfCase, device) -> dict[str, Any]:
         "model": spec.model,
         "device": str(device),
         "steps": len(times.seconds),
+        "dev_evaluations": evaluations,  # during the loop, at the same steps in every variant
         "batch": train.batch_size,
         "seq_len": train.max_length,
         "ms_per_step": times.median_ms(),

@@ -41,6 +41,7 @@ class ReportOptions:
     bootstrap_seed: int = 0
     pscp_betas: pscp.Betas = field(default_factory=pscp.Betas)
     include_contended: bool = False  # time/memory figures keep runs measured under contention
+    with_multitask: bool = False  # the published multi-task "(m)" rows too (needs with_published)
 
 
 @dataclass
@@ -88,7 +89,7 @@ def build_report(options: ReportOptions) -> dict[str, Path]:
     legend = _legend(summary, reference, comparison, options.filters)
     _write_tables(folder, summary, legend)
 
-    pub = published.load_published() if options.with_published else None
+    pub = published.load_published(options.with_multitask) if options.with_published else None
     if pub is not None:
         folder.write("published.md", published.published_markdown(pub, summary.columns))
     cost = pscp.pscp_frame(summary, runs, options.pscp_betas)
@@ -119,7 +120,8 @@ def build_report(options: ReportOptions) -> dict[str, Path]:
                 "Published numbers (T5-Base; not our runs)",
                 table.to_html(published.published_table(pub, summary.columns))
                 + html.note(
-                    "From docs/reports.md#published-numbers; only rows marked verified were checked. There is no EPT row."
+                    "From docs/reports.md#published-numbers: each row names its source; only rows marked verified "
+                    "were read in it. There is no EPT row."
                 ),
             )
         )

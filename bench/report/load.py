@@ -42,9 +42,10 @@ class Filters:
     methods: list[str] | None = None
     model: list[str] | None = None
     preset: list[str] | None = None
+    seeds: list[int] | None = None  # e.g. [42]: the papers' single-seed tables compare with one seed's runs
 
     def describe(self) -> str:
-        parts = [f"{k}={','.join(v)}" for k, v in vars(self).items() if v]
+        parts = [f"{k}={','.join(map(str, v))}" for k, v in vars(self).items() if v]
         return "; ".join(parts) if parts else "all records"
 
 
@@ -157,6 +158,7 @@ def records(results_dir: Path | str, filters: Filters | None = None) -> list[dic
         rec
         for rec in iter_records(Path(results_dir))
         if all(not values or rec["spec"][key] in values for key, values in wanted.items())
+        and (not filters.seeds or int(rec["spec"]["seed"]) in filters.seeds)
     ]
 
 

@@ -32,7 +32,8 @@ TASKS = (("glue", "sst2"), ("glue", "mrpc"), ("superglue", "cb"))
 # gives: 200 steps on MiniLM do not learn them distinguishably from it (docs/quick-recipe.md#mrpc).
 UNLISTED = {
     "mrpc": "200 steps on MiniLM do not learn MRPC distinguishably from its majority class under either quick "
-    "recipe measured (PEFT's: the table below; the harness's earlier one: [the quick recipe](quick-recipe.md#mrpc)), "
+    "recipe measured (PEFT's: the table below and [the quick recipe](quick-recipe.md#mrpc); the harness's earlier "
+    "one: results/quick-2026-12-02/measurement-log.md), "
     "so a verdict here would be about noise",
 }
 SEEDS = (42, 43, 44)

@@ -1,9 +1,12 @@
 """Published reference numbers: docs/reports.md#published-numbers (T5-Base, GLUE and SuperGLUE) shipped as data.
 
 ``data/published_t5base.csv`` holds one row per published method with its setting (single- or multi-task),
-parameter count as printed, the 13 task scores and both averages, whether the row is verified, and its source.
-Only the DePT row is verified (against DePT's released checkpoints); the others are unverified, and there is no
-EPT row on purpose (docs/reports.md#published-numbers: its numbers are not available here and must not be filled in).
+parameter count as printed, the 13 task scores and both averages, whether the row is verified, and its source:
+an arXiv id with table and row, or ``owner/repo@commit path`` of a released results file. ``verified`` is true
+only where every number was read in that source (the DePT row, against DePT's released per-task results); the
+others name their table but were not checked against it. There is no EPT row on purpose
+(docs/reports.md#published-numbers: its per-task numbers have no source that can be opened here).
+Multi-task rows ("(m)") are left out unless asked for: the harness trains one task at a time.
 """
 
 from __future__ import annotations
@@ -28,12 +31,17 @@ def parse_count(text: str) -> float:
     return float(text[:-1] if scale != 1.0 else text) * scale
 
 
-def load_published() -> pd.DataFrame:
-    """The published table with ``params_n`` (a number) added; task columns are x100 scores or NaN."""
+def load_published(multitask: bool = False) -> pd.DataFrame:
+    """The published table with ``params_n`` (a number) added; task columns are x100 scores or NaN.
+
+    ``multitask``: keep the multi-task rows too (they train one model on all tasks at once, a setting the
+    harness does not run, so they are left out by default)."""
     text = resources.files("bench.report").joinpath("data/published_t5base.csv").read_text()
     table = pd.read_csv(io.StringIO(text), dtype={"params": str})
     table["params_n"] = table["params"].map(parse_count)
-    table["verified"] = table["verified"].astype(bool)
+    table["verified"] = table["verified"].map(lambda v: str(v).strip().lower() == "true")
+    if not multitask:
+        table = table[table["setting"] == "single-task"].reset_index(drop=True)
     return table
 
 

@@ -46,7 +46,7 @@ def render(
         "",
         f"Made by `python scripts/results_page.py` on {today}, on a 2-core CPU machine without a GPU, from "
         f"{len(records)} MiniLM records, {len(decoder)} SmolLM2 records and {len(plain_rows)} plain-PEFT runs. "
-        f"Wall time: MiniLM {busy(records) / 60:.0f} min with at least one run going (gaps between sessions "
+        f"Wall time: MiniLM {busy(records) / 60:.0f} min with at least one run going (gaps between runs "
         f"left out; {wall(records) / 60:.0f} min summed over runs, which ran {provenance.workers(records)} at a time), "
         f"SmolLM2 {busy(decoder) / 60:.0f} min ({wall(decoder) / 60:.0f} min summed), plain PEFT "
         f"{sum(r['train_time_s'] for r in plain_rows) / 60:.0f} min of training. Libraries (the records' "
@@ -67,12 +67,12 @@ def render(
         "",
         "- These are small backbones (MiniLM, 22.7M parameters; SmolLM2, 135M) on CPU budgets of a few hundred "
         "steps: the ranking of methods here need not hold on T5-Base at the papers' 30,000+ steps.",
-        "- No T5 weights exist offline on this machine, so nothing here is comparable to the papers' tables.",
+        "- No T5-Base run is on this page (the machine that made it had no T5 weights offline), so nothing here "
+        "is comparable to the papers' tables.",
         "- Three seeds give wide intervals; a difference inside them is not a finding.",
         "- STS-B is not among the quick examples: in 200 steps on MiniLM neither ptbench nor a plain PEFT run "
         "reaches a Pearson clearly above 0 ([the quick recipe](quick-recipe.md#sts-b)); MRPC is shown but left "
-        "out of the verdict on the majority class (its table below says why); RTE was not "
-        "tried at this budget (the README's earlier example had every method at its majority class).",
+        "out of the verdict on the majority class (its table below says why); RTE is not run at this budget.",
         "",
         "## MiniLM: every method against the trivial baseline",
         "",
@@ -84,7 +84,7 @@ def render(
             failing,
             "Every listed method beats the baseline on every listed task ("
             + ", ".join(t for _, t in TASKS if t not in UNLISTED)
-            + "; mean over seeds above the majority class; STS-B: the interval's lower end above 0).",
+            + "; mean over seeds above the majority class).",
             "Not above the baseline: ",
         ),
         "",
@@ -118,10 +118,10 @@ def render(
         lines += [
             "## The harness's earlier recipe",
             "",
-            "Until 2026-12-07 the quick preset trained with the harness's own recipe (linear decay after 20 "
+            "From 2026-12-02 to 2026-12-07 the quick preset trained with the harness's own recipe (linear decay after 20 "
             "warm-up steps, the backbone's dropout off, the best of two dev evaluations kept, PT's prompt from "
             f"vocabulary rows after `[CLS]`); its records, made on earlier machines, are in `{earlier_results}`. "
-            "The same runs with today's recipe, paired over test rows "
+            "The same runs with the shipped recipe, paired over test rows "
             "([why the recipe changed](quick-recipe.md#what-the-quick-preset-ships)):",
             "",
         ]

@@ -8,11 +8,13 @@ test are evaluated as at the end of training. A run is reproduced only if every 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
 import torch
 
+from bench.artifact_file import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_RECORD
 from bench.errors import InputError
 from bench.planning.inputs import prepare_data
 from bench.registry import closest
@@ -29,9 +31,13 @@ class NotReproduced(Exception):
 
 
 def find_record(ref: str, out_dir: Path) -> tuple[Path, dict]:
-    """A record by path or by run id (a unique prefix works); one-line ``ValueError`` with did-you-mean."""
+    """A record by path, by exported folder (``bench export --format folder``) or by run id (a unique prefix
+    works); one-line ``InputError`` with did-you-mean. Returns the folder the record's artifact path is
+    relative to, and the record."""
 
     path = Path(ref)
+    if path.is_dir() and (path / EXPORT_CONFIG).is_file():
+        return path, _exported_record(path)
     if path.suffix == ".json" or path.is_file():
         record = read_record(path) if path.is_file() else None
         if record is None:
@@ -54,6 +60,20 @@ def find_record(ref: str, out_dir: Path) -> tuple[Path, dict]:
     raise InputError(f"no run {ref!r} in {out_dir}/{hint}; give a run id or a record path")
 
 
+def _exported_record(folder: Path) -> dict:
+    """The record inside an exported folder, checked against its ``config.json``."""
+    try:
+        config = json.loads((folder / EXPORT_CONFIG).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{folder}/{EXPORT_CONFIG} cannot be read: {str(exc).splitlines()[0]}") from None
+    if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT:
+        raise InputError(f"{folder} is not a folder written by bench export (format {EXPORT_FORMAT!r})")
+    record = read_record(folder / EXPORT_RECORD) if (folder / EXPORT_RECORD).is_file() else None
+    if record is None or record.get("run_id") != config.get("run_id"):
+        raise InputError(f"{folder}/{EXPORT_RECORD} is missing or is not run {config.get('run_id')!r}")
+    return record
+
+
 def _spec_with_data_dir(spec: RunSpec, data_dir: str | None) -> RunSpec:
     """The spec with a usable local data folder (the folder is not part of the run id)."""
     if spec.data.get("source") != "local":
@@ -65,26 +85,42 @@ def _spec_with_data_dir(spec: RunSpec, data_dir: str | None) -> RunSpec:
     return dataclasses.replace(spec, data={**spec.data, "dir": str(Path(chosen).resolve())})
 
 
-def reevaluate(record: dict, results_dir: Path, data_dir: str | None = None) -> dict[str, dict[str, float]]:
-    """Dev and test metrics of the run rebuilt from ``record`` and its artifact under ``results_dir``."""
-
+def check_finished(record: dict) -> None:
+    """``InputError`` unless the run finished (status ``ok``) and saved an artifact."""
     if record["status"] != "ok":
-        raise InputError(f"run {record['run_id']} is {record['status']!r}: nothing to re-evaluate")
+        raise InputError(
+            f"run {record['run_id']} is {record['status']!r}, not finished ('ok'): nothing to load"
+        )
     if not record.get("artifact"):
         raise InputError(f"run {record['run_id']} has no saved artifact (it ran with --no-artifacts)")
+
+
+def rebuild(record: dict, results_dir: Path, data_dir: str | None = None):
+    """``(backbone, task, dev, test, train)``: the run of ``record`` rebuilt with its artifact's trained state
+    loaded (on CPU, evaluation not yet run). Bad input (a failed run, no artifact, an edited record) is an
+    ``InputError``; an artifact that does not fit is ``NotReproduced``."""
+
+    check_finished(record)
     spec = _spec_with_data_dir(RunSpec.from_dict(record["spec"]), data_dir)
     if spec.run_id != record["run_id"]:
         raise InputError(
             f"record {record['run_id']}: its spec hashes to {spec.run_id}; the record was edited"
         )
     train = spec.train_config()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     task, _, dev, test, _ = prepare_data(spec, train)
     backbone, _ = build(spec, task, train, results_dir)
     try:
         load_artifact(Path(results_dir) / record["artifact"], backbone)
     except ValueError as exc:
         raise NotReproduced(str(exc)) from None
+    return backbone, task, dev, test, train
+
+
+def reevaluate(record: dict, results_dir: Path, data_dir: str | None = None) -> dict[str, dict[str, float]]:
+    """Dev and test metrics of the run rebuilt from ``record`` and its artifact under ``results_dir``."""
+
+    backbone, task, dev, test, train = rebuild(record, results_dir, data_dir)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     labels = task.label_strings()
     dev_split, test_split = backbone.encode(dev, labels), backbone.encode(test, labels)
     backbone.to(device)
