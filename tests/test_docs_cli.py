@@ -61,7 +61,9 @@ def test_every_documented_flag_exists():
     known = set(cli_reference.options(build_parser())) | _script_flags() | set(OTHER_TOOLS)
     unknown = {}
     for page in _pages():
-        quotes_official_code = page.parent.name == "methods"  # a method page quotes its official scripts' flags
+        quotes_official_code = (
+            page.parent.name == "methods"
+        )  # a method page quotes its official scripts' flags
         for flag in FLAG.findall(page.read_text()):
             if "_" in flag and quotes_official_code:
                 continue  # ptbench's own options use hyphens; underscores are the official scripts' (argparse)
