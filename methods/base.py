@@ -11,6 +11,9 @@ Where a method attaches (``attach``) decides which hooks the backbone calls:
   The backbone embeds the padded input ``E(x) ∈ ℝ^{B×s×d}``, calls :meth:`Method.update_embeds` (DePT's
   additive offset; identity for most) and :meth:`Method.prompt` (the ``n×d`` or ``B×n×d`` virtual tokens),
   and places the prompt where its family wants it (T5: in front; BERT: after ``[CLS]``).
+  An input method may also rewrite the states of its virtual positions at the input of chosen layers
+  (:meth:`Method.prompt_layers`, :meth:`Method.rewrite_prompt`: MEPT); the backbone runs the rewrite as a
+  forward pre-hook of each of those layers.
 * ``"layer"``: methods that insert at an intermediate layer (LPT). The backbone runs layers ``1..L_p``
   without gradient, calls :meth:`Method.layer_prompt` on the hidden states and runs the rest on
   ``[P(x) ; h]``.
