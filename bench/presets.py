@@ -85,7 +85,12 @@ _PAPER_ACCEPT = {
 
 # SMoP (docs/methods/smop.md#defaults): the official README's k=4 prompts of l=5, lr 0.5 and the official
 # script's Adafactor for T5 (the method's own defaults, repeated so the preset states them).
-_PAPER_MIXTURE = {"smop": {"num_tokens": 5, "num_experts": 4, "lr": 0.5, "optimizer": "adafactor"}}
+# MEPT (docs/methods/mept.md#defaults): the official script's l=10 tokens, k=4 prompts (40 in all), every encoder
+# block, Adafactor with its default decay 1e-2; lr 0.5 as SMoP's (the official README leaves the rate open).
+_PAPER_MIXTURE = {
+    "smop": {"num_tokens": 5, "num_experts": 4, "lr": 0.5, "optimizer": "adafactor"},
+    "mept": {"num_tokens": 10, "num_experts": 4, "layers": "all", "lr": 0.5, "optimizer": "adafactor"},
+}
 
 PAPER = Preset(
     name="paper",
@@ -142,10 +147,18 @@ _QUICK_LINEAGE = {
 # budget: 4·4·384 + 4·384 = 7,680 on MiniLM; on SmolLM2 l=2 gives 4·2·576 + 4·576 = 6,912 against PT's 5,760
 # (l=1 would give 4,608). AdamW as every quick method, at 4x PT's rate: the chosen prompt enters scaled by its
 # router probability, about 1/k at the start.
-_QUICK_MIXTURE = {"smop": {"num_tokens": 4, "num_experts": 4, "lr": 0.12, "optimizer": "adamw"}}
-_QUICK_DECODER_MIXTURE = {"smop": {"num_tokens": 2, "num_experts": 4, "lr": 0.12, "optimizer": "adamw"}}
-
-
+# MEPT (docs/methods/mept.md#quick-presets): k=2 prompts of l=1 plus the shared one, (2·1 + 2 + 1)·d per layer,
+# on the first layers that match PT's budget: 4 of MiniLM's 6 (4·5·384 = 7,680) and 2 of SmolLM2's 30
+# (2·5·576 = 5,760); AdamW at 2x PT's rate (the routed prompt enters scaled by p, about 1/k = 1/2 at the start).
+_QUICK_MEPT = {"num_tokens": 1, "num_experts": 2, "lr": 6e-2, "optimizer": "adamw"}
+_QUICK_MIXTURE = {
+    "smop": {"num_tokens": 4, "num_experts": 4, "lr": 0.12, "optimizer": "adamw"},
+    "mept": {**_QUICK_MEPT, "layers": "0,1,2,3"},
+}
+_QUICK_DECODER_MIXTURE = {
+    "smop": {"num_tokens": 2, "num_experts": 4, "lr": 0.12, "optimizer": "adamw"},
+    "mept": {**_QUICK_MEPT, "layers": "0,1"},
+}
 # PT-MoE in the quick preset (docs/methods/ptmoe.md#quick-presets): PT's l=20 tokens, 4 experts and the rank that
 # brings N·T·R + R·d + N·d + N closest to PT's 7,680: R=13 gives 1,040 + 4,992 + 1,540 = 7,572 (R=14: 8,036).
 _QUICK_MOE = {"ptmoe": {"num_tokens": 20, "num_experts": 4, "rank": 13, "lr": 3e-2}}

@@ -11,6 +11,9 @@ Where a method attaches (``attach``) decides which hooks the backbone calls:
   The backbone embeds the padded input ``E(x) ∈ ℝ^{B×s×d}``, calls :meth:`Method.update_embeds` (DePT's
   additive offset; identity for most) and :meth:`Method.prompt` (the ``n×d`` or ``B×n×d`` virtual tokens),
   and places the prompt where its family wants it (T5: in front; BERT: after ``[CLS]``).
+  An input method may also rewrite the states of its virtual positions at the input of chosen layers
+  (:meth:`Method.prompt_layers`, :meth:`Method.rewrite_prompt`: MEPT); the backbone runs the rewrite as a
+  forward pre-hook of each of those layers.
 * ``"layer"``: methods that insert at an intermediate layer (LPT). The backbone runs layers ``1..L_p``
   without gradient, calls :meth:`Method.layer_prompt` on the hidden states and runs the rest on
   ``[P(x) ; h]``.
@@ -248,6 +251,23 @@ class Method(nn.Module):
     def layer_prompt(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Virtual tokens ``[B, n, d]`` built from the hidden states after layer ``insert_layer``."""
         raise NotImplementedError(f"method {self.name!r} does not attach at a layer")
+
+    # ---- per-layer rewrite of the virtual positions (MEPT) ---------------------------------------------
+    def prompt_layers(self, num_layers: int) -> list[int]:
+        """Layers of the prompted stack (``num_layers`` of them) at whose input the method rewrites the states of
+        the virtual positions placed by :meth:`prompt`; none by default. The backbone then calls
+        :meth:`rewrite_prompt` before each of them."""
+        return []
+
+    def rewrite_prompt(
+        self, layer: int, hidden: torch.Tensor, slots: torch.Tensor, readable: torch.Tensor
+    ) -> torch.Tensor:
+        """New states ``[B, n, d]`` of the ``n`` virtual positions at the input of ``layer``.
+
+        ``hidden`` ``[B, L, d]`` is the layer's input, ``slots`` ``[B, n]`` the columns of the virtual positions,
+        ``readable`` ``[B, L]`` (0/1) the text columns the method may read (decoder: the prefix, never targets).
+        """
+        raise NotImplementedError(f"method {self.name!r} does not rewrite prompts at layers")
 
     # ---- "wrap" hooks ----------------------------------------------------------------------------------
     def wrap(self, model: nn.Module) -> nn.Module:

@@ -12,6 +12,7 @@ from methods import (  # noqa: F401
     finetune,
     lora,
     lpt,
+    mept,
     mpt,
     prefix,
     pt,

@@ -2,9 +2,10 @@
 and predictions as the same batch padded to ``s``, on each backbone family.
 
 Pad positions are masked out everywhere, and DePT/EPT slice their position-wise update to the batch length
-(row ``i`` still meets token ``i``), so cutting trailing pad columns changes nothing on the real tokens. The one
-exception is ATTEMPT's ``summary_over="all"`` (its max-pool reads pads, the official T5 behaviour): the harness
-keeps those batches ``s`` wide, and the last test shows why it must."""
+(row ``i`` still meets token ``i``), so cutting trailing pad columns changes nothing on the real tokens. The
+exceptions are ATTEMPT's ``summary_over="all"`` (its max-pool reads pads, the official T5 behaviour) and MEPT's
+``router_mean="all"`` (its router averages pads too, as the official code): the harness keeps those batches ``s``
+wide, and the ATTEMPT test below shows why it must (``tests/test_mept.py`` checks MEPT's)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ def _batches(backbone):
 
 @pytest.mark.parametrize("method_name", list_methods())
 def test_cut_batches_give_the_same_loss_and_predictions(tiny_model_dir, method_name):
-    overrides = {"summary_over": "real_tokens"} if method_name == "attempt" else {}
+    # ATTEMPT's and MEPT's official summaries read the pads; their real-token settings must cut batches exactly
+    overrides = {"attempt": {"summary_over": "real_tokens"}, "mept": {"router_mean": "real"}}.get(
+        method_name, {}
+    )
     backbone, method = _build(tiny_model_dir, method_name, **overrides)
     assert backbone.trims_batches("longest") and not backbone.trims_batches("max_length")
     backbone.train(False)

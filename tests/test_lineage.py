@@ -82,9 +82,11 @@ def test_ulpt_saved_state_rebuilds_the_prompt_exactly(tiny_t5_dir):
         other.load_saved_state({k: v for k, v in state.items() if k != "projection_seed"})
 
 
-@pytest.mark.parametrize("method", ["adept", "ulpt", "smop"])
+@pytest.mark.parametrize("method", ["adept", "ulpt", "smop", "mept"])
 def test_bench_eval_reproduces_the_run_exactly(method, tiny_bert_dir, make_spec, tmp_path):
-    spec = make_spec(tiny_bert_dir, train=train_for(tiny_bert_dir), method=method)
+    # MEPT: the tiny BERT has 2 layers, fewer than the quick preset's 4
+    config = {"layers": "all"} if method == "mept" else None
+    spec = make_spec(tiny_bert_dir, train=train_for(tiny_bert_dir), method=method, method_config=config)
     out = tmp_path / "results"
     record = run_worker(spec, out)
     assert record["status"] == "ok", record["error"]
@@ -92,9 +94,13 @@ def test_bench_eval_reproduces_the_run_exactly(method, tiny_bert_dir, make_spec,
     reproduced = reevaluate(record, out)
     assert reproduced["test"] == record["metrics"]["test"] and reproduced["dev"] == record["metrics"]["dev"]
     assert main(["eval", spec.run_id, "--out", str(out)]) == 0
-    if method == "smop":  # the router's load over the training forwards: 4 shares summing to 1
+    if method in ("smop", "mept"):  # the router's load over the training forwards: k shares summing to 1
         load = record["method_record"]["router_load"]
-        assert load["experts"] == 4 and load["rows"] > 0 and sum(load["share"]) == pytest.approx(1.0)
+        assert (
+            load["experts"] == (2 if method == "mept" else 4)
+            and load["rows"] > 0
+            and sum(load["share"]) == pytest.approx(1.0)
+        )
     if method != "ulpt":
         return
     assert record["method_record"]["projection_seed"] == 42  # the run's seed

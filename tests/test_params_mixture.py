@@ -1,5 +1,6 @@
-"""Trainable-parameter counts of SMoP on T5-Base dimensions and in the quick presets
-(docs/methods/smop.md#trainable-parameters)."""
+"""Trainable-parameter counts of SMoP and MEPT on T5-Base dimensions and in the quick presets
+(docs/methods/smop.md#trainable-parameters, docs/methods/mept.md#trainable-parameters; MEPT's T5-Base count
+against the official selection: tests/test_mept.py)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ def test_bench_params_cli(capsys):
     assert main(["params", "--model", "t5-base", "--methods", "all"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"│ smop\s+│\s+([\d,]+)", out).group(1) == "18,432"
+    assert re.search(r"│ mept\s+│\s+([\d,]+)", out).group(1) == "497,664"
 
 
 @pytest.mark.parametrize(
     "preset, model, expected",
     [
-        ("quick", "minilm", {"pt": 7_680, "smop": 7_680}),
-        ("quick-decoder", "smollm2", {"pt": 5_760, "smop": 6_912}),
+        ("quick", "minilm", {"pt": 7_680, "smop": 7_680, "mept": 7_680}),
+        ("quick-decoder", "smollm2", {"pt": 5_760, "smop": 6_912, "mept": 5_760}),
     ],
 )
 def test_quick_presets_budgets(preset, model, expected):

@@ -97,3 +97,22 @@ def test_accept_paper_settings():
     assert (c["num_tokens"], c["sub_dim"], c["codewords"]) == (60, 32, 20)  # examples/run_qnli_pq_prompt.sh
     assert (c["added_sub_dim"], c["added_codewords"], c["lr"], c["lr_added"]) == (256, 20, 0.3, 1e-3)
     assert spec.train["max_steps"] == EXPECTED["qnli"][4] and spec.model == "t5-base"
+
+
+@pytest.mark.parametrize("task", ["cb", "rte"])
+def test_mept_paper_settings_reach_the_specs(task):
+    """The official script's l=10, k=4 (40 tokens) at every encoder block, Adafactor with decay 1e-2, lr 0.5."""
+    suite = "superglue" if task == "cb" else "glue"
+    (spec,) = plan(RunRequest(suite=suite, tasks=[task], methods=["mept"], seeds=[42], preset="paper"))
+    c = spec.method_config
+    assert (c["num_tokens"], c["num_experts"], c["layers"], c["top_k"], c["lr"], c["optimizer"]) == (
+        10,
+        4,
+        "all",
+        1,
+        0.5,
+        "adafactor",
+    )
+    assert c["weight_decay"] == 0.01 and c["router_mean"] is None and c["batch_mix"] is False
+    assert c["perturb_router"] is True
+    assert spec.train["max_steps"] == EXPECTED[task][4] and spec.model == "t5-base"

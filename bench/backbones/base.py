@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 import torch
@@ -136,6 +137,44 @@ class Backbone(ABC):
             self.model = method.wrap(self.model)
         elif method.attach == "layer":
             self._check_layer_support()
+        layers = method.prompt_layers(self.dims.num_layers) if method.attach == "input" else []
+        if layers:
+            stack = self.prompt_stack()
+            for index in layers:
+                stack[index].register_forward_pre_hook(partial(self._rewrite_prompt, index), with_kwargs=True)
+
+    def prompt_stack(self) -> nn.ModuleList:
+        """The layers the prompt passes through (T5: encoder blocks; BERT: encoder layers; Llama: decoder layers)."""
+        raise InputError(f"backbone family {self.family!r} cannot rewrite prompts at layers")
+
+    def set_prompt_slots(self, slots: torch.Tensor, readable: torch.Tensor) -> None:
+        """Where the next forward's virtual positions are: ``slots`` ``[B, n]`` columns and ``readable`` ``[B, L]``
+        (0/1) the text columns a per-layer rewrite may read (MEPT's router); the family sets both where it places
+        the prompt. Columns past ``L`` (label scoring's nodes) are not readable."""
+        self._prompt_slots = (slots, readable)
+
+    def _rewrite_prompt(self, index: int, module: nn.Module, args: tuple, kwargs: dict):
+        """Forward pre-hook of layer ``index``: the method's new states replace the virtual positions' inputs.
+
+        A forward shorter than the prompt plus one column (a cached decoding step of one new token) holds no
+        virtual position and runs unchanged."""
+        hidden = args[0] if args else kwargs["hidden_states"]  # [B, L, d]
+        slots, readable = self._prompt_slots
+        length = hidden.shape[1]
+        if length <= int(slots.max()) + 1:
+            return None
+        if hidden.shape[0] != slots.shape[0]:
+            raise RuntimeError(f"layer {index}: {hidden.shape[0]} rows but prompt slots for {slots.shape[0]}")
+        readable = readable[:, :length]
+        if readable.shape[1] < length:
+            readable = torch.cat(
+                [readable, readable.new_zeros(readable.shape[0], length - readable.shape[1])], 1
+            )
+        states = self.method.rewrite_prompt(index, hidden, slots, readable).to(hidden.dtype)  # [B, n, d]
+        hidden = hidden.scatter(1, slots.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]), states)
+        if args:
+            return (hidden, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": hidden}
 
     def _check_layer_support(self) -> None:
         """Raise ``ValueError`` if this backbone cannot run the attached layer method (override to allow)."""

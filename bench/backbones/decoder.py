@@ -133,7 +133,26 @@ class DecoderBackbone(Backbone):
             restored = torch.empty_like(aligned).scatter_(1, order.unsqueeze(-1).expand_as(aligned), aligned)
             return restored, attention_mask, positions_from_mask(attention_mask), 0
         full, full_mask = self._place_prompt(prompt, aligned, aligned_mask, attention_mask)
-        return full, full_mask, positions_from_mask(full_mask), full.shape[1] - aligned.shape[1]
+        n = full.shape[1] - aligned.shape[1]
+        readable = aligned_mask if source_mask is None else aligned_source
+        self._set_decoder_slots(n, readable, attention_mask)
+        return full, full_mask, positions_from_mask(full_mask), n
+
+    def _set_decoder_slots(
+        self, n: int, aligned_readable: torch.Tensor, attention_mask: torch.Tensor
+    ) -> None:
+        """The prompt's columns ``lead + 0..n-1`` (``lead``: a row's left pads) and the readable prefix columns,
+        placed as :meth:`_place_prompt` places the prompt and the text."""
+        zeros = aligned_readable.new_zeros(aligned_readable.shape[0], n)
+        placed = torch.cat([zeros, aligned_readable], dim=1)
+        lead = (attention_mask.long().cumsum(-1) == 0).sum(-1)  # [B]
+        length = placed.shape[1]
+        shift = (torch.arange(length, device=placed.device).unsqueeze(0) - lead.unsqueeze(1)) % length
+        slots = lead.unsqueeze(1) + torch.arange(n, device=placed.device).unsqueeze(0)  # [B, n]
+        self.set_prompt_slots(slots, placed.gather(1, shift))
+
+    def prompt_stack(self):
+        return self._decoder_and_head()[0].layers
 
     def _decoder_and_head(self):
         model = self.model

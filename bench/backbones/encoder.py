@@ -105,6 +105,10 @@ class EncoderBackbone(Backbone):
             embeds = torch.cat([embeds[:, :at], prompt, embeds[:, at:]], dim=1)
             mask = torch.cat([mask[:, :at], ones, mask[:, at:]], dim=1)
             token_types = torch.cat([token_types[:, :at], torch.zeros_like(ones), token_types[:, at:]], dim=1)
+            slots = at + torch.arange(ones.shape[1], device=mask.device).expand_as(ones)
+            self.set_prompt_slots(
+                slots, mask.masked_fill(torch.zeros_like(mask).scatter(1, slots, 1).bool(), 0)
+            )
         return self.model(
             inputs_embeds=embeds, attention_mask=mask, token_type_ids=token_types, labels=labels
         )
@@ -113,6 +117,9 @@ class EncoderBackbone(Backbone):
         if self.layer_method is not None:
             return self._late_loss(self._forward_late(batch), batch["labels"])
         return self._forward(batch, batch["labels"]).loss
+
+    def prompt_stack(self) -> nn.ModuleList:
+        return self.model.base_model.encoder.layer
 
     # ---- layer methods (LPT) -----------------------------------------------------------------------------
     def _check_layer_support(self) -> None:

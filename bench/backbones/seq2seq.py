@@ -50,11 +50,17 @@ class Seq2SeqBackbone(Backbone):
             return self._run_encoder_late(input_ids, attention_mask)
         embeds, prompt, mask = self.prompted_inputs(input_ids, attention_mask)
         if prompt is not None:
+            batch, n = prompt.shape[:2]
             embeds = torch.cat([prompt, embeds], dim=1)  # [B, n+s, d]
-            mask = torch.cat([mask.new_ones(mask.shape[0], prompt.shape[1]), mask], dim=1)
+            slots = torch.arange(n, device=mask.device).expand(batch, n)  # the prompt at columns 0..n-1
+            self.set_prompt_slots(slots, torch.cat([mask.new_zeros(batch, n), mask], dim=1))
+            mask = torch.cat([mask.new_ones(batch, n), mask], dim=1)
         encoder = self.model.get_encoder()
         out = encoder(inputs_embeds=embeds, attention_mask=mask, return_dict=True)
         return out, mask
+
+    def prompt_stack(self) -> nn.ModuleList:
+        return self.model.get_encoder().block
 
     def _check_layer_support(self) -> None:
         self._layer_count_check(len(self.model.get_encoder().block))
