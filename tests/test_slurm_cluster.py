@@ -87,11 +87,12 @@ def _wait(what: str, ready, timeout_s: float, job_id: str | None = None, logs: P
 def test_time_limit_then_preemption_resume_to_the_uninterrupted_record(
     slurm, tiny_bert_dir, make_spec, tmp_path, monkeypatch
 ):
-    spec = make_spec(tiny_bert_dir, seed=5, steps=40, train={"max_length": "24", "eval_every": "4"})
+    spec = make_spec(tiny_bert_dir, seed=5, steps=80, train={"max_length": "24", "eval_every": "4"})
     out, reference = tmp_path / "slurm", tmp_path / "reference"
     console = Console(file=open(tmp_path / "screen.txt", "w"), width=200)
     # A time limit of 2 minutes, warned 30 s before: Slurm looks at time limits every 30 s or so, so the first
-    # attempt is stopped 60 to 90 s after it starts, while it trains (2 s per step, 80 s in all).
+    # attempt is stopped 60 to 120 s after it starts, while it trains (2 s per step, 160 s in all: at least 20
+    # steps, five checkpoints, are left for the second attempt, which the test then preempts).
     params = {"timeout_min": 2, "slurm_signal_delay_s": 30}
     monkeypatch.setenv("PTBENCH_FAULT", "sleep@*:2")  # slow steps (sbatch passes the environment on)
     assert execute_grid([spec], out, console, "slurm", 1, params, checkpoint_every=4, detach=True) == 0
