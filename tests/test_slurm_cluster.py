@@ -139,7 +139,7 @@ def test_time_limit_then_preemption_resume_to_the_uninterrupted_record(
     assert (first["slurm_restart_count"] or 0) == 0 and second["slurm_restart_count"] == 1
     # Each attempt resumes from the checkpoint the one before left (the second may be preempted before it saves
     # one of its own beyond it): steps never go back, and the record above equals the uninterrupted one.
-    assert 0 <= first["resumes_from_step"] <= first["step"] <= second["step"]
+    assert 0 <= first["resumes_from_step"] <= first["step"]
     assert first["resumes_from_step"] <= second["resumes_from_step"] <= second["step"]
     assert all(e["lost_train_time_s"] > 0 for e in (first, second))
     assert record["interruptions"]["lost_train_time_s"] == pytest.approx(
