@@ -28,7 +28,7 @@ from torch import nn
 from bench.errors import InputError
 from methods.base import BackboneDims, EmbeddingSource, Method, ParamCounts
 from methods.registry import register_method
-from methods.routing import RouterLoad
+from methods.routing import RouterLoad, noisy_router_probs
 from methods.smop import SMoPConfig
 
 NORM_EPS = 1e-6  # T5's layer_norm_epsilon, of the official router's new T5LayerNorm
@@ -143,13 +143,9 @@ class MEPT(Method):
         """Router probabilities ``p`` ``[B, k]`` (with the perturbation or dropout while training)."""
         logits = F.linear(pooled.to(layer_experts.router.dtype), layer_experts.router)  # [B, k]
         cfg = self.config
-        if cfg.perturb_router:
-            if self.training and cfg.noise_sigma != 0:
-                noise = torch.randn(logits.shape, device=logits.device, dtype=logits.dtype)
-                logits = logits + cfg.noise_sigma * noise * (cfg.noise_sigma * logits.detach())
-        else:
-            logits = self.router_drop(logits)
-        return torch.softmax(logits, dim=-1)
+        return noisy_router_probs(
+            logits, cfg.perturb_router, cfg.noise_sigma, self.training, self.router_drop
+        )
 
     def rewrite_prompt(
         self, layer: int, hidden: torch.Tensor, slots: torch.Tensor, readable: torch.Tensor

@@ -47,3 +47,20 @@ class RouterLoad(nn.Module):
         total = int(self.counts.sum())
         share = [round(int(c) / total, 6) if total else 0.0 for c in self.counts]
         return {"experts": self.num_experts, "rows": self.rows, "share": share}
+
+
+def noisy_router_probs(
+    logits: torch.Tensor, perturb: bool, sigma: float, training: bool, drop: nn.Module
+) -> torch.Tensor:
+    """SMoP's and MEPT's router probabilities ``p`` ``[B, k]`` from ``logits`` ``[B, k]``.
+
+    With ``perturb`` (the official ``--perturb_router``) training adds Gaussian noise scaled by ``sigma²`` and
+    the (detached) logits; without it the official code applies ``drop`` (dropout) to the logits instead.
+    """
+    if perturb:
+        if training and sigma != 0:
+            noise = torch.randn(logits.shape, device=logits.device, dtype=logits.dtype)
+            logits = logits + sigma * noise * (sigma * logits.detach())
+    else:
+        logits = drop(logits)
+    return torch.softmax(logits, dim=-1)

@@ -30,7 +30,7 @@ from torch import nn
 from bench.errors import InputError
 from methods.base import BackboneDims, EmbeddingSource, Method, ParamCounts, PromptConfig
 from methods.registry import register_method
-from methods.routing import RouterLoad
+from methods.routing import RouterLoad, noisy_router_probs
 
 
 @dataclass
@@ -99,13 +99,9 @@ class SMoP(Method):
         """Router probabilities ``p`` ``[B, k]`` (with the perturbation or dropout while training)."""
         logits = mean_embedding(token_embeds, attention_mask) @ self.router.T  # [B, k]
         cfg = self.config
-        if cfg.perturb_router:
-            if self.training and cfg.noise_sigma != 0:
-                noise = torch.randn(logits.shape, device=logits.device, dtype=logits.dtype)
-                logits = logits + cfg.noise_sigma * noise * (cfg.noise_sigma * logits.detach())
-        else:
-            logits = self.router_drop(logits)
-        return torch.softmax(logits, dim=-1)
+        return noisy_router_probs(
+            logits, cfg.perturb_router, cfg.noise_sigma, self.training, self.router_drop
+        )
 
     def prompt(self, token_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         probs = self.route(token_embeds, attention_mask)  # [B, k]
