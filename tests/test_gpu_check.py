@@ -130,11 +130,12 @@ def test_perf_check():
 @pytest.mark.slow(minutes=2)
 def test_the_cost_check_the_script_runs_works_on_a_cpu(tmp_path):
     """``scripts/cost_check.py`` (step 1b, on T5-Base there) on the tiny T5 here: a row per method with the
-    saved-activation prediction equal to autograd's, peak and time within generous bounds, its JSON written."""
+    saved-activation prediction equal to autograd's, the peak within 15%, time within a generous bound, its
+    JSON written."""
     out = tmp_path / "cost.json"
     script = SCRIPT.parent / "cost_check.py"
     env = {**os.environ, "PYTHONPATH": str(SCRIPT.parents[1]), "PTBENCH_CACHE_DIR": str(tmp_path / "cache")}
-    args = ["--models", "tiny-t5", "--methods", "pt,lora", "--batch", "2", "--seq", "16", "--json", str(out)]
+    args = ["--models", "tiny-t5", "--methods", "pt,lora", "--batch", "16", "--seq", "128", "--json", str(out)]
     proc = subprocess.run(
         [sys.executable, str(script), *args], capture_output=True, text=True, env=env, cwd=tmp_path
     )
@@ -142,9 +143,9 @@ def test_the_cost_check_the_script_runs_works_on_a_cpu(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [r["method"] for r in rows] == ["pt", "lora"]
     assert all(r["saved_pred"] == r["saved_meas"] > 0 for r in rows)
-    # Peak and time with generous bounds (a loaded, shared CPU; the 15% and 20% targets are the GPU check's and
-    # an idle machine's): a prediction off by more than 4x (memory) or 20x (time: this machine's step times vary
-    # by more than 5x under load; a units error is 1000x) fails.
-    assert all(0.25 <= r["rss_pred"] / r["rss_meas"] <= 4 for r in rows), rows
+    # The peak (the RSS high-water mark with glibc's mmap threshold fixed, which load does not change) within
+    # the 15% target; time with a generous bound (the 20% target is an idle machine's: this machine's step
+    # times vary by more than 5x under load; a units error is 1000x).
+    assert all(0.85 <= r["rss_pred"] / r["rss_meas"] <= 1.15 for r in rows), rows
     assert all(0.05 <= r["ms_pred"] / r["ms_meas"] <= 20 for r in rows), rows
     assert "| tiny-t5 | pt | fp32 |" in proc.stdout
