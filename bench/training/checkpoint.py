@@ -2,13 +2,13 @@
 
 One file per run, ``<results>/checkpoints/<run_id>.pt``, written atomically (temporary file in the same
 folder, fsync, ``os.replace``) every N optimiser steps, read back when the run starts again, deleted when the
-run finishes ``ok``. It holds everything the rest of the loop depends on, so a resumed run ends with the same
-metrics as an uninterrupted one on CPU: the trainable state (method + head), optimiser, scheduler, the data
-order (generator state, permutation, cursor), the global torch RNG (dropout), the step, the best-dev state
-and the dev history so far, the running counters of the record, and the method's non-parameter state
-(``Method.checkpoint_state``: its training counters, such as the mixtures' router load, which ``state_dict`` and
-so artifacts leave out). N is ``--checkpoint-every`` or the preset's default
-(``bench.presets.checkpoint_interval``).
+run finishes ``ok`` (or ``pruned``: a search trial that is never resumed). It holds everything the rest of the
+loop depends on, so a resumed run ends with the same metrics as an uninterrupted one on CPU: the trainable
+state (method + head), optimiser, scheduler, the data order (generator state, permutation, cursor), the global
+torch RNG (dropout), the step, the best-dev state and the dev history so far, the running counters of the
+record, and the method's non-parameter state (``Method.checkpoint_state``: its training counters, such as the
+mixtures' router load, which ``state_dict`` and so artifacts leave out). N is ``--checkpoint-every`` or the
+preset's default (``bench.presets.checkpoint_interval``).
 
 A shared results folder is data, not a program: the file is read with ``torch.load(weights_only=True)``, which
 unpickles tensors and plain containers only and never runs code, so the state holds nothing else (tensors,
