@@ -2,8 +2,9 @@
 outside ``state_dict``) travel in the training checkpoint's ``method_state``, so a run interrupted mid-training
 and resumed reports the rows of every attempt, the uninterrupted run's ``method_record.router_load``.
 
-Interrupted the way tests/test_reliability_faults.py interrupts a run: a fault raised at step 5 with a checkpoint
-every 2 steps (the step-4 state is kept), then the same run again, in process (``bench.worker.run_spec``).
+Interrupted two ways: as tests/test_reliability_faults.py does (a fault raised at step 5 with a checkpoint every 2
+steps, the step-4 state kept, then the same run again in process, ``bench.worker.run_spec``), for each mixture; and
+as a cluster does (SIGUSR1 to the worker process after its first checkpoint, tests/test_interruptions.py), for one.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bench.grid.runner import run_one
 from bench.training.checkpoint import Checkpointer, checkpoint_path
 from bench.worker import run_spec
 from methods.base import BackboneDims
 from methods.mept import MEPT, MEPTConfig
 from methods.routing import RouterLoad
+from tests.test_interruptions import interrupt_after_checkpoint
 from tests.test_slurm_cluster import TIMING
 
 STEPS, BATCH = 8, 4
@@ -53,6 +56,26 @@ def test_a_resumed_mixture_run_reports_the_uninterrupted_router_load(
     assert resumed["method_record"] == clean["method_record"]  # MEPT: router_load_per_layer too
     same = set(clean) - TIMING
     assert {k: resumed[k] for k in same} == {k: clean[k] for k in same}
+
+
+@pytest.mark.slow(minutes=1)
+def test_a_mixture_stopped_by_the_cluster_resumes_to_the_same_router_load(
+    tiny_bert_dir, make_spec, tmp_path, monkeypatch
+):
+    train = {"max_length": "24", "eval_every": "4", "batch_size": str(BATCH)}
+    spec = make_spec(
+        tiny_bert_dir, method="ptmoe", method_config=MIXTURES["ptmoe"], seed=3, steps=16, train=train
+    )
+    expected = run_one(spec, tmp_path / "reference", checkpoint_every=4)
+    assert expected["status"] == "ok", expected["error"]
+    out = tmp_path / "out"
+    assert interrupt_after_checkpoint(spec, out, 4, monkeypatch)["status"] == "cancelled"
+    record = run_one(spec, out, checkpoint_every=4)
+    assert record["status"] == "ok", record["error"]
+    assert record["interruptions"]["count"] == 1
+    assert record["method_record"]["router_load"]["rows"] == 16 * BATCH
+    same = set(record) - TIMING
+    assert {k: record[k] for k in same} == {k: expected[k] for k in same}
 
 
 def test_router_load_counts_travel_outside_the_state_dict():
