@@ -332,7 +332,7 @@ class Method(nn.Module):
         return {}
 
     def checkpoint_state(self) -> dict[str, Any]:
-        """Non-parameter state a training checkpoint carries: every training counter's (methods/counters.py)."""
+        """Non-parameter state training checkpoints carry: every training counter's (methods/counters.py)."""
         return counter_states(self)
 
     def load_checkpoint_state(self, state: dict[str, Any]) -> None:

@@ -2,14 +2,15 @@
 
 Some methods count what happens in their training forwards (SMoP, MEPT and PT-MoE: the rows their router sends
 to each expert, ``methods.routing.RouterLoad``) and report it in ``Method.record()``. Such a count is not a
-parameter: it stays out of ``state_dict``, so artifacts, ``saved_state`` and parameter counts ignore it. But the
-rest of the run depends on it as on the optimiser state: a run resumed from a checkpoint must continue the
+parameter: it stays out of ``state_dict``, so artifacts, ``saved_state`` and parameter counts ignore it. But
+the rest of the run depends on it as on the optimiser state: a run resumed from a checkpoint must continue the
 counts, not restart them, or its record differs from the uninterrupted run's. A counter is therefore a
-:class:`TrainingCounter` submodule; ``Method.checkpoint_state`` collects every one by module name (this module's
-:func:`counter_states`) and ``Method.load_checkpoint_state`` gives it back (:func:`load_counter_states`).
+:class:`TrainingCounter` submodule; ``Method.checkpoint_state`` collects every one by module name (this
+module's :func:`counter_states`) and ``Method.load_checkpoint_state`` gives it back
+(:func:`load_counter_states`).
 
-Checkpoints are read with ``torch.load(weights_only=True)``, so a counter's state holds tensors and plain values
-(dicts, lists, numbers, strings, None) only.
+Checkpoints are read with ``torch.load(weights_only=True)``, so a counter's state holds tensors and plain
+values (dicts, lists, numbers, strings, None) only.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class TrainingCounter(nn.Module):
 
 
 def counter_states(module: nn.Module) -> dict[str, dict[str, Any]]:
-    """``{submodule name: counter_state()}`` of every :class:`TrainingCounter` in ``module`` (``{}``: none)."""
+    """``{submodule name: counter_state()}`` of every :class:`TrainingCounter` of ``module`` ({} if none)."""
     return {name: m.counter_state() for name, m in module.named_modules() if isinstance(m, TrainingCounter)}
 
 

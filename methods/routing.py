@@ -18,8 +18,8 @@ from methods.counters import TrainingCounter
 
 
 class RouterLoad(TrainingCounter):
-    """Counts rows per expert; a buffer-free module (not in ``state_dict``), so artifacts and counts ignore it,
-    whose counts a training checkpoint carries (:meth:`counter_state`).
+    """Counts rows per expert; a buffer-free module (not in ``state_dict``), so artifacts and parameter counts
+    ignore it, whose counts training checkpoints carry (:meth:`counter_state`).
 
     Args:
         num_experts: E, the number of experts the router chooses among.

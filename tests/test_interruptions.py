@@ -19,9 +19,10 @@ from bench.results import read_record, record_path
 
 
 def interrupt_after_checkpoint(spec, out, every: int, monkeypatch) -> dict:
-    """Run ``spec`` in a worker process (``run_one``, checkpoint every ``every`` steps), each step slowed down, and
-    stop it with SIGUSR1 (what a Slurm array task sends at its time-limit warning) a little after its first
-    checkpoint; the cancelled record. The worker has noted the interruption and kept its checkpoint."""
+    """Run ``spec`` in a worker process (``run_one``, checkpoint every ``every`` steps), each step slowed
+    down, and stop it with SIGUSR1 (what a Slurm array task sends at its time-limit warning) a little after
+    its first checkpoint; the cancelled record. The worker has noted the interruption and kept its
+    checkpoint."""
     monkeypatch.setenv("PTBENCH_FAULT", "sleep@*:0.5")
     checkpoint = out / "checkpoints" / f"{spec.run_id}.pt"
     first: list[dict] = []

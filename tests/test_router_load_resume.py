@@ -1,10 +1,12 @@
-"""A mixture's router load survives a checkpoint: the counts of rows per expert (``methods.routing.RouterLoad``,
-outside ``state_dict``) travel in the training checkpoint's ``method_state``, so a run interrupted mid-training
-and resumed reports the rows of every attempt, the uninterrupted run's ``method_record.router_load``.
+"""A mixture's router load survives a checkpoint: the counts of rows per expert
+(``methods.routing.RouterLoad``, outside ``state_dict``) travel in the training checkpoint's ``method_state``,
+so a run interrupted mid-training and resumed reports the rows of every attempt, the uninterrupted run's
+``method_record.router_load``.
 
-Interrupted two ways: as tests/test_reliability_faults.py does (a fault raised at step 5 with a checkpoint every 2
-steps, the step-4 state kept, then the same run again in process, ``bench.worker.run_spec``), for each mixture; and
-as a cluster does (SIGUSR1 to the worker process after its first checkpoint, tests/test_interruptions.py), for one.
+Interrupted two ways: as tests/test_reliability_faults.py does (a fault raised at step 5 with a checkpoint
+every 2 steps, the step-4 state kept, then the same run again in process, ``bench.worker.run_spec``), for each
+mixture; and as a cluster does (SIGUSR1 to the worker process after its first checkpoint,
+tests/test_interruptions.py), for one.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""`bench tune`'s trials checkpoint as `bench run`'s runs do: on the paper preset at each dev evaluation unless
-``--checkpoint-every`` says otherwise (0: never), the interval reaching each trial's worker; a trial Optuna retries
-after its process died runs the dead trial's run again (same run id), so it resumes from that checkpoint."""
+"""`bench tune`'s trials checkpoint as `bench run`'s runs do: on the paper preset at each dev evaluation
+unless ``--checkpoint-every`` says otherwise (0: never), the interval reaching each trial's worker; a trial
+Optuna retries after its process died runs the dead trial's run again (same run id), so it resumes from that
+checkpoint."""
 
 from __future__ import annotations
 

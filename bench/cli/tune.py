@@ -29,8 +29,9 @@ def add_parser(sub) -> None:
         "--checkpoint-every",
         type=int,
         metavar="N",
-        help="save each trial's training state every N steps under OUT/checkpoints/ (default: the preset's: every "
-        "dev evaluation for paper, none for the quick presets; 0: no checkpoints); a retried trial resumes from it",
+        help="save each trial's training state every N steps under OUT/checkpoints/ (default: the preset's: "
+        "every dev evaluation for paper, none for the quick presets; 0: no checkpoints); a retried trial "
+        "resumes from it",
     )
     tune.add_argument(
         "--sampler-seed", type=int, default=0, help="TPE seed; worker k uses seed+k (default 0)"

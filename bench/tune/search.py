@@ -8,9 +8,10 @@ the results folder's stale temporary files are cleaned up (``bench.grid.execute.
 is the task's dev selection metric at the best evaluation (maximised); trials never evaluate the test split
 (``bench.worker``). The worker reports each dev evaluation through the runner <-> worker protocol; this process
 reports it to Optuna and answers whether to stop (``bench.tune.report``), and a pruned trial ends with record
-status ``pruned`` and Optuna state PRUNED. A trial checkpoints as a ``bench run`` does (``--checkpoint-every``,
-else the preset's default, ``bench.presets.checkpoint_interval``); a trial Optuna retries after its process died
-(an RDB storage's heartbeats, ``bench.tune.storage``) is the dead trial's run again and resumes from its checkpoint.
+status ``pruned`` and Optuna state PRUNED. A trial checkpoints as a ``bench run`` does
+(``--checkpoint-every``, else the preset's default, ``bench.presets.checkpoint_interval``); a trial Optuna
+retries after its process died (an RDB storage's heartbeats, ``bench.tune.storage``) is the dead trial's run
+again and resumes from its checkpoint.
 
 Workers: ``--workers N`` starts N processes that share the study through its storage, each with a TPE sampler
 seeded ``sampler_seed + k`` (``constant_liar`` so parallel workers spread out); on a GPU machine worker ``k``'s
@@ -194,8 +195,8 @@ def make_objective(job: StudyJob, gpu: str | None = None):
     base = job.base_spec()
 
     def objective(trial: optuna.Trial) -> float:
-        # A retried trial (RetryFailedTrialCallback copies the dead trial's params and user attributes) runs the
-        # dead trial's run again: the same run id, so it resumes from that run's checkpoint.
+        # A retried trial (RetryFailedTrialCallback copies the dead trial's params and user attributes) runs
+        # the dead trial's run again: the same run id, so it resumes from that run's checkpoint.
         number = trial.user_attrs.get("run_trial", trial.number)
         spec = job.trial_spec(suggest(trial, job.space, base), number)
         trial.set_user_attr("run_trial", number)
