@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if logger is not None:
             logger.close()
     write_json_atomic(out_path, record)
-    if checkpoint is not None and record["status"] == "ok":
+    if checkpoint is not None and record["status"] in ("ok", "pruned"):  # finished: never resumed
         checkpoint.delete()
     return 0 if record["status"] in ("ok", "pruned") else 1
 

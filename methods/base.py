@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from bench.errors import InputError
+from methods.counters import counter_states, load_counter_states
 from methods.search_space import default_space
 
 Attach = Literal["input", "layer", "wrap"]
@@ -254,9 +255,8 @@ class Method(nn.Module):
 
     # ---- per-layer rewrite of the virtual positions (MEPT) ---------------------------------------------
     def prompt_layers(self, num_layers: int) -> list[int]:
-        """Layers of the prompted stack (``num_layers`` of them) at whose input the method rewrites the states of
-        the virtual positions placed by :meth:`prompt`; none by default. The backbone then calls
-        :meth:`rewrite_prompt` before each of them."""
+        """The prompted stack's layers (of ``num_layers``) at whose input :meth:`rewrite_prompt` rewrites the
+        states of the virtual positions placed by :meth:`prompt`; none by default."""
         return []
 
     def rewrite_prompt(
@@ -331,6 +331,14 @@ class Method(nn.Module):
         """Extra method-specific facts for the run record (variant names, gate weights, ...)."""
         return {}
 
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Non-parameter state training checkpoints carry: every training counter's (methods/counters.py)."""
+        return counter_states(self)
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`checkpoint_state`, when a run resumes from its checkpoint."""
+        load_counter_states(self, state)
+
     # ---- tuning -----------------------------------------------------------------------------------------
     @classmethod
     def search_space(cls) -> dict:
@@ -339,5 +347,4 @@ class Method(nn.Module):
         Default: every learning rate of the config (``lr``, ``lr_*``; one per parameter group) log-uniform over
         ×[0.1, 10] of its untuned value. Methods override it with the grids their papers searched.
         """
-
         return default_space(cls.config_class)

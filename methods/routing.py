@@ -3,17 +3,23 @@
 A mixture whose router sends every row to one expert trains a single prompt with extra parameters; the record's
 ``method_record_*.router_load`` says whether that happened. Methods call :meth:`RouterLoad.add` with the expert
 indices their router chose for a batch (training forwards only) and put :meth:`RouterLoad.summary` into
-``Method.record()``.
+``Method.record()``. The counts are a training counter (methods/counters.py): outside ``state_dict``, inside
+training checkpoints, so a resumed run reports the rows of every attempt.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
+from methods.counters import TrainingCounter
 
-class RouterLoad(nn.Module):
-    """Counts rows per expert; a buffer-free module (not in ``state_dict``), so artifacts and counts ignore it.
+
+class RouterLoad(TrainingCounter):
+    """Counts rows per expert; a buffer-free module (not in ``state_dict``), so artifacts and parameter counts
+    ignore it, whose counts training checkpoints carry (:meth:`counter_state`).
 
     Args:
         num_experts: E, the number of experts the router chooses among.
@@ -41,6 +47,16 @@ class RouterLoad(nn.Module):
     def reset(self) -> None:
         self.counts.zero_()
         self.rows = 0
+
+    def counter_state(self) -> dict[str, Any]:
+        """``{"counts": [E] int64 tensor, "rows": n}``, a copy."""
+        return {"counts": self.counts.clone(), "rows": self.rows}
+
+    def load_counter_state(self, state: dict[str, Any]) -> None:
+        counts = state["counts"]
+        if not isinstance(counts, torch.Tensor) or counts.shape != (self.num_experts,):
+            raise ValueError(f"router load counts for {self.num_experts} experts expected, got {counts!r}")
+        self.counts, self.rows = counts.to("cpu", torch.long).clone(), int(state["rows"])
 
     def summary(self) -> dict:
         """``{"experts": E, "rows": n, "share": [E floats summing to 1]}``; shares are 0 before any batch."""

@@ -18,6 +18,28 @@ from bench.grid.runner import interrupt_workers, run_one
 from bench.results import read_record, record_path
 
 
+def interrupt_after_checkpoint(spec, out, every: int, monkeypatch) -> dict:
+    """Run ``spec`` in a worker process (``run_one``, checkpoint every ``every`` steps), each step slowed
+    down, and stop it with SIGUSR1 (what a Slurm array task sends at its time-limit warning) a little after
+    its first checkpoint; the cancelled record. The worker has noted the interruption and kept its
+    checkpoint."""
+    monkeypatch.setenv("PTBENCH_FAULT", "sleep@*:0.5")
+    checkpoint = out / "checkpoints" / f"{spec.run_id}.pt"
+    first: list[dict] = []
+    thread = threading.Thread(target=lambda: first.append(run_one(spec, out, checkpoint_every=every)))
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():  # the first checkpoint; then a little more training that will be lost
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.1)
+    time.sleep(1.2)
+    assert runner._LIVE
+    interrupt_workers(signal.SIGUSR1)
+    thread.join(60)
+    monkeypatch.delenv("PTBENCH_FAULT")
+    return first[0]
+
+
 @pytest.mark.slow(minutes=1)
 def test_an_interrupted_run_notes_its_loss_and_resumes_to_the_same_result(
     tiny_bert_dir, make_spec, tmp_path, monkeypatch
@@ -27,27 +49,15 @@ def test_an_interrupted_run_notes_its_loss_and_resumes_to_the_same_result(
     expected = run_one(spec, reference, checkpoint_every=4)
     assert expected["interruptions"] == {"count": 0, "lost_train_time_s": 0.0, "events": []}
 
-    monkeypatch.setenv("PTBENCH_FAULT", "sleep@*:0.5")
+    first = interrupt_after_checkpoint(spec, out, 4, monkeypatch)
     checkpoint = out / "checkpoints" / f"{spec.run_id}.pt"
-    first: list[dict] = []
-    thread = threading.Thread(target=lambda: first.append(run_one(spec, out, checkpoint_every=4)))
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists():  # the step-4 checkpoint; then a little more training that will be lost
-        assert time.monotonic() < deadline and thread.is_alive()
-        time.sleep(0.1)
-    time.sleep(1.2)
-    assert runner._LIVE
-    interrupt_workers(signal.SIGUSR1)
-    thread.join(60)
-    assert first[0]["status"] == "cancelled"
-    assert "interrupted" in first[0]["error"]
+    assert first["status"] == "cancelled"
+    assert "interrupted" in first["error"]
     assert checkpoint.exists()
     (note,) = json.loads((out / "checkpoints" / f"{spec.run_id}.interruptions.json").read_text())
     assert note["signal"] == "SIGUSR1" and note["step"] >= note["resumes_from_step"] >= 4
     assert note["lost_train_time_s"] > 0.5  # at least the sleep of one step after the checkpoint
 
-    monkeypatch.delenv("PTBENCH_FAULT")
     record = run_one(spec, out, checkpoint_every=4)
     assert record["status"] == "ok", record["error"]
     assert record["metrics"] == expected["metrics"]

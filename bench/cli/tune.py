@@ -26,6 +26,14 @@ def add_parser(sub) -> None:
     tune.add_argument("--storage", help="journal file or SQLAlchemy URL (default <out>/tune.journal)")
     tune.add_argument("--seed", type=int, default=42, help="training seed of every trial (default 42)")
     tune.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="save each trial's training state every N steps under OUT/checkpoints/ (default: the preset's: "
+        "every dev evaluation for paper, none for the quick presets; 0: no checkpoints); a retried trial "
+        "resumes from it",
+    )
+    tune.add_argument(
         "--sampler-seed", type=int, default=0, help="TPE seed; worker k uses seed+k (default 0)"
     )
     tune.add_argument(
@@ -70,6 +78,7 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
     request = request_from_args(args, [args.seed])
     at_least("--trials", args.trials, 1)
     at_least("--workers", args.workers, 1)
+    at_least("--checkpoint-every", args.checkpoint_every, 0)
     logs = log_dir(args)
     print_tune_cost(request, args.trials, args, console)
     tune = TuneRequest(
@@ -84,5 +93,6 @@ def cmd(args: argparse.Namespace, console: Console) -> int:
         space_overrides=load_space_file(args.space) if args.space else {},
         reports_dir=args.reports,
         log_dir=str(logs) if logs is not None else None,
+        checkpoint_every=args.checkpoint_every,
     )
     return run_tune(tune, console)

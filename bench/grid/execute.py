@@ -99,6 +99,9 @@ def execute_grid(
 
     threads = threads_env(executor, side_by_side)
 
+    def saves(spec: RunSpec) -> bool:
+        return save_artifacts or spec.run_id in always_save
+
     def run(spec: RunSpec, env: dict[str, str] | None = None) -> dict | None:
         options: dict[str, Any] = {"env": {**threads, **(env or {}), WORKERS_ENV: str(side_by_side)}}
         if log_dir is not None:
@@ -107,7 +110,7 @@ def execute_grid(
             spec,
             out_dir,
             on_start=view.started,
-            save_artifacts=save_artifacts or spec.run_id in always_save,
+            save_artifacts=saves(spec),
             checkpoint_every=checkpoint_interval(spec, checkpoint_every),
             **options,
         )
@@ -143,6 +146,7 @@ def execute_grid(
                 checkpoint_every,
                 detach,
                 waiting,
+                saves,
             )
             run_executor(grid, todo)
     if detach and pending:

@@ -55,6 +55,9 @@ class Grid:
     detach: bool = False
     # pending(spec, state, job_id): a run queued or running as a cluster job
     pending: Callable[[RunSpec, str, str], None] = lambda spec, state, job_id: None
+    # saves(spec): whether the run saves its artifact (--no-artifacts: only source runs); the grid's ``run``
+    # applies it, array tasks get it as an argument
+    saves: Callable[[RunSpec], bool] = lambda spec: True
 
 
 Executor = Callable[[Grid, list[RunSpec]], None]
@@ -93,14 +96,16 @@ def local(grid: Grid, specs: list[RunSpec]) -> None:
 
 def array_task_arguments(grid: Grid, specs: list[RunSpec]) -> list[list[Any]]:
     """``_array_task``'s arguments, one list per parameter with one entry per spec (``map_array``'s layout): the
-    spec, the results folder, the TensorBoard folder and the run's checkpoint interval, decided here as for a
-    local run, since a task on a cluster node is what a time limit or a preemption kills."""
+    spec, the results folder, the TensorBoard folder, the run's checkpoint interval, decided here as for a
+    local run, since a task on a cluster node is what a time limit or a preemption kills, and whether the run
+    saves its artifact (``--no-artifacts``)."""
     log_dir = str(grid.log_dir) if grid.log_dir is not None else None
     return [
         [s.to_dict() for s in specs],
         [str(grid.out_dir)] * len(specs),
         [log_dir] * len(specs),
         [checkpoint_interval(s, grid.checkpoint_every) for s in specs],
+        [grid.saves(s) for s in specs],
     ]
 
 

@@ -37,11 +37,16 @@ LIVE = {
 
 
 def _array_task(
-    spec: dict[str, Any], out_dir: str, log_dir: str | None = None, checkpoint_every: int | None = None
+    spec: dict[str, Any],
+    out_dir: str,
+    log_dir: str | None = None,
+    checkpoint_every: int | None = None,
+    save_artifacts: bool = True,
 ) -> dict[str, Any]:
     """One array task: run one spec under its lock; return a small summary (the record is on disk)."""
     options: dict[str, Any] = {"log_dir": Path(log_dir)} if log_dir else {}
-    record = run_locked(RunSpec.from_dict(spec), Path(out_dir), checkpoint_every=checkpoint_every, **options)
+    options.update(checkpoint_every=checkpoint_every, save_artifacts=save_artifacts)
+    record = run_locked(RunSpec.from_dict(spec), Path(out_dir), **options)
     if record is None:
         return {"run_id": None, "status": "locked", "error": None}
     return {"run_id": record["run_id"], "status": record["status"], "error": record["error"]}

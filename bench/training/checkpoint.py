@@ -2,17 +2,21 @@
 
 One file per run, ``<results>/checkpoints/<run_id>.pt``, written atomically (temporary file in the same
 folder, fsync, ``os.replace``) every N optimiser steps, read back when the run starts again, deleted when the
-run finishes ``ok``. It holds everything the rest of the loop depends on, so a resumed run ends with the same
-metrics as an uninterrupted one on CPU: the trainable state (method + head), optimiser, scheduler, the data
-order (generator state, permutation, cursor), the global torch RNG (dropout), the step, the best-dev state
-and the dev history so far, and the running counters of the record. N is ``--checkpoint-every`` or the
+run finishes ``ok`` (or ``pruned``: a search trial that is never resumed). It holds everything the rest of the
+loop depends on, so a resumed run ends with the same metrics as an uninterrupted one on CPU: the trainable
+state (method + head), optimiser, scheduler, the data order (generator state, permutation, cursor), the global
+torch RNG (dropout), the step, the best-dev state and the dev history so far, the running counters of the
+record, and the method's non-parameter state (``Method.checkpoint_state``: its training counters, such as the
+mixtures' router load, which ``state_dict`` and so artifacts leave out). N is ``--checkpoint-every`` or the
 preset's default (``bench.presets.checkpoint_interval``).
 
 A shared results folder is data, not a program: the file is read with ``torch.load(weights_only=True)``, which
 unpickles tensors and plain containers only and never runs code, so the state holds nothing else (tensors,
 dicts, lists, tuples, numbers, strings, None). A file that is not a ptbench checkpoint of this format, is
 unreadable, or belongs to another run is ignored with one warning line on stderr, and the run starts from step
-0 rather than fail.
+0 rather than fail. So is one whose method state names other counters than the run's method keeps: a file
+written before checkpoints held ``method_state`` has none, which resumes a method without counters and is
+refused for one with them (its record would count only the rows routed after the resume).
 
 An interrupted run (``bench.grid.signals.Interrupted``: Slurm's time-limit warning, a preemption) notes in
 ``<run_id>.interruptions.json`` beside the checkpoint the step it reached, the signal, ``SLURM_RESTART_COUNT`` and
@@ -97,8 +101,12 @@ class Checkpointer:
         self.saved_train_s = state.get("loop_time_s", 0.0) - state.get("eval_time_s", 0.0)
         self.saved_step = state["result"].get("steps", 0)
 
-    def load(self) -> dict[str, Any] | None:
-        """The saved state, or None if there is none or it is refused (warned about on stderr)."""
+    def load(self, method_state: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The saved state, or None if there is none or it is refused (warned about on stderr).
+
+        ``method_state``: the run's method's ``checkpoint_state()`` (only its names are compared: a file whose
+        ``method_state`` names other counters is refused); None compares nothing.
+        """
         if not self.path.exists():
             return None
         try:  # weights_only: a pickled object that would run code is an error here, never executed
@@ -113,6 +121,13 @@ class Checkpointer:
             return self._refuse(f"it belongs to run {state.get('run_id')!r}, not {self.run_id}")
         if missing := [key for key in REQUIRED if key not in state]:
             return self._refuse(f"not a ptbench checkpoint (no {', '.join(missing)})")
+        saved = state.setdefault("method_state", {})  # absent in files written before it was kept: none
+        if not isinstance(saved, dict):
+            return self._refuse("not a ptbench checkpoint (method_state is not a dict)")
+        if method_state is not None and sorted(saved) != sorted(method_state):
+            return self._refuse(
+                f"it holds training counters {_names(saved)}, the run's method keeps {_names(method_state)}"
+            )
         self.saved_train_s = float(state.get("loop_time_s", 0.0)) - float(state.get("eval_time_s", 0.0))
         self.saved_step = int(state["result"].get("steps", 0))
         return state
@@ -144,6 +159,10 @@ def storable(value: Any, where: str = "state") -> Any:
     if isinstance(value, list | tuple):
         return type(value)(storable(item, f"{where}[{i}]") for i, item in enumerate(value))
     raise TypeError(f"checkpoint {where}: a {type(value).__name__} cannot be stored (weights_only)")
+
+
+def _names(state: dict[str, Any]) -> str:
+    return ", ".join(repr(name) for name in sorted(state)) or "(none)"
 
 
 def _reason(exc: Exception) -> str:

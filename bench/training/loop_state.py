@@ -99,15 +99,17 @@ class LoopState:
             "best_score": self.best_score,
             "best_state": self.best_state,
             "result": {k: getattr(result, k) for k in RESULT_KEYS},
+            "method_state": backbone.method.checkpoint_state(),  # its training counters (router load)
             "step_seconds": list(result.step_times.seconds),
             "eval_time_s": eval_s,
             "loop_time_s": loop_s,
         }
 
     def restore(self, saved: dict, backbone: Backbone, result, device: torch.device) -> float:
-        """Continue from a snapshot: the trainable state, optimiser, schedule, data order, RNGs and the result so
-        far; returns the evaluation seconds already spent."""
+        """Continue from a snapshot: the trainable state, the method's other state, optimiser, schedule, data
+        order, RNGs and the result so far; returns the evaluation seconds already spent."""
         load_trainable_state(backbone, saved["trainable"])
+        backbone.method.load_checkpoint_state(saved["method_state"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         self.order.set_state(saved["order"])

@@ -196,7 +196,7 @@ def _train(result: TrainResult, inputs: LoopInputs) -> TrainResult:
     gpu = GpuMemory(device)
     gpu.reset()  # after load/wrap/move: peaks are over this baseline
     eval_watch = Stopwatch(device)
-    saved = checkpoint.load() if checkpoint else None
+    saved = checkpoint.load(method.checkpoint_state()) if checkpoint else None
     if saved is not None:
         eval_watch.total = state.restore(saved, backbone, result, device)
     result.interruptions = checkpoint.interruptions() if checkpoint else []

@@ -8,7 +8,10 @@ the results folder's stale temporary files are cleaned up (``bench.grid.execute.
 is the task's dev selection metric at the best evaluation (maximised); trials never evaluate the test split
 (``bench.worker``). The worker reports each dev evaluation through the runner <-> worker protocol; this process
 reports it to Optuna and answers whether to stop (``bench.tune.report``), and a pruned trial ends with record
-status ``pruned`` and Optuna state PRUNED.
+status ``pruned`` and Optuna state PRUNED. A trial checkpoints as a ``bench run`` does
+(``--checkpoint-every``, else the preset's default, ``bench.presets.checkpoint_interval``); a trial Optuna
+retries after its process died (an RDB storage's heartbeats, ``bench.tune.storage``) is the dead trial's run
+again and resumes from its checkpoint.
 
 Workers: ``--workers N`` starts N processes that share the study through its storage, each with a TPE sampler
 seeded ``sampler_seed + k`` (``constant_liar`` so parallel workers spread out); on a GPU machine worker ``k``'s
@@ -33,6 +36,7 @@ from bench.grid.locks import holder
 from bench.grid.runner import run_locked
 from bench.measurement.measure import visible_gpus
 from bench.planning.plan import RunRequest, plan_with_sources, with_overrides
+from bench.presets import checkpoint_interval
 from bench.spec import RunSpec
 from bench.terminal import escape, show
 from bench.tune.report import trial_reporter
@@ -67,6 +71,7 @@ class StudyJob:
     trials: int
     sampler_seed: int = 0
     log_dir: str | None = None  # --log-dir: trial N writes to <log_dir>/<study>/trial<N>_<run>/
+    checkpoint_every: int | None = None  # --checkpoint-every: overrides the preset's default (0: none)
     base: RunSpec | None = None  # the request planned once (base_spec); travels to the worker processes
 
     @property
@@ -107,6 +112,7 @@ class TuneRequest:
     space_overrides: dict = field(default_factory=dict)
     reports_dir: str = "reports"
     log_dir: str | None = None  # TensorBoard folders, one per trial (bench/training/tensorboard_log.py)
+    checkpoint_every: int | None = None  # --checkpoint-every (None: the preset's default, 0: no checkpoints)
 
 
 def study_jobs(req: TuneRequest) -> list[StudyJob]:
@@ -136,6 +142,7 @@ def study_jobs(req: TuneRequest) -> list[StudyJob]:
             trials=req.trials,
             sampler_seed=req.sampler_seed,
             log_dir=req.log_dir,
+            checkpoint_every=req.checkpoint_every,
         )
         base = job.base_spec()  # validates the request and every path of the space
         for path, dim in job.space.items():
@@ -188,12 +195,19 @@ def make_objective(job: StudyJob, gpu: str | None = None):
     base = job.base_spec()
 
     def objective(trial: optuna.Trial) -> float:
-        spec = job.trial_spec(suggest(trial, job.space, base), trial.number)
+        # A retried trial (RetryFailedTrialCallback copies the dead trial's params and user attributes) runs
+        # the dead trial's run again: the same run id, so it resumes from that run's checkpoint.
+        number = trial.user_attrs.get("run_trial", trial.number)
+        spec = job.trial_spec(suggest(trial, job.space, base), number)
+        trial.set_user_attr("run_trial", number)
         trial.set_user_attr("run_id", spec.run_id)
         out = Path(job.out_dir)
         env = {"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None
         logs = Path(job.log_dir) if job.log_dir else None
-        record = run_locked(spec, out, env=env, log_dir=logs, on_evaluation=trial_reporter(trial))
+        every = checkpoint_interval(spec, job.checkpoint_every)
+        record = run_locked(
+            spec, out, env=env, log_dir=logs, on_evaluation=trial_reporter(trial), checkpoint_every=every
+        )
         if record is None:  # trial run ids are unique to the study: another search process took this one
             error = f"run {spec.run_id} is locked by another process (pid {holder(out, spec.run_id)})"
             trial.set_user_attr("error", error)
