@@ -13,6 +13,7 @@ import torch
 from bench.backbones.load import load_backbone, meta_backbone
 from bench.cli import main
 from bench.presets import get_preset, method_overrides
+from bench.report.published import load_published
 from bench.run.reeval import reevaluate
 from methods.base import Method
 from tests.test_artifacts_eval import run_worker, train_for
@@ -27,6 +28,23 @@ def test_accept_on_t5_base(t5_base):
     # The README's budget rule: SCPP within m·d (the official shape comments: W_p (60, 24, 20), C_p (24, 20, 32)),
     # SCAP within (100 - m)·d, so ACCEPT stays within PT's 100 tokens (DePT's 76,800).
     assert counts.breakdown["scpp"] <= 60 * 768 and counts.breakdown["scap"] <= 40 * 768
+
+
+# The paper's T5-Base count: arXiv 2410.12847, GLUE/SuperGLUE table, column "#Para.", row 'ACCEPT (Ours)', read in
+# the copy its README shows: AI-Application-and-Integration-Lab/Accept@40bf3b37690740dfc7efe12490732cbb13f9d535
+# image/cp1.png (docs/methods/accept.md#trainable-parameters).
+PAPER_T5_BASE = "74.9K"
+ACCEPT_REPO = "AI-Application-and-Integration-Lab/Accept@40bf3b37690740dfc7efe12490732cbb13f9d535"
+
+
+def test_t5_base_count_is_the_papers(t5_base):
+    """Our T5-Base count, printed as the paper's table prints counts (76,800 as 76.8K), is the paper's, and it is
+    the count of the published ACCEPT row (bench/report/data/published_t5base.csv)."""
+    trainable = count(t5_base, "accept").trainable_params
+    assert f"{trainable / 1000:.1f}K" == PAPER_T5_BASE
+    row = load_published().set_index("method").loc["ACCEPT"]
+    assert row["params"] == PAPER_T5_BASE and row["verified"]
+    assert row["source"].startswith(f"{ACCEPT_REPO} image/cp1.png, row 'ACCEPT (Ours)'")
 
 
 def test_accept_on_the_official_t5_small_script():

@@ -66,13 +66,44 @@ def test_every_published_row_names_an_openable_source():
 
 
 def test_published_averages_match_their_tasks():
-    """The printed averages are the means of the printed task scores (to the table's rounding)."""
+    """The printed averages are the means of the printed task scores, to the tables' rounding: every printed
+    number is rounded to one decimal, so the mean of rounded scores (off by at most 0.05) and the rounded mean
+    (off by at most 0.05) differ by at most 0.1 (HyperFormer (m): SuperGLUE scores average 75.48, printed 75.4)."""
     table = load_published(multitask=True)
     for _, row in table.iterrows():
         for suite, tasks in SUITE_TASKS.items():
             avg = row[f"{suite}_avg"]
             if avg == avg:  # not NaN
-                assert abs(sum(row[t] for t in tasks) / len(tasks) - avg) <= 0.06, (row["method"], suite)
+                mean = sum(row[t] for t in tasks) / len(tasks)
+                assert abs(mean - avg) <= 0.1 + 1e-9, (row["method"], suite)
+
+
+ACCEPT_TABLE = (
+    "AI-Application-and-Integration-Lab/Accept@40bf3b37690740dfc7efe12490732cbb13f9d535 image/cp1.png"
+)
+# docs/reports.md#published-numbers: the rows read in ACCEPT's table, each with the name that table prints.
+BASELINES = ["Fine-tuning", "Adapter", "AdapterDrop", "BitFit", "LoRA", "PT", "SPoT", "ATTEMPT", "MPT"]
+READ_IN_ACCEPT_TABLE = {m: m for m in BASELINES} | {
+    "ACCEPT": "ACCEPT (Ours)",
+    "HyperFormer (m)": "HyperFormer(m)",
+    "HyperDecoder (m)": "HyperDecoder(m)",
+}
+NOT_READ = {"Fine-tuning (m)", "Adapter (m)", "ATTEMPT (m)", "MPT (m)"}
+
+
+def test_verified_rows_are_the_ones_read():
+    """Every row marked verified names the copy it was read in (docs/reports.md#published-numbers); the rows
+    whose table could not be read stay unverified."""
+    table = load_published(multitask=True).set_index("method")
+    assert set(table.index) == set(READ_IN_ACCEPT_TABLE) | NOT_READ | {"DePT"}
+    for method, printed in READ_IN_ACCEPT_TABLE.items():
+        assert table.loc[method, "verified"], method
+        assert table.loc[method, "source"].startswith(f"{ACCEPT_TABLE}, row '{printed}' "), method
+    assert table.loc["DePT", "verified"] and RELEASED.match(table.loc["DePT", "source"])
+    assert not any(table.loc[m, "verified"] for m in NOT_READ)
+    # The row corrected against the reprint (it had held 84.9, 89.7, 93.3, 93.0, 89.2 and 85.3).
+    mpt = table.loc["MPT", ["mnli", "qqp", "qnli", "sst2", "mrpc", "glue_avg"]].tolist()
+    assert mpt == [85.9, 90.3, 93.1, 93.8, 89.1, 85.6]
 
 
 def test_multitask_rows_only_when_asked():
@@ -115,7 +146,9 @@ def test_report_leaves_multitask_rows_out_unless_asked(two_seeds, tmp_path):
     assert main(["report", "--results", str(two_seeds), "--out", str(out), "--with-published"]) == 0
     table = (out / "published.md").read_text()
     assert "DePT [published]" in table and "(m)" not in table
-    assert "arXiv:2309.05173 Table 1" in table and "ZhengxiangShi/DePT@" in table  # each row shows its source
+    assert (
+        f"{ACCEPT_TABLE}, row 'LoRA'" in table and "ZhengxiangShi/DePT@" in table
+    )  # each row shows its source
     args = ["report", "--results", str(two_seeds), "--out", str(out), "--with-published", "--with-multitask"]
     assert main(args) == 0
     assert "MPT (m) [published]" in (out / "published.md").read_text()

@@ -2,9 +2,10 @@
 
 ``data/published_t5base.csv`` holds one row per published method with its setting (single- or multi-task),
 parameter count as printed, the 13 task scores and both averages, whether the row is verified, and its source:
-an arXiv id with table and row, or ``owner/repo@commit path`` of a released results file. ``verified`` is true
-only where every number was read in that source (the DePT row, against DePT's released per-task results); the
-others name their table but were not checked against it. There is no EPT row on purpose
+an arXiv id with table and row, or ``owner/repo@commit path`` of a released file. ``verified`` is true only where
+every number was read in that source (docs/reports.md#published-numbers: the single-task rows and two multi-task
+rows against ACCEPT's reprint of the table, DePT's against its released per-task results); the four other
+multi-task rows name their table but were not checked against it. There is no EPT row on purpose
 (docs/reports.md#published-numbers: its per-task numbers have no source that can be opened here).
 Multi-task rows ("(m)") are left out unless asked for: the harness trains one task at a time.
 """
