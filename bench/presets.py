@@ -82,6 +82,10 @@ _PAPER_MOE = {"ptmoe": {"num_tokens": 100, "num_experts": 4, "rank": 10, "top_k"
 _PAPER_ACCEPT = {
     "accept": {"num_tokens": 60, "sub_dim": 32, "codewords": 20, "added_sub_dim": 256, "added_codewords": 20}
 }
+# LAMP (docs/methods/lamp.md#defaults): the paper's settings could not be read (no code released), so the paper
+# preset runs the placeholder-v0 defaults on every task, repeated so the preset states them: l=100, r=8, k=2
+# (6,952 trainable on T5-Base, 50 virtual tokens), rates 3e-3 (U, V) and 0.3 (q).
+_PAPER_LAMP = {"lamp": {"num_tokens": 100, "rank": 8, "pool": 2, "lr": 3e-3, "lr_values": 0.3}}
 
 # SMoP (docs/methods/smop.md#defaults): the official README's k=4 prompts of l=5, lr 0.5 and the official
 # script's Adafactor for T5 (the method's own defaults, repeated so the preset states them).
@@ -118,6 +122,7 @@ PAPER = Preset(
         **_PAPER_MIXTURE,
         **_PAPER_MOE,
         **_PAPER_ACCEPT,
+        **_PAPER_LAMP,
     },
 )
 
@@ -170,6 +175,11 @@ _QUICK_ACCEPT = {
         **{"lr": 3e-2, "lr_added": 1e-3},
     }
 }
+# LAMP in the quick presets (docs/methods/lamp.md#quick-presets): PT's l tokens, pooled by k=2, and the rank in
+# proportion to the placeholder's T5-Base shape (r/l = 8/100), keeping its ~11x reduction against PT: MiniLM
+# l=20, r=2: 2·(20 + 384 + 1) = 810 (PT 7,680); SmolLM2 l=10, r=1: 10 + 576 + 1 = 587 (PT 5,760).
+_QUICK_LAMP = {"lamp": {"num_tokens": 20, "rank": 2, "pool": 2, "lr": 3e-2, "lr_values": 0.3}}
+_QUICK_DECODER_LAMP = {"lamp": {"num_tokens": 10, "rank": 1, "pool": 2, "lr": 3e-2, "lr_values": 0.3}}
 # AdamW's default decay, which the plain PEFT run's one optimiser puts on every trainable tensor.
 _PEFT_WEIGHT_DECAY = 0.01
 
@@ -233,6 +243,7 @@ QUICK = Preset(
             **_QUICK_MIXTURE,
             **_QUICK_MOE,
             **_QUICK_ACCEPT,
+            **_QUICK_LAMP,
             # LPT keeps the paper's l=5, b=128 (NPG, 296,960 parameters on MiniLM; not budget-matched) and inserts at
             # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (docs/methods/lpt.md#quick-presets).
             "lpt": {"lr": 1e-2},
@@ -316,6 +327,7 @@ QUICK_DECODER = Preset(
         "prefix": {"num_tokens": 10, "lr": 3e-3},
         **_QUICK_DECODER_OTHERS,
         **_QUICK_DECODER_MIXTURE,
+        **_QUICK_DECODER_LAMP,
     },
 )
 
