@@ -82,10 +82,6 @@ _PAPER_MOE = {"ptmoe": {"num_tokens": 100, "num_experts": 4, "rank": 10, "top_k"
 _PAPER_ACCEPT = {
     "accept": {"num_tokens": 60, "sub_dim": 32, "codewords": 20, "added_sub_dim": 256, "added_codewords": 20}
 }
-# LAMP (docs/methods/lamp.md#defaults): the paper's settings could not be read (no code released), so the paper
-# preset runs the placeholder-v0 defaults on every task, repeated so the preset states them: l=100, r=8, k=2
-# (6,952 trainable on T5-Base, 50 virtual tokens), rates 3e-3 (U, V) and 0.3 (q).
-_PAPER_LAMP = {"lamp": {"num_tokens": 100, "rank": 8, "pool": 2, "lr": 3e-3, "lr_values": 0.3}}
 
 # SMoP (docs/methods/smop.md#defaults): the official README's k=4 prompts of l=5, lr 0.5 and the official
 # script's Adafactor for T5 (the method's own defaults, repeated so the preset states them).
@@ -122,7 +118,6 @@ PAPER = Preset(
         **_PAPER_MIXTURE,
         **_PAPER_MOE,
         **_PAPER_ACCEPT,
-        **_PAPER_LAMP,
     },
 )
 
@@ -143,10 +138,11 @@ _QUICK_DECOMPOSED = {"num_tokens": 12, "rank": 6, "lr": 3e-2, "lr_lowrank": 1e-3
 # ADePT and ULPT in the quick preset (docs/methods/adept.md#quick-presets): ADePT keeps DePT's m = 0.6·l = 12 and
 # takes the FFN width r that brings it closest to PT's 7,680: r=3 gives 12·384 + 2·384·3 + 3 + 384 = 7,299 (r=4:
 # 8,068), at DePT's quick rates. ULPT keeps PT's l=20 tokens (its budget is the point: 20·2 + 2·384 = 808) at
-# twice PT's rate, as 0.6 against 0.3 in the papers.
+# twice PT's rate, as 0.6 against 0.3 in the papers. LAMP (docs/methods/lamp.md#quick-presets): PT's l, k=2, r/l ≈ 8/100.
 _QUICK_LINEAGE = {
     "adept": {"num_tokens": 12, "rank": 3, "lr": 3e-2, "lr_lowrank": 1e-3},
     "ulpt": {"num_tokens": 20, "rank": 2, "lr": 6e-2},
+    "lamp": {"num_tokens": 20, "rank": 2, "pool": 2, "lr": 3e-2, "lr_values": 0.3},  # 2·(20 + 384 + 1) = 810
 }
 # SMoP in the quick presets (docs/methods/smop.md#quick-presets): k=4 prompts as in the paper, l chosen for PT's
 # budget: 4·4·384 + 4·384 = 7,680 on MiniLM; on SmolLM2 l=2 gives 4·2·576 + 4·576 = 6,912 against PT's 5,760
@@ -175,11 +171,6 @@ _QUICK_ACCEPT = {
         **{"lr": 3e-2, "lr_added": 1e-3},
     }
 }
-# LAMP in the quick presets (docs/methods/lamp.md#quick-presets): PT's l tokens, pooled by k=2, and the rank in
-# proportion to the placeholder's T5-Base shape (r/l = 8/100), keeping its ~11x reduction against PT: MiniLM
-# l=20, r=2: 2·(20 + 384 + 1) = 810 (PT 7,680); SmolLM2 l=10, r=1: 10 + 576 + 1 = 587 (PT 5,760).
-_QUICK_LAMP = {"lamp": {"num_tokens": 20, "rank": 2, "pool": 2, "lr": 3e-2, "lr_values": 0.3}}
-_QUICK_DECODER_LAMP = {"lamp": {"num_tokens": 10, "rank": 1, "pool": 2, "lr": 3e-2, "lr_values": 0.3}}
 # AdamW's default decay, which the plain PEFT run's one optimiser puts on every trainable tensor.
 _PEFT_WEIGHT_DECAY = 0.01
 
@@ -243,7 +234,6 @@ QUICK = Preset(
             **_QUICK_MIXTURE,
             **_QUICK_MOE,
             **_QUICK_ACCEPT,
-            **_QUICK_LAMP,
             # LPT keeps the paper's l=5, b=128 (NPG, 296,960 parameters on MiniLM; not budget-matched) and inserts at
             # 3 of 6 layers; lr 1e-2 over the paper's 1e-3: 40 steps on SST-2 gave 78.5 vs 69.5 dev (docs/methods/lpt.md#quick-presets).
             "lpt": {"lr": 1e-2},
@@ -296,6 +286,8 @@ _QUICK_DECODER_OTHERS: dict[str, dict[str, Any]] = {
     # would give 5,185); ULPT with PT's l=10 at twice PT's rate: 10·2 + 2·576 = 1,172.
     "adept": {**_QUICK_DECODER_DECOMPOSED, "rank": 2},
     "ulpt": {"num_tokens": 10, "rank": 2, "lr": 6e-2},
+    # LAMP as on MiniLM (docs/methods/lamp.md#quick-presets): l=10, k=2, r=1: 10 + 576 + 1 = 587.
+    "lamp": {"num_tokens": 10, "rank": 1, "pool": 2, "lr": 3e-2, "lr_values": 0.3},
     # PT-MoE with PT's l=10, 4 experts, R=6: 240 + 3,456 + 2,308 = 6,004 against PT's 5,760 (R=5: 5,388).
     "ptmoe": {"num_tokens": 10, "num_experts": 4, "rank": 6, "lr": 3e-2},
     # ACCEPT with DePT's m=6: SCPP t=32, c=5 (3,420 within 6·576) and SCAP t'=192, c'=3 (2,304 within 4·576).
@@ -327,7 +319,6 @@ QUICK_DECODER = Preset(
         "prefix": {"num_tokens": 10, "lr": 3e-3},
         **_QUICK_DECODER_OTHERS,
         **_QUICK_DECODER_MIXTURE,
-        **_QUICK_DECODER_LAMP,
     },
 )
 

@@ -120,8 +120,8 @@ def test_mept_paper_settings_reach_the_specs(task):
 
 @pytest.mark.parametrize("suite, task", [("superglue", "cb"), ("glue", "mnli")])
 def test_lamp_paper_settings(suite, task):
-    """LAMP's paper-preset entry (docs/methods/lamp.md#defaults): the placeholder-v0 shape and rates on every task
-    (arXiv 2502.12200's own settings could not be read), DePT's steps and batch on T5-Base."""
+    """LAMP under the paper preset (docs/methods/lamp.md#defaults): no entry of its own (arXiv 2502.12200's settings
+    could not be read), so the placeholder-v0 shape and rates on every task, DePT's steps and batch, T5-Base."""
     (spec,) = plan(RunRequest(suite=suite, tasks=[task], methods=["lamp"], seeds=[42], preset="paper"))
     c = spec.method_config
     assert (c["num_tokens"], c["rank"], c["pool"], c["lr"], c["lr_values"]) == (100, 8, 2, 3e-3, 0.3)
