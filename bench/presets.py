@@ -138,10 +138,11 @@ _QUICK_DECOMPOSED = {"num_tokens": 12, "rank": 6, "lr": 3e-2, "lr_lowrank": 1e-3
 # ADePT and ULPT in the quick preset (docs/methods/adept.md#quick-presets): ADePT keeps DePT's m = 0.6·l = 12 and
 # takes the FFN width r that brings it closest to PT's 7,680: r=3 gives 12·384 + 2·384·3 + 3 + 384 = 7,299 (r=4:
 # 8,068), at DePT's quick rates. ULPT keeps PT's l=20 tokens (its budget is the point: 20·2 + 2·384 = 808) at
-# twice PT's rate, as 0.6 against 0.3 in the papers.
+# twice PT's rate, as 0.6 against 0.3 in the papers. LAMP (docs/methods/lamp.md#quick-presets): PT's l, k=2, r/l ≈ 8/100.
 _QUICK_LINEAGE = {
     "adept": {"num_tokens": 12, "rank": 3, "lr": 3e-2, "lr_lowrank": 1e-3},
     "ulpt": {"num_tokens": 20, "rank": 2, "lr": 6e-2},
+    "lamp": {"num_tokens": 20, "rank": 2, "pool": 2, "lr": 3e-2, "lr_values": 0.3},  # 2·(20 + 384 + 1) = 810
 }
 # SMoP in the quick presets (docs/methods/smop.md#quick-presets): k=4 prompts as in the paper, l chosen for PT's
 # budget: 4·4·384 + 4·384 = 7,680 on MiniLM; on SmolLM2 l=2 gives 4·2·576 + 4·576 = 6,912 against PT's 5,760
@@ -285,6 +286,8 @@ _QUICK_DECODER_OTHERS: dict[str, dict[str, Any]] = {
     # would give 5,185); ULPT with PT's l=10 at twice PT's rate: 10·2 + 2·576 = 1,172.
     "adept": {**_QUICK_DECODER_DECOMPOSED, "rank": 2},
     "ulpt": {"num_tokens": 10, "rank": 2, "lr": 6e-2},
+    # LAMP as on MiniLM (docs/methods/lamp.md#quick-presets): l=10, k=2, r=1: 10 + 576 + 1 = 587.
+    "lamp": {"num_tokens": 10, "rank": 1, "pool": 2, "lr": 3e-2, "lr_values": 0.3},
     # PT-MoE with PT's l=10, 4 experts, R=6: 240 + 3,456 + 2,308 = 6,004 against PT's 5,760 (R=5: 5,388).
     "ptmoe": {"num_tokens": 10, "num_experts": 4, "rank": 6, "lr": 3e-2},
     # ACCEPT with DePT's m=6: SCPP t=32, c=5 (3,420 within 6·576) and SCAP t'=192, c'=3 (2,304 within 4·576).

@@ -10,6 +10,7 @@ from methods import (  # noqa: F401
     dpt,
     ept,
     finetune,
+    lamp,
     lora,
     lpt,
     mept,

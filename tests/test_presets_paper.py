@@ -116,3 +116,15 @@ def test_mept_paper_settings_reach_the_specs(task):
     assert c["weight_decay"] == 0.01 and c["router_mean"] is None and c["batch_mix"] is False
     assert c["perturb_router"] is True
     assert spec.train["max_steps"] == EXPECTED[task][4] and spec.model == "t5-base"
+
+
+@pytest.mark.parametrize("suite, task", [("superglue", "cb"), ("glue", "mnli")])
+def test_lamp_paper_settings(suite, task):
+    """LAMP under the paper preset (docs/methods/lamp.md#defaults): no entry of its own (arXiv 2502.12200's settings
+    could not be read), so the placeholder-v0 shape and rates on every task, DePT's steps and batch, T5-Base."""
+    (spec,) = plan(RunRequest(suite=suite, tasks=[task], methods=["lamp"], seeds=[42], preset="paper"))
+    c = spec.method_config
+    assert (c["num_tokens"], c["rank"], c["pool"], c["lr"], c["lr_values"]) == (100, 8, 2, 3e-3, 0.3)
+    assert (c["interaction"], c["lamp_variant"]) == ("cosine", "placeholder-v0")
+    assert spec.train["max_steps"] == EXPECTED[task][4] and spec.train["batch_size"] == 32
+    assert spec.model == "t5-base"
