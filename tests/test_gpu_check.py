@@ -135,7 +135,18 @@ def test_the_cost_check_the_script_runs_works_on_a_cpu(tmp_path):
     out = tmp_path / "cost.json"
     script = SCRIPT.parent / "cost_check.py"
     env = {**os.environ, "PYTHONPATH": str(SCRIPT.parents[1]), "PTBENCH_CACHE_DIR": str(tmp_path / "cache")}
-    args = ["--models", "tiny-t5", "--methods", "pt,lora", "--batch", "16", "--seq", "128", "--json", str(out)]
+    args = [
+        "--models",
+        "tiny-t5",
+        "--methods",
+        "pt,lora",
+        "--batch",
+        "16",
+        "--seq",
+        "128",
+        "--json",
+        str(out),
+    ]
     proc = subprocess.run(
         [sys.executable, str(script), *args], capture_output=True, text=True, env=env, cwd=tmp_path
     )
