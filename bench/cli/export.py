@@ -105,14 +105,14 @@ def _write(args, record: dict, results_dir: Path, staging: Path) -> tuple[str, i
         backbone, task, _, test, train = rebuild(record, results_dir, args.data_dir)
     except NotReproduced as exc:  # the artifact does not fit the run its record describes
         raise InputError(str(exc)) from None
-    labels = None if task.is_regression else task.label_strings()
-    peft_type = write_peft(spec, train, backbone, labels, staging)
+    head = None if task.is_regression else task.label_strings()  # an encoder's classifier: None = regression
+    peft_type = write_peft(spec, train, backbone, head, staging, task.label_strings())
     if not args.verify:
         return f"PEFT {peft_type}", None
     from bench.export.peft_predict import load_adapter, peft_predictions
 
-    fresh, peft_model = load_adapter(staging, spec.model, labels, train)
+    fresh, peft_model = load_adapter(staging, spec.model, head, train)
     split = fresh.encode(test, task.label_strings())
-    predicted = peft_predictions(fresh, peft_model, split, labels, train.eval_mode)
+    predicted = peft_predictions(fresh, peft_model, split, task.label_strings(), train.eval_mode)
     recorded = record["predictions"]["test"]["predicted"]
     return f"PEFT {peft_type}", sum(a != b for a, b in zip(predicted, recorded, strict=True))

@@ -4,5 +4,7 @@
   whose method PEFT has and whose placement PEFT reproduces exactly (``peft_fit`` says which and why not);
 * ``peft_predict``: the test predictions of such an adapter loaded by ``PeftModel.from_pretrained`` (the check
   behind ``--verify``);
+* ``peft_decoder``: a causal LM's predictions through PEFT's own forward and ``generate``, called so that PEFT
+  places a prompt (no pad in front of it) and numbers a prefix's text as ptbench does;
 * ``folder_format``: a self-describing folder for every method, which ``bench eval FOLDER`` reads.
 """

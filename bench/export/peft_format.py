@@ -13,18 +13,23 @@ PT, DPT, ULPT, XPrompt)
                                                              it in inference mode, as ptbench's artifact)
 ``mpt``                         ``MULTITASK_PROMPT_TUNING``  P* ``[l, d]``, U ``[1, l, R]``, V ``[1, R, d]``
 ``lora``                        ``LORA``                     every ``lora_A``/``lora_B``
-``prefix`` (encoders only)      ``PREFIX_TUNING``            the prefixes ``[l, M·2·d]`` (the MLP dropped, as
-                                                             in ptbench's artifact); PEFT's caller passes
-                                                             ``position_ids = arange(s) - l`` (PEFT adds ``l``:
-                                                             its text follows the prefix, ptbench's starts at 0)
+``prefix`` (BERT family,        ``PREFIX_TUNING``            the prefixes ``[l, M·2·k]``, ``k = H_kv·d_h`` (the
+causal LMs)                                                  MLP dropped, as in ptbench's artifact); PEFT's
+                                                             caller passes ptbench's position ids less ``l``
+                                                             (PEFT adds ``l``: its text follows the prefix,
+                                                             ptbench's starts at 0)
 ==============================  ===========================  ================================================
 
 LoRA fits every family (T5, BERT, causal LMs): it changes weights only, never what the model is given. On an
 encoder (BERT family) the prompt methods fit only with ``train.encoder_prompt_position=first`` (PEFT puts
-virtual tokens in front of ``[CLS]``), and the classifier is saved as PEFT's ``modules_to_save``. The adapter
-is built by PEFT itself: ``get_peft_model`` on a fresh copy of the run's backbone (inference mode), the run's
-tensors copied into PEFT's parameters, ``save_pretrained``; ``base_model_name_or_path`` names the backbone (an
-alias's Hub id, else the folder or Hub id the run loaded).
+virtual tokens in front of ``[CLS]``), and the classifier is saved as PEFT's ``modules_to_save``. On a causal
+LM PEFT puts the prompt in front of whatever it is given, padding included, and ptbench right before the first
+real token: the two agree when PEFT's model is given no pad in front of a real token (right-padded rows to
+score, rows of equal length to generate: ``bench/export/peft_decoder.py``), which ``ptbench.json`` records.
+Prefix tuning on T5 is refused (PEFT's seq2seq prefix reaches only the decoder). The adapter is built by PEFT
+itself: ``get_peft_model`` on a fresh copy of the run's backbone (inference mode), the run's tensors copied
+into PEFT's parameters, ``save_pretrained``; ``base_model_name_or_path`` names the backbone (an alias's Hub id,
+else the folder or Hub id the run loaded).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import torch
 from bench.backbones.load import load_backbone
 from bench.backbones.models import ALIASES, load_config, model_family, resolve_model
 from bench.errors import InputError
+from bench.export.peft_decoder import PROMPT_TYPES
 from bench.run.artifacts import static_prompt
 from bench.spec import RunSpec, TrainConfig
 from methods.base import Method
@@ -63,13 +69,11 @@ def peft_fit(spec: RunSpec, train: TrainConfig, has_prompt: bool) -> str:
     if spec.method == "lora":
         return "LORA"
     if spec.method == "prefix":
-        if family != "encoder":
-            why = (
-                "PEFT's seq2seq prefix reaches only T5's decoder"
-                if family == "seq2seq"
-                else "PEFT's prefix on a causal LM is not checked against ptbench's"
+        if family == "seq2seq":
+            raise InputError(
+                f"PEFT has no twin of prefix on a seq2seq backbone (PEFT's seq2seq prefix reaches only T5's "
+                f"decoder){tail}"
             )
-            raise InputError(f"PEFT has no twin of prefix on a {family} backbone ({why}){tail}")
         return "PREFIX_TUNING"
     prompt_only = (
         cls.attach == "input"
@@ -78,11 +82,6 @@ def peft_fit(spec: RunSpec, train: TrainConfig, has_prompt: bool) -> str:
     )
     if not prompt_only:
         raise InputError(f"PEFT has no twin of {spec.method!r} ({_why_not(cls)}){tail}")
-    if family == "decoder":
-        raise InputError(
-            f"{spec.method} on a causal LM: PEFT puts the prompt in front of the padding, ptbench right "
-            f"before the first real token, so predictions would differ{tail}"
-        )
     if family == "encoder" and train.encoder_prompt_position != "first":
         raise InputError(
             f"run {spec.run_id} put its prompt after [CLS] (train.encoder_prompt_position="
@@ -133,6 +132,14 @@ def _peft_config(peft_type: str, spec: RunSpec, backbone, base_model):
     return built
 
 
+def _positions(peft_type: str, family: str) -> str | None:
+    if peft_type != "PREFIX_TUNING":
+        return None
+    if family == "decoder":
+        return "cumsum(attention_mask) - 1 - num_virtual_tokens"
+    return "arange(s) - num_virtual_tokens"
+
+
 def base_name(model: str) -> str:
     """What ``PeftModel.from_pretrained`` users load as the base: an alias's Hub id, else the run's source."""
     return ALIASES[model].hub_id if model in ALIASES else resolve_model(model).source
@@ -162,8 +169,13 @@ def _copy_state(peft_type: str, backbone, peft_model) -> None:
                 theirs.copy_(mine)
 
 
-def write_peft(spec: RunSpec, train: TrainConfig, backbone, labels: list[str] | None, out: Path) -> str:
-    """Write the adapter folder of the rebuilt run (``backbone`` with the artifact loaded); return its type."""
+def write_peft(
+    spec: RunSpec, train: TrainConfig, backbone, labels: list[str] | None, out: Path, scored: list[str]
+) -> str:
+    """Write the adapter folder of the rebuilt run (``backbone`` with the artifact loaded); return its type.
+
+    ``labels``: the encoder classifier's label strings (None: regression, one output); ``scored``: the task's
+    label strings (STS-B: the 26 values a T5 or a causal LM scores)."""
     from peft import get_peft_model  # noqa: PLC0415 - peft takes seconds to import: only when an adapter is written
 
     peft_type = peft_fit(spec, train, static_prompt(backbone) is not None)
@@ -181,13 +193,18 @@ def write_peft(spec: RunSpec, train: TrainConfig, backbone, labels: list[str] | 
         "family": backbone.family,
         "suite": spec.suite,
         "task": spec.task,
-        "labels": labels,  # encoder: classifier output i is labels[i]; seq2seq: the label strings scored
+        # encoder: classifier output i is labels[i] (None: regression); T5, causal LM: the strings scored
+        "labels": labels if backbone.family == "encoder" else scored,
         "eval_mode": train.eval_mode,
         "encoder_text": train.encoder_text,
         "max_length": train.max_length,
         # prefix: PEFT numbers the text's positions from l (after the prefix), ptbench from 0; PEFT adds l to
-        # position ids it is given, so its caller passes arange(s) - l
-        "position_ids": "arange(s) - num_virtual_tokens" if peft_type == "PREFIX_TUNING" else None,
+        # position ids it is given, so its caller passes ptbench's less l
+        "position_ids": _positions(peft_type, backbone.family),
+        # causal LM, prompt types: PEFT puts the prompt in front of everything it is given, pads included
+        "padding": "right (forward); none (generate: rows of equal length)"
+        if backbone.family == "decoder" and peft_type in PROMPT_TYPES
+        else None,
     }
     (out / SIDECAR).write_text(json.dumps(sidecar, indent=1) + "\n")
     return peft_type

@@ -8,9 +8,9 @@ each family is scored as the harness scores it:
 * encoder: ``argmax`` of PEFT's classifier logits ``[B, K]`` (regression: the value, as ``bench`` formats it);
 * T5 with ``eval_mode="score"``: the label whose target tokens (label + EOS) have the highest summed
   log-probability, from PEFT's forward with ``labels`` ``[B, T]``; ``"generate"``: PEFT's greedy ``generate``;
-* causal LM (LoRA only, which changes weights and nothing the model is given): the harness's own decoder
-  scoring or generation (``DecoderBackbone.predict``) run on PEFT's loaded model, ``get_base_model()`` with
-  PEFT's LoRA layers in it.
+* causal LM: PEFT's ``PeftModelForCausalLM`` forward (label scoring, right-padded rows) or greedy
+  ``generate``, called as ``bench/export/peft_decoder.py`` says (no pad in front of a prompt; prefix tuning's
+  position ids).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from bench.backbones.load import load_backbone
+from bench.export.peft_decoder import decoder_generate, decoder_label_scores
 from bench.spec import TrainConfig
 
 ROWS = 32  # rows per forward
@@ -27,7 +28,8 @@ ROWS = 32  # rows per forward
 
 def load_adapter(folder: Path, model: str, labels: list[str] | None, train: TrainConfig):
     """``(backbone, peft_model)``: a fresh backbone (for its tokenizer and encoding) and PEFT's model of
-    ``folder`` around a second fresh copy of the same checkpoint, in evaluation mode."""
+    ``folder`` around a second fresh copy of the same checkpoint, in evaluation mode. ``labels``: an encoder
+    classifier's label strings (None: regression, one output; T5 and causal LMs ignore them)."""
     from peft import PeftModel  # noqa: PLC0415 - peft takes seconds to import: only when an adapter is read
 
     torch.manual_seed(1)  # a different untrained head than the exporter's: PEFT must bring the trained one
@@ -35,8 +37,6 @@ def load_adapter(folder: Path, model: str, labels: list[str] | None, train: Trai
     base = load_backbone(model, labels, train.max_length, 0.0, train.encoder_text).model
     peft_model = PeftModel.from_pretrained(base, str(folder))
     peft_model.eval()
-    if backbone.family == "decoder":  # the harness's decoder paths on the model PEFT loaded
-        backbone.model = peft_model.get_base_model()
     backbone.train(False)
     return backbone, peft_model
 
@@ -70,20 +70,24 @@ def peft_label_scores(backbone, peft_model, batch: dict, labels: list[str]) -> t
 
 
 @torch.no_grad()
-def peft_predictions(backbone, peft_model, split, labels: list[str] | None, eval_mode: str) -> list[str]:
-    """The predicted label string of every row of ``split`` (an ``EncodedSplit`` of the run's test rows)."""
+def peft_predictions(backbone, peft_model, split, labels: list[str], eval_mode: str) -> list[str]:
+    """The predicted label string of every row of ``split`` (an ``EncodedSplit`` of the run's test rows);
+    ``labels`` are the task's label strings (STS-B: the 26 values T5 and causal LMs score)."""
     out: list[str] = []
     for start in range(0, len(split), ROWS):
         batch = split.batch(slice(start, start + ROWS))
         ids, mask = batch["input_ids"], batch["attention_mask"]
         extra = forward_inputs(peft_model, ids)
-        if backbone.family == "decoder":
-            out += backbone.predict(batch, eval_mode, labels)
+        if backbone.family == "decoder" and eval_mode == "score":
+            best = decoder_label_scores(backbone, peft_model, batch, labels).argmax(1)
+            out += [labels[i] for i in best.tolist()]
+        elif backbone.family == "decoder":
+            out += decoder_generate(backbone, peft_model, batch)
         elif backbone.family == "encoder":
             if batch.get("token_type_ids") is not None:
                 extra["token_type_ids"] = batch["token_type_ids"]
             logits = peft_model(input_ids=ids, attention_mask=mask, **extra).logits  # [B, K]
-            if labels is None:
+            if backbone.label_strings is None:  # regression: one output, formatted as the harness does
                 out += [f"{v:.4f}" for v in logits.squeeze(-1).tolist()]
             else:
                 out += [labels[i] for i in logits.argmax(-1).tolist()]
