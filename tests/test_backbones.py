@@ -77,3 +77,17 @@ def test_t5_score_and_generate_modes(tiny_t5_dir):
     assert len(scored) == len(generated) == 4
     assert set(scored) <= {"0", "1"}
     assert all(isinstance(g, str) for g in generated)
+
+
+def test_an_encoder_checkpoint_with_another_label_count_gets_a_fresh_classifier(tiny_bert_dir):
+    """tiny BERT is saved with a 2-label classifier: a 3-label task (MNLI, CB) and regression (STS-B) load it
+    with a new head of their own size, the encoder's weights kept; the same label count keeps the saved head."""
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tiny_bert_dir / "model.safetensors"))
+    for labels, outputs in ((["a", "b", "c"], 3), (None, 1), (["0", "1"], 2)):
+        model = load_backbone(str(tiny_bert_dir), labels, 16).model
+        assert model.classifier.weight.shape[0] == outputs
+        word = next(k for k in saved if k.endswith("word_embeddings.weight"))
+        assert torch.equal(model.state_dict()[word], saved[word])
+    assert torch.equal(model.classifier.weight, saved["classifier.weight"])

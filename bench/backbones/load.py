@@ -79,9 +79,9 @@ def _build(
         num_labels = 1 if label_strings is None else len(label_strings)
         problem = "regression" if label_strings is None else "single_label_classification"
         config.num_labels, config.problem_type = num_labels, problem
-        if weights:
+        if weights:  # a checkpoint's classifier for another label count is replaced by a fresh one
             model = AutoModelForSequenceClassification.from_pretrained(
-                resolved.source, config=config, dtype=LOAD_DTYPE
+                resolved.source, config=config, dtype=LOAD_DTYPE, ignore_mismatched_sizes=True
             )
         else:
             model = AutoModelForSequenceClassification.from_config(config)
