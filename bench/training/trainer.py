@@ -279,7 +279,8 @@ def _train(result: TrainResult, inputs: LoopInputs) -> TrainResult:
     load_trainable_state(backbone, state.best_state)
     result.method_record_best = method.record()
     with eval_watch:
-        result.dev_metrics = evaluate(backbone, dev_split, task, train, device)
+        best = _best_dev_metrics(result)  # the loop's last evaluation's, when it selected the state held
+        result.dev_metrics = best if best is not None else evaluate(backbone, dev_split, task, train, device)
         if test_split is not None:
             result.test_metrics = evaluate(backbone, test_split, task, train, device, result.test_predictions)
             result.test_references = list(test_split.references)
@@ -287,3 +288,17 @@ def _train(result: TrainResult, inputs: LoopInputs) -> TrainResult:
     if result.test_metrics:
         logger.log_eval(result.best_step, result.test_metrics, "test")  # at the step whose state was tested
     return result
+
+
+def _best_dev_metrics(result: TrainResult) -> dict[str, float] | None:
+    """The best state's dev metrics without a second pass over dev when the loop ended on the evaluation that
+    selected it: the model then holds that very state (nothing trained since), and evaluation is deterministic
+    (inference mode, no dropout), so re-evaluating would repeat the same forward over the same rows. None when
+    a step ran after the selection (a later evaluation was worse, or steps followed it): dev is evaluated again.
+
+    Skipping the repeat halves the quick preset's evaluation (its only evaluation is at the last step) and keeps
+    the run's peak memory at one evaluation's (docs/performance.md#harness-vs-peft-on-a-real-job)."""
+    last = result.dev_history[-1] if result.dev_history else None
+    if last is None or result.best_step != result.steps or last["step"] != result.steps:
+        return None
+    return dict(last["metrics"])
