@@ -28,6 +28,7 @@ from pathlib import Path
 from bench.report.load import by_cell, finished_records, load_plain
 from bench.report.page_sections import DECODER_METHODS, METHODS, PLAIN_METHODS, SEEDS, TASKS
 from bench.report.results_page import render
+from methods.registry import list_methods
 
 # PT's prompt length swept on SST-2 (l = 20 is the grid's own run): the report's prompt-length figure. Kept in the
 # same results folder, so the page reads only the grid's own runs (``grid_run_ids``).
@@ -179,7 +180,9 @@ def write_page(
             stdout=subprocess.DEVNULL,
         )
     rel = os.path.relpath(report_dir, out.parent)
-    out.write_text(render(records, decoder, earlier, plain, _train_targets, str(earlier_results), rel))
+    shown = {*METHODS, *DECODER_METHODS}
+    unrun = [m for m in list_methods() if m not in shown]
+    out.write_text(render(records, decoder, earlier, plain, _train_targets, str(earlier_results), rel, unrun))
 
 
 def main() -> None:

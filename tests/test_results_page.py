@@ -210,3 +210,12 @@ def test_an_unlisted_task_is_shown_with_its_reason_but_left_out_of_the_verdict(m
     text = "\n".join(lines)
     assert "Shown, not a listed task: not learned at this budget." in text
     assert text.index("not a listed task") < text.index("### cb")  # under MRPC's header, not CB's
+
+
+def test_the_page_names_the_registered_methods_it_does_not_run():
+    """The page says which registered methods its grids leave out (the script reads them from the registry)."""
+    from bench.report.results_page import render
+
+    text = render([], [], {}, {}, lambda *a: [], "results/earlier", "results", unrun=["smop", "lamp"])
+    assert "- Registered methods not run on this page: `smop`, `lamp`" in text
+    assert "not run on this page" not in render([], [], {}, {}, lambda *a: [], "results/earlier", "results")

@@ -4,6 +4,7 @@ the records ``scripts/results_page.py`` selects (the grids' own runs) and the re
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from bench.report import provenance
@@ -32,11 +33,13 @@ def render(
     train_targets: TrainTargets,
     earlier_results: str,
     rel: str,
+    unrun: Sequence[str] = (),
 ) -> str:
     """The page's Markdown. ``records``: the MiniLM grid's; ``decoder``: the SmolLM2 grid's; ``earlier``: the
     earlier recipe's records by cell; ``plain``: the plain-PEFT rows by cell; ``train_targets``: a task's
     training targets (the majority class); ``earlier_results``: the earlier records' folder, as the page names
-    it; ``rel``: the report folder relative to the page."""
+    it; ``rel``: the report folder relative to the page; ``unrun``: registered methods the page's grids leave
+    out (the script reads them from the registry, which ``bench report`` may not import)."""
     cells = by_cell(records)
     plain_rows = [r for rows in plain.values() for r in rows]
     today = dt.date.today().isoformat()
@@ -73,6 +76,16 @@ def render(
         "- STS-B is not among the quick examples: in 200 steps on MiniLM neither ptbench nor a plain PEFT run "
         "reaches a Pearson clearly above 0 ([the quick recipe](quick-recipe.md#sts-b)); MRPC is shown but left "
         "out of the verdict on the majority class (its table below says why); RTE is not run at this budget.",
+        *(
+            [
+                "- Registered methods not run on this page: "
+                + ", ".join(f"`{m}`" for m in unrun)
+                + " (`bench run --preset quick --methods NAME` runs one; their pages in [Methods](methods/index.md) "
+                "give their parameter counts)."
+            ]
+            if unrun
+            else []
+        ),
         "",
         "## MiniLM: every method against the trivial baseline",
         "",
