@@ -12,13 +12,12 @@ import torch
 
 from bench.backbones.load import load_backbone, meta_backbone
 from bench.cli import main
-from bench.presets import get_preset, method_overrides
 from bench.report.published import load_published
 from bench.run.reeval import reevaluate
 from methods.base import Method
 from tests.test_artifacts_eval import run_worker, train_for
 from tests.test_methods_train import EXAMPLES, MAX_LENGTH, _build
-from tests.test_params import count
+from tests.test_params import count, preset_counts
 
 
 def test_accept_on_t5_base(t5_base):
@@ -69,13 +68,7 @@ def test_bench_params_cli(capsys):
     ],
 )
 def test_quick_presets_budgets(preset, model, expected):
-    settings = get_preset(preset)
-    backbone = meta_backbone(model, settings.train["max_length"])
-    got = {
-        name: count(backbone, name, **method_overrides(settings, "rte", name)).trainable_params
-        for name in expected
-    }
-    assert got == expected
+    assert preset_counts(preset, model, expected) == expected
 
 
 @pytest.mark.parametrize(

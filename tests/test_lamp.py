@@ -15,13 +15,12 @@ import torch.nn.functional as F
 
 from bench.backbones.load import meta_backbone
 from bench.cli import main
-from bench.presets import get_preset, method_overrides
 from bench.run.reeval import reevaluate
 from methods.lamp import LAMPConfig, lamp_display_name
 from methods.registry import build_config, config_to_dict, display_name
 from tests.test_artifacts_eval import run_worker, train_for
 from tests.test_methods_train import _build
-from tests.test_params import count
+from tests.test_params import count, preset_counts
 
 
 def test_lamp_on_t5_base(t5_base):
@@ -43,13 +42,7 @@ def test_bench_params_cli(capsys):
     ],
 )
 def test_quick_presets_budgets(preset, model, expected):
-    settings = get_preset(preset)
-    backbone = meta_backbone(model, settings.train["max_length"])
-    got = {
-        name: count(backbone, name, **method_overrides(settings, "rte", name)).trainable_params
-        for name in expected
-    }
-    assert got == expected
+    assert preset_counts(preset, model, expected) == expected
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,19 @@ def count(backbone, name, **overrides):
     return method.counts()
 
 
+def preset_counts(preset: str, model: str, names) -> dict[str, int]:
+    """Each of ``names``' trainable count on ``model`` with ``preset``'s settings for RTE (its per-method
+    overrides applied): what a quick preset's budget-matching is checked with."""
+    from bench.presets import get_preset, method_overrides
+
+    settings = get_preset(preset)
+    backbone = meta_backbone(model, settings.train["max_length"])
+    return {
+        name: count(backbone, name, **method_overrides(settings, "rte", name)).trainable_params
+        for name in names
+    }
+
+
 def test_t5_base_total_from_config(t5_base):
     assert t5_base.total_params() == T5_BASE_TOTAL
 

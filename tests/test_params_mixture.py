@@ -8,10 +8,8 @@ import re
 
 import pytest
 
-from bench.backbones.load import meta_backbone
 from bench.cli import main
-from bench.presets import get_preset, method_overrides
-from tests.test_params import count
+from tests.test_params import count, preset_counts
 
 
 def test_smop_on_t5_base(t5_base):
@@ -36,13 +34,7 @@ def test_bench_params_cli(capsys):
     ],
 )
 def test_quick_presets_budgets(preset, model, expected):
-    settings = get_preset(preset)
-    backbone = meta_backbone(model, settings.train["max_length"])
-    got = {
-        name: count(backbone, name, **method_overrides(settings, "rte", name)).trainable_params
-        for name in expected
-    }
-    assert got == expected
+    assert preset_counts(preset, model, expected) == expected
 
 
 @pytest.mark.parametrize(
