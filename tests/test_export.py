@@ -14,8 +14,8 @@ import torch
 from bench.backbones.decoder_scoring import label_scores as decoder_scores
 from bench.backbones.seq2seq_scoring import label_scores
 from bench.cli import main
-from bench.export.peft_decoder import decoder_label_scores
-from bench.export.peft_predict import forward_inputs, load_adapter, peft_label_scores, peft_predictions
+from bench.export.peft_decoder import decoder_label_scores, extra_inputs
+from bench.export.peft_predict import load_adapter, peft_label_scores, peft_predictions
 from bench.planning.inputs import prepare_data
 from bench.run.reeval import rebuild
 from tests.conftest import _save_tiny
@@ -125,7 +125,7 @@ def _scores(backbone, peft_model, batch, labels) -> torch.Tensor:
     with torch.no_grad():
         return peft_model(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-            **extra, **forward_inputs(peft_model, batch["input_ids"]),
+            **extra, **extra_inputs(peft_model, batch["input_ids"], batch["attention_mask"]),
         ).logits  # fmt: skip
 
 

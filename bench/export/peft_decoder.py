@@ -32,8 +32,10 @@ def peft_type(peft_model) -> str:
 
 
 def extra_inputs(peft_model, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-    """MPT: every row's task (task 0, the one exported). Prefix: ptbench's position ids ``[B, s]`` less ``l``
-    (PEFT adds ``l`` back: its text follows the prefix). Nothing else."""
+    """What every call of PEFT's model (any family) takes besides ids and mask. MPT: every row's task (task 0,
+    the one exported). Prefix: ptbench's position ids ``[B, s]`` less ``l`` (PEFT 0.22 adds ``l`` to given
+    position ids: its text follows the prefix; ptbench numbers the text from 0). On a right-padded encoder
+    row they are ``-l..s-1-l``. Nothing else."""
     kind = peft_type(peft_model)
     if kind == "MULTITASK_PROMPT_TUNING":
         return {"task_ids": torch.zeros(ids.shape[0], dtype=torch.long, device=ids.device)}

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from bench.backbones.load import load_backbone
-from bench.export.peft_decoder import decoder_generate, decoder_label_scores
+from bench.export.peft_decoder import decoder_generate, decoder_label_scores, extra_inputs
 from bench.spec import TrainConfig
 
 ROWS = 32  # rows per forward
@@ -41,19 +41,6 @@ def load_adapter(folder: Path, model: str, labels: list[str] | None, train: Trai
     return backbone, peft_model
 
 
-def forward_inputs(peft_model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
-    """MPT's forward takes each row's task: all task 0 (one task was exported). Prefix: ``position_ids``
-    ``[B, s]`` of ``-l..s-1-l``, because PEFT 0.22 adds ``l`` to given position ids (its text follows the
-    prefix) and ptbench numbers the text ``0..s-1``."""
-    peft_type = peft_model.peft_config["default"].peft_type.value
-    if peft_type == "MULTITASK_PROMPT_TUNING":
-        return {"task_ids": torch.zeros(ids.shape[0], dtype=torch.long)}
-    if peft_type == "PREFIX_TUNING":
-        shift = peft_model.peft_config["default"].num_virtual_tokens
-        return {"position_ids": (torch.arange(ids.shape[1]) - shift).expand(ids.shape[0], -1)}
-    return {}
-
-
 @torch.no_grad()
 def peft_label_scores(backbone, peft_model, batch: dict, labels: list[str]) -> torch.Tensor:
     """T5: ``[B, K]`` summed log-probabilities of each label's target tokens (label + EOS), PEFT's forward."""
@@ -62,7 +49,7 @@ def peft_label_scores(backbone, peft_model, batch: dict, labels: list[str]) -> t
     for text in labels:
         target = torch.tensor(backbone._target_ids(text)).expand(ids.shape[0], -1).contiguous()  # [B, T]
         logits = peft_model(
-            input_ids=ids, attention_mask=mask, labels=target, **forward_inputs(peft_model, ids)
+            input_ids=ids, attention_mask=mask, labels=target, **extra_inputs(peft_model, ids, mask)
         ).logits
         logp = logits.float().log_softmax(-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)  # [B, T]
         scores.append(logp.sum(-1))  # [B]
@@ -77,7 +64,7 @@ def peft_predictions(backbone, peft_model, split, labels: list[str], eval_mode: 
     for start in range(0, len(split), ROWS):
         batch = split.batch(slice(start, start + ROWS))
         ids, mask = batch["input_ids"], batch["attention_mask"]
-        extra = forward_inputs(peft_model, ids)
+        extra = extra_inputs(peft_model, ids, mask)
         if backbone.family == "decoder" and eval_mode == "score":
             best = decoder_label_scores(backbone, peft_model, batch, labels).argmax(1)
             out += [labels[i] for i in best.tolist()]
