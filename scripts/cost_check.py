@@ -31,12 +31,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from bench.cost.calibrate import calibrate
+from bench.cost.calibrate import calibrate, timed_steps
 from bench.cost.estimate import peak_parts
 from bench.cost.step import (
     StepShape,
@@ -47,7 +46,6 @@ from bench.cost.step import (
     storages,
     synthetic_batch,
 )
-from bench.training.optim import trainable_parameters
 
 METHODS = {"pt": {}, "dept": {}, "ept": {}, "lpt": {}, "lora": {}, "prefix": {}}
 FAMILY = {
@@ -84,29 +82,6 @@ def _model(name: str, tmp: Path) -> str:
     return str(tmp)
 
 
-def _steps(backbone, batch: dict, steps: int, precision: str) -> list[float]:
-    params = trainable_parameters(backbone)
-    optimizer = torch.optim.AdamW(params, lr=1e-5)
-    times = []
-    for _ in range(steps):
-        _sync()
-        start = time.perf_counter()
-        with precision_context(precision, DEVICE.type):
-            loss = backbone.loss(batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        _sync()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def _sync() -> None:
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def _built(model: str, label: str, method: str, batch: int, seq: int, precision: str):
     shape = StepShape(model, method, json.dumps(METHODS[method]), batch, seq, 3, 2, precision)
     torch.manual_seed(0)
@@ -114,7 +89,9 @@ def _built(model: str, label: str, method: str, batch: int, seq: int, precision:
     backbone.to(DEVICE)
     backbone.train(True)
     data = {k: v.to(DEVICE) for k, v in synthetic_batch(FAMILY[label], batch, seq, 3).items()}
-    _steps(backbone, data, 1, precision)  # warm-up: kernels loaded, its optimiser state and gradients freed
+    timed_steps(
+        backbone, data, 1, precision, DEVICE
+    )  # warm-up: kernels loaded, its optimiser state and gradients freed
     _trim()  # freed memory back to the OS, so the peak is the measured steps'
     return shape, backbone, data
 
@@ -123,7 +100,7 @@ def measure_peak(model: str, label: str, method: str, batch: int, seq: int, prec
     """Peak bytes over the warmed-up model's baseline across 3 steps (CUDA: allocated; CPU: RSS)."""
     _, backbone, data = _built(model, label, method, batch, seq, precision)
     memory = Peak()
-    _steps(backbone, data, 3, precision)
+    timed_steps(backbone, data, 3, precision, DEVICE)
     return memory.over_baseline()
 
 
@@ -150,7 +127,7 @@ def check(model: str, label: str, method: str, batch: int, seq: int, precision: 
         else _peak_in_child(where, glibc)
     )
     _, backbone, data = _built(model, label, method, batch, seq, precision)
-    times = _steps(backbone, data, 7, precision)
+    times = timed_steps(backbone, data, 7, precision, DEVICE)
     measured_ms = statistics.median(times[2:]) * 1e3
     backbone.model.zero_grad(set_to_none=True)
     for module in backbone.trainable_modules():

@@ -57,22 +57,7 @@ def calibrate(shape: StepShape, steps: int = 3, warmup: int = 1, eval_batch: int
         made = synthetic_batch(family, n, shape.seq_len, shape.target_len, regression)
         return {k: v.to(device) for k, v in made.items()}
 
-    params = trainable_parameters(backbone)
-    optimizer = torch.optim.AdamW(params, lr=1e-5)
-    batch, times = batch_of(shape.batch), []
-    for i in range(warmup + steps):
-        _sync(device)
-        start = time.perf_counter()
-        with precision_context(shape.precision, device.type):
-            loss = backbone.loss(batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        _sync(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    del optimizer, batch
+    times = timed_steps(backbone, batch_of(shape.batch), warmup + steps, shape.precision, device)[warmup:]
     backbone.train(False)
     evaluation = batch_of(eval_batch)
     with torch.inference_mode(), precision_context(shape.precision, device.type):
@@ -92,6 +77,26 @@ def calibrate(shape: StepShape, steps: int = 3, warmup: int = 1, eval_batch: int
     with atomic_open(cache_path()) as handle:
         handle.write(json.dumps(data, indent=1, sort_keys=True))
     return entry
+
+
+def timed_steps(backbone, batch: dict, steps: int, precision: str, device: torch.device) -> list[float]:
+    """Seconds of each of ``steps`` training steps of ``backbone`` on ``batch``, as the training loop takes
+    them (forward under ``precision``, backward, clipping at 1.0, AdamW); a fresh optimiser, freed after."""
+    params = trainable_parameters(backbone)
+    optimizer = torch.optim.AdamW(params, lr=1e-5)
+    times = []
+    for _ in range(steps):
+        _sync(device)
+        start = time.perf_counter()
+        with precision_context(precision, device.type):
+            loss = backbone.loss(batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def _sync(device: torch.device) -> None:
